@@ -1,0 +1,108 @@
+package guest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// hostKeyCheck builds the verification for one endpoint. It also returns the host key
+// algorithms to ask the server for: a server has several host keys, and if it presented a
+// different type from the one the user pinned, the check would fail although the server is
+// the right one.
+func hostKeyCheck(e *Endpoint) (ssh.HostKeyCallback, []string, error) {
+	switch {
+	case e.InsecureIgnoreHostKey:
+		return ssh.InsecureIgnoreHostKey(), nil, nil
+
+	case e.HostKey != "":
+		want, _, _, _, err := ssh.ParseAuthorizedKey([]byte(e.HostKey))
+		if err != nil {
+			return nil, nil, fmt.Errorf("host_key for %s is not a public key in authorized_keys format (\"ssh-ed25519 AAAA...\"): %v", e.Host, err)
+		}
+		check := func(_ string, _ net.Addr, got ssh.PublicKey) error {
+			if bytes.Equal(got.Marshal(), want.Marshal()) {
+				return nil
+			}
+			return &HostKeyError{Host: e.Host, msg: fmt.Sprintf(
+				"host key for %s does not match the pinned host_key (got %s %s, want %s %s); nothing was changed on it. "+
+					"If the server was rebuilt, update host_key; otherwise someone may be intercepting the connection",
+				e.Host, got.Type(), ssh.FingerprintSHA256(got), want.Type(), ssh.FingerprintSHA256(want))}
+		}
+		return check, algorithmsFor(want.Type()), nil
+
+	case e.KnownHostsFile != "":
+		cb, err := knownhosts.New(e.KnownHostsFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("known_hosts file for %s: %w", e.Host, err)
+		}
+		check := func(hostname string, remote net.Addr, got ssh.PublicKey) error {
+			err := cb(hostname, remote, got)
+			var ke *knownhosts.KeyError
+			switch {
+			case err == nil:
+				return nil
+			case errors.As(err, &ke) && len(ke.Want) == 0:
+				return &HostKeyError{Host: e.Host, msg: fmt.Sprintf(
+					"host %s is not in known_hosts file %s (it presented %s %s); nothing was changed on it. "+
+						"Add its key to the file or set host_key", e.Host, e.KnownHostsFile, got.Type(), ssh.FingerprintSHA256(got))}
+			case errors.As(err, &ke):
+				var want []string
+				for _, k := range ke.Want {
+					want = append(want, fmt.Sprintf("%s %s (%s:%d)", k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.Filename, k.Line))
+				}
+				return &HostKeyError{Host: e.Host, msg: fmt.Sprintf(
+					"host key for %s does not match known_hosts (got %s %s, want %s); nothing was changed on it",
+					e.Host, got.Type(), ssh.FingerprintSHA256(got), strings.Join(want, " or "))}
+			default:
+				return &HostKeyError{Host: e.Host, msg: fmt.Sprintf("host key for %s rejected by known_hosts: %v; nothing was changed on it", e.Host, err)}
+			}
+		}
+		return check, knownAlgorithms(cb, e), nil
+	}
+	return nil, nil, errors.New("no host key verification configured") // validate() prevents this
+}
+
+// knownAlgorithms asks the known_hosts database which key types it holds for the endpoint,
+// by checking a throw-away key: the resulting KeyError lists the known keys.
+func knownAlgorithms(cb ssh.HostKeyCallback, e *Endpoint) []string {
+	probe, err := ssh.ParsePublicKey(throwAwayKey)
+	if err != nil {
+		return nil
+	}
+	addr := e.address()
+	tcp, _ := net.ResolveTCPAddr("tcp", addr)
+	if tcp == nil {
+		tcp = &net.TCPAddr{}
+	}
+	var ke *knownhosts.KeyError
+	if !errors.As(cb(addr, tcp, probe), &ke) {
+		return nil
+	}
+	var algs []string
+	for _, k := range ke.Want {
+		algs = append(algs, algorithmsFor(k.Key.Type())...)
+	}
+	return algs
+}
+
+// algorithmsFor maps a key type to the host key algorithms that prove it.
+func algorithmsFor(keyType string) []string {
+	if keyType == ssh.KeyAlgoRSA {
+		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+	}
+	return []string{keyType}
+}
+
+// throwAwayKey is the wire form of an ed25519 public key of 32 zero bytes: no server has it.
+var throwAwayKey = func() []byte {
+	b := []byte{0, 0, 0, 11}
+	b = append(b, "ssh-ed25519"...)
+	b = append(b, 0, 0, 0, 32)
+	return append(b, make([]byte, 32)...)
+}()
