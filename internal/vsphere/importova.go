@@ -1,0 +1,407 @@
+package vsphere
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+	"github.com/vmware/govmomi/nfc"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/ovf"
+	"github.com/vmware/govmomi/ovf/importer"
+	"github.com/vmware/govmomi/task"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// ImportSpec describes one OVA/OVF deployment.
+type ImportSpec struct {
+	Name       string
+	Placement  Placement
+	Source     string // local .ova/.ovf path, or http(s) URL of one
+	Annotation string
+	// ExtraConfig is added to the VM's config.extraConfig (for example
+	// guestinfo.* keys), on top of the descriptor's vmw:ExtraConfig.
+	ExtraConfig map[string]string
+}
+
+// leaseHook lets this package's tests see every lease ImportOVA creates, to
+// check that none is left behind.
+var leaseHook func(types.ManagedObjectReference)
+
+// ImportOVA deploys spec.Source and returns the new VM's managed object ID.
+//
+// The source is read once, front to back: for an OVA (tar) the descriptor
+// must be the first entry, as the OVF spec requires, and the disks are
+// streamed to the NFC lease straight out of the archive as they come, with
+// constant memory and no temporary files. govmomi's ovf/importer reopens the
+// archive for every file, which for a URL means downloading it once per
+// disk, so this is written on nfc.Lease directly (reusing the importer's
+// envelope parsing). On any failure or cancellation the lease is aborted and
+// the half-made VM destroyed (vcsim, unlike vCenter, keeps it after an abort).
+func (c *Client) ImportOVA(ctx context.Context, spec ImportSpec) (string, error) {
+	if spec.Name == "" {
+		return "", errors.New("import: VM name is empty")
+	}
+	place, err := c.ResolvePlacement(ctx, spec.Placement)
+	if err != nil {
+		return "", err
+	}
+	src, err := c.openSource(ctx, spec.Source)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+
+	descName, descriptor, err := src.descriptor()
+	if err != nil {
+		return "", err
+	}
+	env, err := importer.ReadEnvelope(descriptor)
+	if err != nil {
+		return "", fmt.Errorf("%s: descriptor %s: %w", spec.Source, descName, err)
+	}
+
+	cisp := types.OvfCreateImportSpecParams{
+		EntityName:             spec.Name,
+		OvfManagerCommonParams: types.OvfManagerCommonParams{Locale: "US"},
+	}
+	if place.Network != nil && env.Network != nil {
+		for _, n := range env.Network.Networks {
+			cisp.NetworkMapping = append(cisp.NetworkMapping, types.OvfNetworkMapping{Name: n.Name, Network: place.Network.Reference()})
+		}
+	}
+	is, err := ovf.NewManager(c.vim).CreateImportSpec(ctx, string(descriptor), place.ResourcePool, place.Datastore, &cisp)
+	if err != nil {
+		return "", fmt.Errorf("%s: vSphere rejected the descriptor: %w", spec.Source, err)
+	}
+	if len(is.Error) > 0 {
+		return "", fmt.Errorf("%s: vSphere rejected the descriptor: %w", spec.Source, &task.Error{LocalizedMethodFault: &is.Error[0]})
+	}
+	if vmSpec, ok := is.ImportSpec.(*types.VirtualMachineImportSpec); ok {
+		vmSpec.ConfigSpec.Annotation = spec.Annotation
+		vmSpec.ConfigSpec.ExtraConfig = mergeExtraConfig(vmSpec.ConfigSpec.ExtraConfig, descriptorExtraConfig(env), spec.ExtraConfig)
+	} else if spec.Annotation != "" {
+		return "", fmt.Errorf("%s: descriptor is a vApp, not a single VM", spec.Source)
+	}
+
+	lease, err := place.ResourcePool.ImportVApp(ctx, is.ImportSpec, place.Folder, place.Host)
+	if err != nil {
+		return "", fmt.Errorf("import of %q: %w", spec.Name, err)
+	}
+	if leaseHook != nil {
+		leaseHook(lease.Reference())
+	}
+	info, err := lease.Wait(ctx, is.FileItem)
+	if err != nil {
+		c.abortImport(ctx, lease, nil, err)
+		return "", fmt.Errorf("import of %q: %w", spec.Name, err)
+	}
+	if err := c.uploadDisks(ctx, spec, src, lease, info); err != nil {
+		c.abortImport(ctx, lease, info, err)
+		return "", err
+	}
+	if err := lease.Complete(ctx); err != nil {
+		c.abortImport(ctx, lease, info, err)
+		return "", fmt.Errorf("import of %q: completing the upload: %w", spec.Name, err)
+	}
+	return info.Entity.Value, nil
+}
+
+func (c *Client) uploadDisks(ctx context.Context, spec ImportSpec, src ovfSource, lease *nfc.Lease, info *nfc.LeaseInfo) error {
+	var total int64
+	pending := map[string]nfc.FileItem{}
+	for _, item := range info.Items {
+		total += item.Size
+		pending[item.Path] = item
+	}
+	updater := lease.StartUpdater(ctx, info)
+	defer updater.Done()
+	prog := startProgress(ctx, fmt.Sprintf("uploading %s to %q", spec.Source, spec.Name), total)
+	defer prog.Finish()
+
+	err := src.each(func(name string, size int64, r io.Reader) error {
+		item, ok := pending[name]
+		if !ok {
+			return nil // manifest, certificate or anything vSphere did not ask for
+		}
+		delete(pending, name)
+		body := &entryReader{r: r, prog: prog}
+		err := lease.Upload(ctx, item, body, soap.Upload{ContentLength: size})
+		switch {
+		case errors.Is(body.err, io.ErrUnexpectedEOF):
+			return fmt.Errorf("%s: disk %s is truncated: the archive ends after %d of its %d bytes", spec.Source, name, body.n, size)
+		case body.err != nil && !errors.Is(body.err, io.EOF):
+			return fmt.Errorf("%s: reading disk %s: %w", spec.Source, name, body.err)
+		case err != nil && ctx.Err() != nil:
+			return fmt.Errorf("import of %q cancelled after %d bytes: %w", spec.Name, prog.done.Load(), ctx.Err())
+		case err != nil:
+			return fmt.Errorf("import of %q: uploading disk %s: %w", spec.Name, name, err)
+		}
+		return nil
+	}, pending)
+	if err != nil {
+		return err
+	}
+	for name := range pending {
+		return fmt.Errorf("%s: disk %s named in the descriptor is not in the archive", spec.Source, name)
+	}
+	tflog.Info(ctx, "OVA upload done", map[string]any{"vm": spec.Name, "bytes": prog.done.Load(), "mib_per_s": prog.Rate()})
+	return nil
+}
+
+// entryReader counts bytes for progress and remembers the source's own read
+// error, so a truncated archive is reported as such and not as an HTTP error.
+type entryReader struct {
+	r    io.Reader
+	prog *progressLog
+	n    int64
+	err  error
+}
+
+func (e *entryReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	e.n += int64(n)
+	e.prog.add(n)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// abortImport aborts the lease and destroys whatever VM it already created.
+// It runs on a fresh context so a cancelled ctx still cleans up.
+func (c *Client) abortImport(ctx context.Context, lease *nfc.Lease, info *nfc.LeaseInfo, cause error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	var entity *types.ManagedObjectReference
+	if info != nil {
+		entity = &info.Entity
+	} else if l, err := lease.Properties(ctx, "info"); err == nil && l.Info != nil {
+		entity = &l.Info.Entity
+	}
+	fault := &types.LocalizedMethodFault{Fault: &types.SystemError{Reason: cause.Error()}, LocalizedMessage: cause.Error()}
+	if err := lease.Abort(ctx, fault); err != nil {
+		tflog.Warn(ctx, "aborting NFC lease failed", map[string]any{"lease": lease.Value, "error": err.Error()})
+	}
+	if entity != nil && entity.Type == "VirtualMachine" {
+		if err := c.Destroy(ctx, entity.Value); err != nil {
+			tflog.Warn(ctx, "removing the half-imported VM failed", map[string]any{"vm": entity.Value, "error": err.Error()})
+		}
+	}
+}
+
+func descriptorExtraConfig(env *ovf.Envelope) map[string]string {
+	out := map[string]string{}
+	if env.VirtualSystem == nil {
+		return out
+	}
+	for _, hw := range env.VirtualSystem.VirtualHardware {
+		for _, c := range hw.ExtraConfig {
+			out[c.Key] = c.Value
+		}
+	}
+	return out
+}
+
+// mergeExtraConfig adds keys not already in the import spec. vCenter copies
+// the descriptor's vmw:ExtraConfig itself; vcsim does not, so doing it here
+// makes both behave the same.
+func mergeExtraConfig(have []types.BaseOptionValue, add ...map[string]string) []types.BaseOptionValue {
+	seen := map[string]bool{}
+	for _, o := range have {
+		seen[o.GetOptionValue().Key] = true
+	}
+	for _, m := range add {
+		for k, v := range m {
+			if !seen[k] {
+				have = append(have, &types.OptionValue{Key: k, Value: v})
+				seen[k] = true
+			}
+		}
+	}
+	return have
+}
+
+// ovfSource yields the descriptor, then each file in the order it can be
+// read without going back.
+type ovfSource interface {
+	descriptor() (name string, data []byte, err error)
+	// each calls fn for the files of the appliance; want lists the ones
+	// vSphere asked for (a directory source opens just those).
+	each(fn func(name string, size int64, r io.Reader) error, want map[string]nfc.FileItem) error
+	Close() error
+}
+
+func isURL(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }
+
+func (c *Client) openSource(ctx context.Context, source string) (ovfSource, error) {
+	if source == "" {
+		return nil, errors.New("no OVA/OVF source given")
+	}
+	base := source
+	if isURL(source) {
+		u, err := url.Parse(source)
+		if err != nil {
+			return nil, fmt.Errorf("invalid OVA URL %q: %w", source, err)
+		}
+		base = u.Path
+	}
+	if strings.EqualFold(path.Ext(base), ".ovf") {
+		d := &dirSource{c: c, ctx: ctx, source: source}
+		return d, nil
+	}
+	rc, _, err := c.open(ctx, source)
+	if err != nil {
+		return nil, err
+	}
+	return &tarSource{source: source, rc: rc, tr: tar.NewReader(rc)}, nil
+}
+
+// open returns the bytes of a local file or URL, with errors in user terms.
+func (c *Client) open(ctx context.Context, source string) (io.ReadCloser, int64, error) {
+	if !isURL(source) {
+		f, err := os.Open(source)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, 0, fmt.Errorf("OVA/OVF file %q does not exist", source)
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("cannot open %q: %w", source, err)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			_ = f.Close()
+			return nil, 0, err
+		}
+		if st.IsDir() {
+			_ = f.Close()
+			return nil, 0, fmt.Errorf("%q is a directory, not an OVA/OVF file", source)
+		}
+		return f, st.Size(), nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, source, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("invalid URL %q: %w", source, err)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot download %s: %w", source, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		_ = res.Body.Close()
+		return nil, 0, fmt.Errorf("cannot download %s: HTTP %s", source, res.Status)
+	}
+	return res.Body, res.ContentLength, nil
+}
+
+type tarSource struct {
+	source string
+	rc     io.ReadCloser
+	tr     *tar.Reader
+}
+
+func (t *tarSource) descriptor() (string, []byte, error) {
+	h, err := t.tr.Next()
+	if err == io.EOF {
+		return "", nil, fmt.Errorf("%s: archive is empty: no .ovf descriptor", t.source)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: not a valid OVA (tar) archive: %w", t.source, err)
+	}
+	if !strings.EqualFold(path.Ext(h.Name), ".ovf") {
+		return "", nil, fmt.Errorf("%s: archive has no .ovf descriptor as its first entry (found %q); an OVA must start with its descriptor", t.source, h.Name)
+	}
+	const maxDescriptor = 16 << 20
+	data, err := io.ReadAll(io.LimitReader(t.tr, maxDescriptor+1))
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: reading descriptor %s: %w", t.source, h.Name, err)
+	}
+	if len(data) > maxDescriptor {
+		return "", nil, fmt.Errorf("%s: descriptor %s is larger than 16 MiB", t.source, h.Name)
+	}
+	return h.Name, data, nil
+}
+
+func (t *tarSource) each(fn func(string, int64, io.Reader) error, want map[string]nfc.FileItem) error {
+	// Read to the end even after the last wanted disk: the trailer is a few
+	// KiB and a web server sees the whole archive served exactly once.
+	for {
+		h, err := t.tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: reading archive: %w", t.source, err)
+		}
+		if err := fn(path.Base(h.Name), h.Size, t.tr); err != nil {
+			return err
+		}
+	}
+}
+
+func (t *tarSource) Close() error { return t.rc.Close() }
+
+// dirSource is a .ovf with its files beside it (directory or URL prefix).
+type dirSource struct {
+	c      *Client
+	ctx    context.Context
+	source string
+}
+
+func (d *dirSource) sibling(name string) string {
+	if isURL(d.source) {
+		u, _ := url.Parse(d.source)
+		ref, err := url.Parse(name)
+		if err != nil {
+			return d.source + "/../" + name
+		}
+		return u.ResolveReference(ref).String()
+	}
+	return filepath.Join(filepath.Dir(d.source), filepath.FromSlash(name))
+}
+
+func (d *dirSource) descriptor() (string, []byte, error) {
+	rc, _, err := d.c.open(d.ctx, d.source)
+	if err != nil {
+		return "", nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, 16<<20))
+	return path.Base(d.source), data, err
+}
+
+func (d *dirSource) each(fn func(string, int64, io.Reader) error, want map[string]nfc.FileItem) error {
+	for name := range want {
+		rc, size, err := d.c.open(d.ctx, d.sibling(name))
+		if err != nil {
+			return fmt.Errorf("%s: file %s named in the descriptor: %w", d.source, name, err)
+		}
+		if size < 0 {
+			size = want[name].Size
+		}
+		err = fn(name, size, rc)
+		_ = rc.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *dirSource) Close() error { return nil }
+
+// objectVM is a small helper for the VM object of a moid.
+func (c *Client) objectVM(moid string) *object.VirtualMachine {
+	return object.NewVirtualMachine(c.vim, types.ManagedObjectReference{Type: "VirtualMachine", Value: moid})
+}

@@ -1,0 +1,220 @@
+package vsphere
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Sizing is the wanted hardware of a VM. Zero fields are left as they are.
+type Sizing struct {
+	NumCPUs  int32
+	MemoryMB int64
+	// Disks in GiB: [0] is the system disk, [1] an optional data disk that
+	// is added (thin, on the VM's datastore) when the VM has only one.
+	Disks []int64
+}
+
+// Reconfigure applies s: CPU and memory, growing disks, adding the data
+// disk. Shrinking a disk is refused (vSphere cannot do it). Disks grow and
+// are added while the VM runs; CPU or memory changes on a powered-on VM
+// are made hot only when they are increases and the VM has CPU/memory hot
+// add enabled, otherwise the VM is powered off, changed and powered on
+// again, as vSphere requires.
+func (c *Client) Reconfigure(ctx context.Context, moid string, s Sizing) error {
+	vm := c.objectVM(moid)
+	var o mo.VirtualMachine
+	if err := vm.Properties(ctx, vm.Reference(), []string{"config.hardware", "config.cpuHotAddEnabled", "config.memoryHotAddEnabled", "runtime.powerState", "datastore"}, &o); err != nil {
+		return c.vmErr(moid, err)
+	}
+	hw := o.Config.Hardware
+	devs := object.VirtualDeviceList(hw.Device)
+	disks := devs.SelectByType((*types.VirtualDisk)(nil))
+	ordered := diskSizesGiB(devs)
+	// diskSizesGiB sorts; keep the devices in the same order.
+	sortDisksLike(devs, disks)
+
+	spec := types.VirtualMachineConfigSpec{}
+	for i, want := range s.Disks {
+		if i < len(disks) {
+			if want < ordered[i] {
+				return fmt.Errorf("VM %s: disk %d is %d GiB; shrinking it to %d GiB is not possible", moid, i, ordered[i], want)
+			}
+			d := disks[i].(*types.VirtualDisk)
+			if want<<30 > diskBytes(d) {
+				d.CapacityInBytes = want << 30
+				d.CapacityInKB = want << 20
+				spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: d})
+			}
+			continue
+		}
+		if want <= 0 {
+			continue
+		}
+		ctl, err := devs.FindDiskController("")
+		if err != nil {
+			return fmt.Errorf("VM %s: no controller for a new disk: %w", moid, err)
+		}
+		if len(o.Datastore) == 0 {
+			return fmt.Errorf("VM %s: has no datastore for a new disk", moid)
+		}
+		ds := object.NewDatastore(c.vim, o.Datastore[0])
+		dsName, err := ds.ObjectName(ctx)
+		if err != nil {
+			return c.vmErr(moid, err)
+		}
+		d := devs.CreateDisk(ctl, ds.Reference(), fmt.Sprintf("[%s]", dsName))
+		if b, ok := d.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+			b.ThinProvisioned = types.NewBool(true)
+		}
+		d.CapacityInKB = want << 20
+		d.CapacityInBytes = want << 30
+		devs = append(devs, d) // so a second new disk gets the next unit
+		spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{
+			Operation: types.VirtualDeviceConfigSpecOperationAdd, FileOperation: types.VirtualDeviceConfigSpecFileOperationCreate, Device: d})
+	}
+
+	needsOff := false
+	on := o.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn
+	if s.NumCPUs > 0 && s.NumCPUs != hw.NumCPU {
+		spec.NumCPUs = s.NumCPUs
+		hot := o.Config.CpuHotAddEnabled != nil && *o.Config.CpuHotAddEnabled
+		needsOff = needsOff || s.NumCPUs < hw.NumCPU || !hot
+	}
+	if s.MemoryMB > 0 && s.MemoryMB != int64(hw.MemoryMB) {
+		spec.MemoryMB = s.MemoryMB
+		hot := o.Config.MemoryHotAddEnabled != nil && *o.Config.MemoryHotAddEnabled
+		needsOff = needsOff || s.MemoryMB < int64(hw.MemoryMB) || !hot
+	}
+	if spec.NumCPUs == 0 && spec.MemoryMB == 0 && len(spec.DeviceChange) == 0 {
+		return nil
+	}
+	cycle := on && needsOff
+	if cycle {
+		if err := c.PowerOff(ctx, moid); err != nil {
+			return err
+		}
+	}
+	t, err := vm.Reconfigure(ctx, spec)
+	if err == nil {
+		err = t.Wait(ctx)
+	}
+	if err != nil {
+		err = c.vmErr(moid, fmt.Errorf("reconfigure: %w", err))
+	}
+	if cycle {
+		// Power back on even after a failed change: the VM was running.
+		if perr := c.PowerOn(ctx, moid); perr != nil {
+			err = errors.Join(err, perr)
+		}
+	}
+	return err
+}
+
+// sortDisksLike orders disks as diskSizesGiB does.
+func sortDisksLike(devs object.VirtualDeviceList, disks object.VirtualDeviceList) {
+	for i := 1; i < len(disks); i++ {
+		for j := i; j > 0 && diskBefore(devs, disks[j], disks[j-1]); j-- {
+			disks[j], disks[j-1] = disks[j-1], disks[j]
+		}
+	}
+}
+
+func diskBefore(devs object.VirtualDeviceList, a, b types.BaseVirtualDevice) bool {
+	da, db := a.GetVirtualDevice(), b.GetVirtualDevice()
+	ca, cb := controllerOrder(devs, da.ControllerKey), controllerOrder(devs, db.ControllerKey)
+	if ca != cb {
+		return ca < cb
+	}
+	return unit(da) < unit(db)
+}
+
+// CloneSpec describes a clone of an existing VM or template.
+type CloneSpec struct {
+	Name       string
+	Placement  Placement
+	Template   string // anything FindVM takes
+	Annotation string
+}
+
+// Clone copies spec.Template into the placement and returns the new VM's
+// moid. A VM of that name already in the folder is an error; if the clone
+// fails half-way, what it left under that name is destroyed.
+func (c *Client) Clone(ctx context.Context, spec CloneSpec) (string, error) {
+	if spec.Name == "" {
+		return "", errors.New("clone: VM name is empty")
+	}
+	place, err := c.ResolvePlacement(ctx, spec.Placement)
+	if err != nil {
+		return "", err
+	}
+	srcID, err := c.FindVM(ctx, spec.Template)
+	if err != nil {
+		return "", fmt.Errorf("template %q: %w", spec.Template, err)
+	}
+	if existing, err := c.vmInFolder(ctx, place.Folder, spec.Name); err != nil {
+		return "", err
+	} else if existing != "" {
+		return "", fmt.Errorf("a VM named %q already exists in folder %s (%s)", spec.Name, place.Folder.InventoryPath, existing)
+	}
+	src := c.objectVM(srcID)
+	ds, pool := place.Datastore.Reference(), place.ResourcePool.Reference()
+	cs := types.VirtualMachineCloneSpec{
+		Location: types.VirtualMachineRelocateSpec{Datastore: &ds, Pool: &pool},
+		Config:   &types.VirtualMachineConfigSpec{Annotation: spec.Annotation},
+	}
+	if place.Host != nil {
+		h := place.Host.Reference()
+		cs.Location.Host = &h
+	}
+	if place.Network != nil {
+		devs, err := src.Device(ctx)
+		if err != nil {
+			return "", c.vmErr(srcID, err)
+		}
+		backing, err := place.Network.EthernetCardBackingInfo(ctx)
+		if err != nil {
+			return "", err
+		}
+		for _, nic := range devs.SelectByType((*types.VirtualEthernetCard)(nil)) {
+			nic.GetVirtualDevice().Backing = backing
+			cs.Location.DeviceChange = append(cs.Location.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: nic})
+			break // the first NIC carries the placement network
+		}
+	}
+	t, err := src.Clone(ctx, place.Folder, spec.Name, cs)
+	if err != nil {
+		return "", fmt.Errorf("clone of %q: %w", spec.Name, err)
+	}
+	res, err := t.WaitForResult(ctx)
+	if err != nil {
+		cctx := context.WithoutCancel(ctx)
+		if left, ferr := c.vmInFolder(cctx, place.Folder, spec.Name); ferr == nil && left != "" {
+			_ = c.Destroy(cctx, left)
+		}
+		return "", fmt.Errorf("clone of %q: %w", spec.Name, err)
+	}
+	ref, ok := res.Result.(types.ManagedObjectReference)
+	if !ok {
+		return "", fmt.Errorf("clone of %q: task returned %T", spec.Name, res.Result)
+	}
+	return ref.Value, nil
+}
+
+// vmInFolder returns the moid of a VM called name directly in folder, or "".
+func (c *Client) vmInFolder(ctx context.Context, folder *object.Folder, name string) (string, error) {
+	f := find.NewFinder(c.vim, false)
+	vm, err := f.VirtualMachine(ctx, folder.InventoryPath+"/"+name)
+	if err != nil {
+		if isNotFound(err) {
+			return "", nil
+		}
+		return "", err
+	}
+	return vm.Reference().Value, nil
+}

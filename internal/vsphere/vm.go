@@ -1,0 +1,426 @@
+package vsphere
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// ErrNotFound says the VM does not exist (any more); check with errors.Is.
+var ErrNotFound = errors.New("virtual machine not found")
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func isNotFound(err error) bool {
+	var nf *find.NotFoundError
+	return errors.As(err, &nf) || fault.Is(err, &types.ManagedObjectNotFound{})
+}
+
+// FindVM resolves an inventory path (/DC0/vm/name), a managed object ID
+// (vm-42), a BIOS UUID or an instance UUID (what `terraform import` takes)
+// to the VM's managed object ID. A name alone is looked up in the default
+// datacenter.
+func (c *Client) FindVM(ctx context.Context, id string) (string, error) {
+	id = strings.TrimSpace(id)
+	switch {
+	case id == "":
+		return "", errors.New("empty VM id")
+	case uuidPattern.MatchString(id):
+		si := object.NewSearchIndex(c.vim)
+		for _, instance := range []bool{true, false} {
+			ref, err := si.FindByUuid(ctx, nil, id, true, &instance)
+			if err != nil {
+				return "", err
+			}
+			if ref != nil {
+				return ref.Reference().Value, nil
+			}
+		}
+		return "", fmt.Errorf("no VM has BIOS or instance UUID %s: %w", id, ErrNotFound)
+	case !strings.Contains(id, "/"):
+		if ref := object.ReferenceFromString(id); ref != nil && ref.Type == "VirtualMachine" {
+			var vm mo.VirtualMachine
+			err := property.DefaultCollector(c.vim).RetrieveOne(ctx, *ref, []string{"name"}, &vm)
+			if isNotFound(err) {
+				return "", fmt.Errorf("VM %s: %w", id, ErrNotFound)
+			}
+			if err != nil {
+				return "", err
+			}
+			return ref.Value, nil
+		}
+	}
+	f := find.NewFinder(c.vim, false)
+	if !strings.HasPrefix(id, "/") {
+		dc, err := f.DefaultDatacenter(ctx)
+		if err != nil {
+			return "", fmt.Errorf("VM %q: give an inventory path such as /DC/vm/%s (%v)", id, id, err)
+		}
+		f.SetDatacenter(dc)
+	}
+	vm, err := f.VirtualMachine(ctx, id)
+	if isNotFound(err) {
+		return "", fmt.Errorf("VM %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", err
+	}
+	return vm.Reference().Value, nil
+}
+
+// PowerOn powers the VM on; already on is fine.
+func (c *Client) PowerOn(ctx context.Context, moid string) error {
+	vm := c.objectVM(moid)
+	state, err := vm.PowerState(ctx)
+	if err != nil {
+		return c.vmErr(moid, err)
+	}
+	if state == types.VirtualMachinePowerStatePoweredOn {
+		return nil
+	}
+	t, err := vm.PowerOn(ctx)
+	if err == nil {
+		err = t.Wait(ctx)
+	}
+	return c.vmErr(moid, err)
+}
+
+// PowerOff powers the VM off hard (no guest shutdown); already off is fine.
+func (c *Client) PowerOff(ctx context.Context, moid string) error {
+	vm := c.objectVM(moid)
+	state, err := vm.PowerState(ctx)
+	if err != nil {
+		return c.vmErr(moid, err)
+	}
+	if state == types.VirtualMachinePowerStatePoweredOff {
+		return nil
+	}
+	t, err := vm.PowerOff(ctx)
+	if err == nil {
+		err = t.Wait(ctx)
+	}
+	return c.vmErr(moid, err)
+}
+
+func (c *Client) vmErr(moid string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if isNotFound(err) {
+		return fmt.Errorf("VM %s: %w", moid, ErrNotFound)
+	}
+	return fmt.Errorf("VM %s: %w", moid, err)
+}
+
+// Destroy powers the VM off if needed and deletes it from disk. A VM that
+// is already gone counts as destroyed.
+func (c *Client) Destroy(ctx context.Context, moid string) error {
+	if err := c.PowerOff(ctx, moid); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	t, err := c.objectVM(moid).Destroy(ctx)
+	if err == nil {
+		err = t.Wait(ctx)
+	}
+	if err != nil && isNotFound(err) {
+		return nil
+	}
+	return c.vmErr(moid, err)
+}
+
+// usableIPv4 is an address a user could reach the guest on.
+func usableIPv4(s string) bool {
+	ip := net.ParseIP(s)
+	return ip != nil && ip.To4() != nil && !ip.IsLinkLocalUnicast() && !ip.IsLoopback() && !ip.IsUnspecified()
+}
+
+func guestIPv4s(g *types.GuestInfo) (primary string, all []string) {
+	if g == nil {
+		return "", nil
+	}
+	seen := map[string]bool{}
+	add := func(s string) {
+		if usableIPv4(s) && !seen[s] {
+			seen[s] = true
+			all = append(all, s)
+		}
+	}
+	add(g.IpAddress)
+	for _, n := range g.Net {
+		for _, a := range n.IpAddress {
+			add(a)
+		}
+		if n.IpConfig != nil {
+			for _, a := range n.IpConfig.IpAddress {
+				add(a.IpAddress)
+			}
+		}
+	}
+	if usableIPv4(g.IpAddress) {
+		primary = g.IpAddress
+	} else if len(all) > 0 {
+		primary = all[0]
+	}
+	return primary, all
+}
+
+// WaitForIP waits until VMware Tools reports an IPv4 address (link-local
+// and IPv6 addresses are ignored) and returns it.
+func (c *Client) WaitForIP(ctx context.Context, moid string, timeout time.Duration) (string, error) {
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var ip string
+	pc := property.DefaultCollector(c.vim)
+	ref := types.ManagedObjectReference{Type: "VirtualMachine", Value: moid}
+	var g types.GuestInfo
+	err := property.Wait(wctx, pc, ref, []string{"guest.ipAddress", "guest.net"}, func(changes []types.PropertyChange) bool {
+		for _, ch := range changes {
+			switch ch.Name {
+			case "guest.ipAddress":
+				g.IpAddress, _ = ch.Val.(string)
+			case "guest.net":
+				v, _ := ch.Val.(types.ArrayOfGuestNicInfo)
+				g.Net = v.GuestNicInfo
+			}
+		}
+		ip, _ = guestIPv4s(&g)
+		return ip != ""
+	})
+	if err == nil {
+		return ip, nil
+	}
+	if wctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+		return "", fmt.Errorf("VM %s reported no IPv4 address within %s: is it powered on, with VMware Tools running and a network (DHCP or static) configured?", moid, timeout)
+	}
+	return "", c.vmErr(moid, err)
+}
+
+// VMInfo is what ReadVM returns, in the terms a user wrote in configuration.
+type VMInfo struct {
+	Name, MOID             string
+	BIOSUUID, InstanceUUID string
+	NumCPUs                int32
+	MemoryMB               int64
+	Disks                  []int64 // GiB, rounded up, in controller/unit order
+	PowerState             string  // poweredOn, poweredOff, suspended
+	GuestIP                string
+	GuestIPs               []string // all usable IPv4 addresses
+	Annotation             string
+
+	Datacenter   string
+	Folder       string // relative to the datacenter's VM folder; "" at its root
+	Datastore    string // the first datastore (system disk's)
+	Networks     []string
+	ResourcePool string // inventory path
+	Host         string
+	Cluster      string // "" for a standalone host
+}
+
+// ReadVM reads the VM and the names of everything around it in a single
+// RetrieveProperties call: the VM is the root of a traversal that walks to
+// its datastores, networks, host and up every parent chain.
+func (c *Client) ReadVM(ctx context.Context, moid string) (*VMInfo, error) {
+	ref := types.ManagedObjectReference{Type: "VirtualMachine", Value: moid}
+	up := func(typ string) *types.TraversalSpec {
+		return &types.TraversalSpec{
+			SelectionSpec: types.SelectionSpec{Name: "up" + typ},
+			Type:          typ, Path: "parent",
+			SelectSet: upSet(),
+		}
+	}
+	sel := []types.BaseSelectionSpec{
+		&types.TraversalSpec{Type: "VirtualMachine", Path: "datastore"},
+		&types.TraversalSpec{Type: "VirtualMachine", Path: "network"},
+		&types.TraversalSpec{Type: "VirtualMachine", Path: "parent", SelectSet: upSet()},
+		&types.TraversalSpec{Type: "VirtualMachine", Path: "resourcePool", SelectSet: upSet()},
+		&types.TraversalSpec{Type: "VirtualMachine", Path: "runtime.host", SelectSet: upSet()},
+	}
+	for _, t := range parentTypes {
+		sel = append(sel, up(t))
+	}
+	named := []string{"name", "parent"}
+	props := []types.PropertySpec{{Type: "VirtualMachine", PathSet: []string{
+		"name", "config.uuid", "config.instanceUuid", "config.hardware.numCPU", "config.hardware.memoryMB",
+		"config.hardware.device", "config.annotation", "runtime.powerState", "runtime.host",
+		"guest.ipAddress", "guest.net", "resourcePool", "parent", "datastore", "network"}}}
+	for _, t := range append(parentTypes, "Datastore", "Network", "DistributedVirtualPortgroup", "OpaqueNetwork") {
+		props = append(props, types.PropertySpec{Type: t, PathSet: named})
+	}
+	req := types.RetrieveProperties{
+		This: c.vim.ServiceContent.PropertyCollector,
+		SpecSet: []types.PropertyFilterSpec{{
+			ObjectSet: []types.ObjectSpec{{Obj: ref, SelectSet: sel}},
+			PropSet:   props,
+		}},
+	}
+	res, err := property.DefaultCollector(c.vim).RetrieveProperties(ctx, req)
+	if err != nil {
+		return nil, c.vmErr(moid, err)
+	}
+	objs := map[types.ManagedObjectReference]map[string]any{}
+	for _, oc := range res.Returnval {
+		m := map[string]any{}
+		for _, p := range oc.PropSet {
+			m[p.Name] = p.Val
+		}
+		objs[oc.Obj] = m
+	}
+	vm, ok := objs[ref]
+	if !ok {
+		return nil, fmt.Errorf("VM %s: %w", moid, ErrNotFound)
+	}
+	name := func(r any) string {
+		if rr, ok := r.(types.ManagedObjectReference); ok {
+			s, _ := objs[rr]["name"].(string)
+			return s
+		}
+		return ""
+	}
+	parent := func(r types.ManagedObjectReference) (types.ManagedObjectReference, bool) {
+		p, ok := objs[r]["parent"].(types.ManagedObjectReference)
+		return p, ok
+	}
+	info := &VMInfo{MOID: moid}
+	info.Name, _ = vm["name"].(string)
+	info.BIOSUUID, _ = vm["config.uuid"].(string)
+	info.InstanceUUID, _ = vm["config.instanceUuid"].(string)
+	info.NumCPUs, _ = vm["config.hardware.numCPU"].(int32)
+	if m, ok := vm["config.hardware.memoryMB"].(int32); ok {
+		info.MemoryMB = int64(m)
+	}
+	info.Annotation, _ = vm["config.annotation"].(string)
+	if ps, ok := vm["runtime.powerState"].(types.VirtualMachinePowerState); ok {
+		info.PowerState = string(ps)
+	}
+	if devs, ok := vm["config.hardware.device"].(types.ArrayOfVirtualDevice); ok {
+		info.Disks = diskSizesGiB(object.VirtualDeviceList(devs.VirtualDevice))
+	}
+	g := types.GuestInfo{}
+	g.IpAddress, _ = vm["guest.ipAddress"].(string)
+	if n, ok := vm["guest.net"].(types.ArrayOfGuestNicInfo); ok {
+		g.Net = n.GuestNicInfo
+	}
+	info.GuestIP, info.GuestIPs = guestIPv4s(&g)
+	if ds, ok := vm["datastore"].(types.ArrayOfManagedObjectReference); ok && len(ds.ManagedObjectReference) > 0 {
+		info.Datastore = name(ds.ManagedObjectReference[0])
+	}
+	if ns, ok := vm["network"].(types.ArrayOfManagedObjectReference); ok {
+		for _, n := range ns.ManagedObjectReference {
+			info.Networks = append(info.Networks, name(n))
+		}
+	}
+	if h, ok := vm["runtime.host"].(types.ManagedObjectReference); ok {
+		info.Host = name(h)
+		if p, ok := parent(h); ok && p.Type == "ClusterComputeResource" {
+			info.Cluster = name(p)
+		}
+	}
+	// Folder: climb to the datacenter; the last folder below it is the vm folder.
+	if p, ok := vm["parent"].(types.ManagedObjectReference); ok {
+		var chain []string
+		for cur, ok := p, true; ok; cur, ok = parent(cur) {
+			if cur.Type == "Datacenter" {
+				info.Datacenter = name(cur)
+				if len(chain) > 0 {
+					chain = chain[:len(chain)-1] // the datacenter's vm folder itself
+				}
+				break
+			}
+			chain = append(chain, name(cur))
+		}
+		for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
+			chain[i], chain[j] = chain[j], chain[i]
+		}
+		info.Folder = strings.Join(chain, "/")
+	}
+	if rp, ok := vm["resourcePool"].(types.ManagedObjectReference); ok {
+		var chain []string
+		for cur, ok := rp, true; ok; cur, ok = parent(cur) {
+			if _, hasParent := parent(cur); !hasParent && cur.Type == "Folder" {
+				break // the root folder is not part of inventory paths
+			}
+			chain = append([]string{name(cur)}, chain...)
+		}
+		info.ResourcePool = "/" + strings.Join(chain, "/")
+	}
+	return info, nil
+}
+
+var parentTypes = []string{"Folder", "Datacenter", "ResourcePool", "ClusterComputeResource", "ComputeResource", "HostSystem"}
+
+func upSet() []types.BaseSelectionSpec {
+	var s []types.BaseSelectionSpec
+	for _, t := range parentTypes {
+		s = append(s, &types.SelectionSpec{Name: "up" + t})
+	}
+	return s
+}
+
+// diskSizesGiB lists disk capacities in controller/unit order, rounded up
+// to whole GiB.
+func diskSizesGiB(devs object.VirtualDeviceList) []int64 {
+	disks := devs.SelectByType((*types.VirtualDisk)(nil))
+	sort.SliceStable(disks, func(i, j int) bool {
+		a, b := disks[i].GetVirtualDevice(), disks[j].GetVirtualDevice()
+		ca, cb := controllerOrder(devs, a.ControllerKey), controllerOrder(devs, b.ControllerKey)
+		if ca != cb {
+			return ca < cb
+		}
+		return unit(a) < unit(b)
+	})
+	out := make([]int64, 0, len(disks))
+	for _, d := range disks {
+		out = append(out, (diskBytes(d.(*types.VirtualDisk))+(1<<30)-1)>>30)
+	}
+	return out
+}
+
+func diskBytes(d *types.VirtualDisk) int64 {
+	if d.CapacityInBytes > 0 {
+		return d.CapacityInBytes
+	}
+	return d.CapacityInKB * 1024
+}
+
+func unit(d *types.VirtualDevice) int32 {
+	if d.UnitNumber == nil {
+		return -1
+	}
+	return *d.UnitNumber
+}
+
+// controllerOrder sorts controllers by kind (IDE, SCSI, SATA, NVMe) then bus.
+func controllerOrder(devs object.VirtualDeviceList, key int32) int64 {
+	c := devs.FindByKey(key)
+	if c == nil {
+		return int64(key)
+	}
+	var kind int64
+	var bus int32
+	switch ctl := c.(type) {
+	case types.BaseVirtualSCSIController:
+		kind, bus = 1, ctl.GetVirtualSCSIController().BusNumber
+	case types.BaseVirtualSATAController:
+		kind, bus = 2, ctl.GetVirtualSATAController().BusNumber
+	case *types.VirtualNVMEController:
+		kind, bus = 3, ctl.BusNumber
+	case types.BaseVirtualController:
+		kind, bus = 0, ctl.GetVirtualController().BusNumber
+	}
+	return kind<<32 | int64(bus)
+}
