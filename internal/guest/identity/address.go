@@ -1,0 +1,141 @@
+package identity
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
+)
+
+// workDir holds one address change's state on the guest. /run is gone after a reboot, and so
+// should a half-finished change be.
+const workDir = "/run/hipchatdc-net"
+
+// changeScript runs on the guest, detached from the SSH session that started it: taking eth0
+// down cuts that session, and ifdown run in it leaves the client hanging (LAB-NOTES). It is
+// also the watchdog: unless the provider confirms within the deadline (having reached the
+// guest at its new address), it restores the previous file and address. Whoever creates
+// $d/decided first, provider or watchdog, decides; the other side reads $d/result.
+const changeScript = `d=` + workDir + `
+f=` + InterfacesFile + `
+prev=` + PreviousFile + `
+ticks=%d
+put() { cat "$1" > "$f.hipchatdc-tmp" && chmod 644 "$f.hipchatdc-tmp" && mv -f "$f.hipchatdc-tmp" "$f"; }
+restart() {
+	ifdown --force eth0 >>"$d/log" 2>&1
+	ip -4 addr flush dev eth0 >>"$d/log" 2>&1
+	ifup eth0 >>"$d/log" 2>&1
+}
+rollback() {
+	put "$prev"
+	if restart; then echo "$1; restored the previous address" > "$d/result"
+	else echo "$1; restoring the previous address failed too, see $d/log" > "$d/result"; fi
+}
+sleep 1 # let the SSH command that started us return first
+# ifdown reads the old file, so it takes down what ifup brought up; the flush also removes
+# an address that was configured some other way.
+ifdown --force eth0 >>"$d/log" 2>&1
+ip -4 addr flush dev eth0 >>"$d/log" 2>&1
+put "$d/interfaces.new"
+if ! ifup eth0 >>"$d/log" 2>&1; then
+	mkdir "$d/decided" 2>/dev/null && rollback "ifup eth0 failed"
+	exit 0
+fi
+echo up > "$d/ifup"
+i=0
+while [ $i -lt $ticks ]; do
+	[ -d "$d/decided" ] && exit 0
+	sleep 0.2
+	i=$((i+1))
+done
+mkdir "$d/decided" 2>/dev/null && rollback "the provider did not confirm the new address in time"
+exit 0
+`
+
+// scheduleScript installs the new file's content (stdin) and the watchdog, keeps a copy of
+// the current file, and starts the change in the background.
+const scheduleScript = `# schedule address change of eth0 with rollback
+set -e
+d=` + workDir + `
+rm -rf "$d"
+mkdir -p "$d"
+cat > "$d/interfaces.new"
+if [ -f ` + InterfacesFile + ` ]; then cp -p ` + InterfacesFile + ` ` + PreviousFile + `; else : > ` + PreviousFile + `; fi
+cat > "$d/change" <<'HIPCHATDC_EOF'
+%sHIPCHATDC_EOF
+setsid nohup sh "$d/change" </dev/null >/dev/null 2>&1 &
+`
+
+// confirmScript runs over the new connection: it waits for ifup to finish, checks that eth0
+// has the new address, and disarms the watchdog.
+const confirmScript = `# confirm address change of eth0
+d=` + workDir + `
+i=0
+while [ ! -e "$d/ifup" ] && [ ! -e "$d/result" ] && [ $i -lt 100 ]; do sleep 0.2; i=$((i+1)); done
+if [ -e "$d/result" ]; then cat "$d/result" >&2; exit 6; fi
+[ -e "$d/ifup" ] || { echo "ifup eth0 did not finish" >&2; exit 5; }
+ip -4 -o addr show dev eth0 | grep -q ' inet %s ' || { echo "eth0 does not have %s" >&2; exit 4; }
+if mkdir "$d/decided" 2>/dev/null; then echo confirmed > "$d/result"; else cat "$d/result" >&2; exit 6; fi
+`
+
+// reportScript reads what happened on the guest after a failed change.
+const reportScript = `# report address change of eth0
+d=` + workDir + `
+i=0
+while [ ! -e "$d/result" ] && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done
+cat "$d/result" 2>/dev/null || echo "no result recorded"
+tail -n 5 "$d/log" 2>/dev/null`
+
+func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Identity, opts Options) (*guest.Conn, error) {
+	oldCfg := c.Config()
+	newCfg := oldCfg
+	newCfg.Target.Host = want.Address.Addr().String()
+	newCfg.Timeout = opts.ReconnectTimeout
+
+	content := RenderInterfaces(obs.Interfaces, want.Address, want.Gateway, want.DNS)
+	ticks := int(opts.RollbackAfter / (200 * time.Millisecond))
+	script := fmt.Sprintf(scheduleScript, fmt.Sprintf(changeScript, ticks))
+	tflog.Info(ctx, "guest: changing eth0 address", map[string]any{"from": oldCfg.Target.Host, "to": want.Address.String(), "rollback_after": opts.RollbackAfter.String()})
+	if _, err := c.RunChange(ctx, script, strings.NewReader(content)); err != nil {
+		return c, fmt.Errorf("address change of %s to %s not started, nothing was changed: %w", oldCfg.Target.Host, want.Address, err)
+	}
+	// The old connection dies with the old address; keep-alives would notice, closing is quicker.
+	c.Close()
+
+	// Give the detached script time to take eth0 down, so that a change that keeps the
+	// address (gateway or DNS only) is not confirmed before it happened.
+	select {
+	case <-ctx.Done():
+	case <-time.After(1500 * time.Millisecond):
+	}
+	var reason error
+	nc, err := guest.Dial(ctx, newCfg)
+	if err == nil {
+		_, err = nc.RunChange(ctx, fmt.Sprintf(confirmScript, want.Address, want.Address), nil)
+		if err == nil {
+			tflog.Info(ctx, "guest: eth0 address changed and confirmed", map[string]any{"address": want.Address.String()})
+			return nc, nil
+		}
+		nc.Close()
+		reason = fmt.Errorf("the guest did not confirm the new address: %w", err)
+	} else {
+		reason = fmt.Errorf("the guest did not answer at %s: %w", newCfg.Target.Host, err)
+	}
+
+	// The watchdog restores the old address (at once if ifup failed, at the deadline if not).
+	back := oldCfg
+	back.Timeout = opts.RollbackAfter + 30*time.Second
+	oc, err := guest.Dial(ctx, back)
+	if err != nil {
+		return nil, fmt.Errorf("changing the address of %s to %s failed (%v), and the guest does not answer at its old address %s either (%v); "+
+			"its watchdog restores the previous /etc/network/interfaces (kept as %s) unless the change was confirmed",
+			oldCfg.Target.Host, want.Address, reason, oldCfg.Target.Host, err, PreviousFile)
+	}
+	report, _ := oc.Run(ctx, reportScript, nil)
+	return oc, fmt.Errorf("changing the address of %s to %s failed and was rolled back; the guest answers at %s again. Cause: %v. On the guest: %s",
+		oldCfg.Target.Host, want.Address, oldCfg.Target.Host, reason, strings.Join(strings.Fields(string(report)), " "))
+}
