@@ -1,0 +1,25 @@
+# Runs inside a lab guest (nsenter into all its namespaces) each time its VM is powered on:
+# what a Debian/Ubuntu boot would do for the parts a lab guest has.
+# Environment: GUEST_KIND (node, debian, debian-bare), ADMIN_PASSWORD.
+set -eu
+if [ ! -e /etc/hipchatdc-lab/initialized ]; then
+	# First boot. The lab wrote this guest's own ed25519 host key; the host's other host keys
+	# (visible through the /etc overlay) must not be offered by the guest.
+	rm -f /etc/ssh/ssh_host_rsa_key* /etc/ssh/ssh_host_ecdsa_key* /etc/ssh/ssh_host_dsa_key*
+	useradd --create-home --home-dir /home/admin --shell /bin/bash --groups sudo admin
+	echo "admin:$ADMIN_PASSWORD" | chpasswd
+	install -d -m 0700 -o admin -g admin /home/admin/.ssh
+	install -m 0600 -o admin -g admin /root/.ssh/authorized_keys /home/admin/.ssh/authorized_keys
+	if [ "$GUEST_KIND" = debian-bare ]; then
+		rm -f /etc/init.d/redis-server /etc/init.d/postgresql /etc/init.d/nfs-kernel-server
+	fi
+	touch /etc/hipchatdc-lab/initialized
+fi
+# Networking exactly as ifupdown brings it up on a real Debian: from /etc/network/interfaces,
+# which the provider may have rewritten before the last power-off.
+ifup -a >/var/log/hipchatdc-lab-ifup.log 2>&1 || { cat /var/log/hipchatdc-lab-ifup.log >&2; exit 1; }
+install -d -m 0755 /run/sshd
+/usr/sbin/sshd
+if [ "$GUEST_KIND" = node ]; then
+	nginx
+fi

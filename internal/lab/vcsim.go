@@ -1,0 +1,366 @@
+package lab
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/pem"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/session"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Keys a VM's config.extraConfig (or, for an imported OVA, a vApp property with the same id)
+// uses to tell the lab what to run when it is powered on.
+const (
+	// KindKey selects the guest kind: KindNode, KindDebian (the default) or KindDebianBare.
+	KindKey = "guestinfo.hipchatdc.lab.guest"
+	// NetworksKey overrides which lab networks the guest has legs on, in order:
+	// "public", "private" or "public,private" (eth0 first). Without it the VM's NICs decide.
+	NetworksKey = "guestinfo.hipchatdc.lab.networks"
+)
+
+// The credentials of the simulated vCenter. Fixed so that a demo can print them.
+const (
+	vsphereUser     = "administrator@vsphere.local"
+	vspherePassword = "hipchatdc-lab"
+)
+
+// simulatorCreate serialises simulator.Model.Create: it races on a package global.
+var simulatorCreate sync.Mutex
+
+// vcsim is the lab's in-process vCenter and the bridge from its power events to guests.
+type vcsim struct {
+	model  *simulator.Model
+	server *simulator.Server
+	reg    *simulator.Registry
+	info   VSphereInfo
+	pgName map[string]string // DVS portgroup key -> name
+
+	mu      sync.Mutex
+	onPower func(vmEvent)
+}
+
+// vmEvent is what the lab needs from a VM at a power change, copied under the VM's lock.
+type vmEvent struct {
+	moid, name, kind string
+	powerState       types.VirtualMachinePowerState
+	destroyed        bool
+	networks         []string // forced leg list (NetworksKey), or nil
+	nics             []vmNIC
+}
+
+type vmNIC struct {
+	network   string
+	mac       string
+	deviceKey int32
+}
+
+// guestNIC is one entry of guest.net as VMware Tools reports it.
+type guestNIC struct {
+	network   string
+	mac       string
+	deviceKey int32
+	addrs     []netip.Prefix
+}
+
+func startVCSim(dir string, onPower func(vmEvent)) (*vcsim, error) {
+	m := simulator.VPX()
+	m.Datastore = 0 // made below, under the lab's folder, instead of under $TMPDIR
+	m.Machine = 0
+	simulatorCreate.Lock()
+	err := m.Create()
+	simulatorCreate.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	m.Service.TLS = new(tls.Config) // httptest's certificate, valid for 127.0.0.1
+	m.Service.Listen = &url.URL{User: url.UserPassword(vsphereUser, vspherePassword)}
+	m.Service.RegisterEndpoints = true
+	s := m.Service.NewServer()
+	v := &vcsim{model: m, server: s, reg: m.Map(), onPower: onPower, pgName: map[string]string{}}
+	v.reg.AddHandler(v)
+
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
+	caFile := filepath.Join(dir, "vcsim-ca.pem")
+	if err := os.WriteFile(caFile, certPEM, 0o644); err != nil {
+		v.close()
+		return nil, err
+	}
+	u := *s.URL
+	u.User = nil
+	v.info = VSphereInfo{
+		URL: u.String(), Server: u.Host, User: vsphereUser, Password: vspherePassword,
+		CACertPEM: string(certPEM), CAFile: caFile,
+	}
+	if err := v.setUp(filepath.Join(dir, "datastore")); err != nil {
+		v.close()
+		return nil, err
+	}
+	return v, nil
+}
+
+// client logs in the way a user of the provider would: verifying vcsim's certificate
+// against the CA file instead of skipping verification.
+func (v *vcsim) client(ctx context.Context) (*govmomi.Client, error) {
+	u, err := soap.ParseURL(v.info.URL)
+	if err != nil {
+		return nil, err
+	}
+	sc := soap.NewClient(u, false)
+	if err := sc.SetRootCAs(v.info.CAFile); err != nil {
+		return nil, err
+	}
+	vc, err := vim25.NewClient(ctx, sc)
+	if err != nil {
+		return nil, err
+	}
+	c := &govmomi.Client{Client: vc, SessionManager: session.NewManager(vc)}
+	if err := c.Login(ctx, url.UserPassword(v.info.User, v.info.Password)); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// setUp creates the datastore on every host (its files live under the lab's folder, so OVA
+// uploads land there and go with Stop) and records the inventory names.
+func (v *vcsim) setUp(dsDir string) error {
+	ctx := context.Background()
+	if err := os.MkdirAll(dsDir, 0o755); err != nil {
+		return err
+	}
+	c, err := v.client(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Logout(ctx)
+	cv, err := view.NewManager(c.Client).CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"HostSystem"}, true)
+	if err != nil {
+		return err
+	}
+	refs, err := cv.Find(ctx, []string{"HostSystem"}, nil)
+	_ = cv.Destroy(ctx)
+	if err != nil {
+		return err
+	}
+	const dsName = "LocalDS_0"
+	for _, ref := range refs {
+		dss, err := object.NewHostSystem(c.Client, ref).ConfigManager().DatastoreSystem(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := dss.CreateLocalDatastore(ctx, dsName, dsDir); err != nil {
+			return err
+		}
+	}
+
+	f := find.NewFinder(c.Client, true)
+	dc, err := f.DefaultDatacenter(ctx)
+	if err != nil {
+		return err
+	}
+	f.SetDatacenter(dc)
+	clusters, err := f.ClusterComputeResourceList(ctx, "*")
+	if err != nil {
+		return err
+	}
+	cluster := clusters[0]
+	hosts, err := cluster.Hosts(ctx)
+	if err != nil {
+		return err
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		return err
+	}
+	nets, err := f.NetworkList(ctx, "*")
+	if err != nil {
+		return err
+	}
+	v.info.Datacenter = dc.Name()
+	v.info.Cluster = cluster.Name()
+	v.info.ClusterPath = cluster.InventoryPath
+	v.info.Host = hosts[0].Name()
+	v.info.ResourcePool = cluster.InventoryPath + "/Resources"
+	v.info.Folder = folders.VmFolder.InventoryPath
+	v.info.Datastore = dsName
+	for _, n := range nets {
+		if pg, ok := n.(*object.DistributedVirtualPortgroup); ok {
+			var p mo.DistributedVirtualPortgroup
+			if err := pg.Properties(ctx, pg.Reference(), []string{"key", "name", "tag", "config.uplink"}, &p); err != nil {
+				return err
+			}
+			if p.Config.Uplink != nil && *p.Config.Uplink {
+				continue
+			}
+			v.pgName[p.Key] = p.Name
+			if v.info.PrivateNetwork == "" {
+				v.info.PrivateNetwork = p.Name
+			}
+		} else if v.info.Network == "" {
+			v.info.Network = strings.TrimPrefix(n.GetInventoryPath(), folders.NetworkFolder.InventoryPath+"/")
+		}
+	}
+	if v.info.Network == "" || v.info.PrivateNetwork == "" {
+		return fmt.Errorf("vcsim inventory lacks a network (%q) or a DVS portgroup (%q)", v.info.Network, v.info.PrivateNetwork)
+	}
+	return nil
+}
+
+func (v *vcsim) close() {
+	v.reg.RemoveHandler(v)
+	v.server.Close()
+	v.model.Remove()
+}
+
+// Reference, PutObject, UpdateObject and RemoveObject make vcsim a simulator.RegisterObject:
+// the registry calls them for every change, which is how the lab sees power-on, power-off and
+// destroy whatever client (govc, the provider, a test) asked for them.
+func (v *vcsim) Reference() types.ManagedObjectReference {
+	return types.ManagedObjectReference{Type: "HipchatdcLab", Value: fmt.Sprintf("lab-%p", v)}
+}
+
+func (v *vcsim) PutObject(*simulator.Context, mo.Reference) {}
+
+func (v *vcsim) UpdateObject(_ *simulator.Context, obj mo.Reference, changes []types.PropertyChange) {
+	var vm *mo.VirtualMachine
+	switch o := obj.(type) {
+	case *mo.VirtualMachine:
+		vm = o
+	case *simulator.VirtualMachine:
+		vm = &o.VirtualMachine
+	default:
+		return
+	}
+	for _, c := range changes {
+		if c.Name == "runtime.powerState" {
+			state, _ := c.Val.(types.VirtualMachinePowerState)
+			v.onPower(v.describe(vm, state))
+			return
+		}
+	}
+}
+
+func (v *vcsim) RemoveObject(_ *simulator.Context, ref types.ManagedObjectReference) {
+	if ref.Type == "VirtualMachine" {
+		v.onPower(vmEvent{moid: ref.Value, destroyed: true})
+	}
+}
+
+// describe copies what a guest needs from the VM; it runs under the VM's lock.
+func (v *vcsim) describe(vm *mo.VirtualMachine, state types.VirtualMachinePowerState) vmEvent {
+	ev := vmEvent{moid: vm.Self.Value, name: vm.Name, kind: KindDebian, powerState: state}
+	if vm.Config == nil {
+		return ev
+	}
+	settings := map[string]string{}
+	if vapp := vm.Config.VAppConfig; vapp != nil {
+		if info := vapp.GetVmConfigInfo(); info != nil {
+			for _, p := range info.Property {
+				val := p.Value
+				if val == "" {
+					val = p.DefaultValue
+				}
+				settings[p.Id] = val
+			}
+		}
+	}
+	for _, o := range vm.Config.ExtraConfig {
+		if ov := o.GetOptionValue(); ov != nil {
+			settings[ov.Key] = fmt.Sprint(ov.Value)
+		}
+	}
+	if k := strings.TrimSpace(settings[KindKey]); k != "" {
+		ev.kind = k
+	}
+	if n := strings.TrimSpace(settings[NetworksKey]); n != "" {
+		for _, s := range strings.Split(n, ",") {
+			ev.networks = append(ev.networks, strings.TrimSpace(s))
+		}
+	}
+	for _, d := range vm.Config.Hardware.Device {
+		card, ok := d.(types.BaseVirtualEthernetCard)
+		if !ok {
+			continue
+		}
+		c := card.GetVirtualEthernetCard()
+		nic := vmNIC{mac: c.MacAddress, deviceKey: c.Key}
+		switch b := c.Backing.(type) {
+		case *types.VirtualEthernetCardNetworkBackingInfo:
+			nic.network = b.DeviceName
+		case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
+			nic.network = v.pgName[b.Port.PortgroupKey]
+		}
+		ev.nics = append(ev.nics, nic)
+	}
+	return ev
+}
+
+// reportGuest sets what VMware Tools reports for a running guest (nil nics: not running).
+func (v *vcsim) reportGuest(moid string, nics []guestNIC) {
+	ref := types.ManagedObjectReference{Type: "VirtualMachine", Value: moid}
+	obj := v.reg.Get(ref)
+	if obj == nil {
+		return // destroyed meanwhile
+	}
+	var (
+		ipAddress string
+		net       []types.GuestNicInfo
+	)
+	for _, n := range nics {
+		info := types.GuestNicInfo{
+			Network: n.network, MacAddress: n.mac, Connected: true, DeviceConfigId: n.deviceKey,
+			IpConfig: &types.NetIpConfigInfo{},
+		}
+		if n.deviceKey == 0 {
+			info.DeviceConfigId = -1
+		}
+		for _, a := range n.addrs {
+			info.IpAddress = append(info.IpAddress, a.Addr().String())
+			info.IpConfig.IpAddress = append(info.IpConfig.IpAddress, types.NetIpConfigInfoIpAddress{
+				IpAddress: a.Addr().String(), PrefixLength: int32(a.Bits()), State: string(types.NetIpConfigInfoIpAddressStatusPreferred),
+			})
+			if ipAddress == "" {
+				ipAddress = a.Addr().String()
+			}
+		}
+		net = append(net, info)
+	}
+	tools := []types.PropertyChange{
+		{Name: "guest.toolsStatus", Val: types.VirtualMachineToolsStatusToolsOk},
+		{Name: "guest.toolsRunningStatus", Val: string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)},
+		{Name: "guest.guestState", Val: "running"},
+		{Name: "summary.guest.toolsStatus", Val: types.VirtualMachineToolsStatusToolsOk},
+		{Name: "summary.guest.toolsRunningStatus", Val: string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)},
+	}
+	if nics == nil {
+		tools = []types.PropertyChange{
+			{Name: "guest.toolsStatus", Val: types.VirtualMachineToolsStatusToolsNotRunning},
+			{Name: "guest.toolsRunningStatus", Val: string(types.VirtualMachineToolsRunningStatusGuestToolsNotRunning)},
+			{Name: "guest.guestState", Val: "notRunning"},
+			{Name: "summary.guest.toolsStatus", Val: types.VirtualMachineToolsStatusToolsNotRunning},
+			{Name: "summary.guest.toolsRunningStatus", Val: string(types.VirtualMachineToolsRunningStatusGuestToolsNotRunning)},
+		}
+	}
+	changes := append(tools,
+		types.PropertyChange{Name: "guest.ipAddress", Val: ipAddress},
+		types.PropertyChange{Name: "summary.guest.ipAddress", Val: ipAddress},
+		types.PropertyChange{Name: "guest.net", Val: net},
+	)
+	ctx := &simulator.Context{Context: context.Background(), Map: v.reg, Session: &simulator.Session{}}
+	v.reg.AtomicUpdate(ctx, obj, changes)
+}
