@@ -281,6 +281,9 @@ func TestLab(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Logout(ctx)
+		if pn := priv.VSphere().PrivateNetwork; pn != "DC0_DVPG0" {
+			t.Errorf("private network %q, want the DVS portgroup DC0_DVPG0", pn)
+		}
 		vm := createVM(t, ctx, c, priv, "node-p", KindNode, priv.VSphere().PrivateNetwork)
 		power(t, ctx, vm, true)
 		g, err := priv.WaitGuest(ctx, "node-p")

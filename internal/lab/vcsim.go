@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -201,11 +202,12 @@ func (v *vcsim) setUp(dsDir string) error {
 	for _, n := range nets {
 		if pg, ok := n.(*object.DistributedVirtualPortgroup); ok {
 			var p mo.DistributedVirtualPortgroup
-			if err := pg.Properties(ctx, pg.Reference(), []string{"key", "name", "tag", "config.uplink"}, &p); err != nil {
+			if err := pg.Properties(ctx, pg.Reference(), []string{"key", "name", "tag"}, &p); err != nil {
 				return err
 			}
-			if p.Config.Uplink != nil && *p.Config.Uplink {
-				continue
+			if slices.ContainsFunc(p.Tag, func(t types.Tag) bool { return t.Key == "SYSTEM/DVS.UPLINKPG" }) ||
+				strings.Contains(p.Name, "-DVUplinks-") {
+				continue // the switch's uplinks, not a network for VMs
 			}
 			v.pgName[p.Key] = p.Name
 			if v.info.PrivateNetwork == "" {

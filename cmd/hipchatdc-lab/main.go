@@ -1,0 +1,165 @@
+// Command hipchatdc-lab runs the provider's lab (internal/lab) in the foreground for demos and
+// manual work: an in-process vCenter simulator and one guest sandbox per powered-on VM.
+//
+//	hipchatdc-lab start --dir D [--private]   runs until SIGINT/SIGTERM or "stop"
+//	hipchatdc-lab stop --dir D                stops the lab running in D and waits for it
+//
+// start writes D/lab.env (shell export lines) and D/lab.json with how to reach vSphere and the
+// guests, and D/lab.pid. The lab's own files live in D/lab and are removed at stop.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+)
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("hipchatdc-lab: ")
+	if len(os.Args) < 2 {
+		usage()
+	}
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	dir := fs.String("dir", "", "folder for lab.env, lab.json, lab.pid and the lab's files (required)")
+	private := fs.Bool("private", false, "put node/data-store guests on a private network behind a jump host")
+	_ = fs.Parse(os.Args[2:])
+	if *dir == "" {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "start":
+		err = start(*dir, *private)
+	case "stop":
+		err = stop(*dir)
+	default:
+		usage()
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: hipchatdc-lab start --dir DIR [--private]\n       hipchatdc-lab stop --dir DIR")
+	os.Exit(2)
+}
+
+func start(dir string, private bool) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	pidFile := filepath.Join(dir, "lab.pid")
+	if pid, err := readPID(pidFile); err == nil && syscall.Kill(pid, 0) == nil {
+		return fmt.Errorf("a lab already runs in %s (pid %d)", dir, pid)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+
+	l, err := lab.Start(context.Background(), lab.Options{Dir: filepath.Join(dir, "lab"), PrivateNetwork: private, Logf: log.Printf})
+	if err != nil {
+		return err
+	}
+	env := l.Env()
+	if err := writeFiles(dir, env); err != nil {
+		_ = l.Stop()
+		return err
+	}
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		_ = l.Stop()
+		return err
+	}
+	v := l.VSphere()
+	fmt.Printf(`hipchatdc lab running (pid %d)
+  vSphere:  %s  user %s  password %s  CA %s
+  place VMs in datacenter %s, pool %s, datastore %s, network %q`, os.Getpid(), v.URL, v.User, v.Password, v.CAFile,
+		v.Datacenter, v.ResourcePool, v.Datastore, v.Network)
+	if private {
+		fmt.Printf(" (private: %q, jump host %s)", v.PrivateNetwork, env["HIPCHATDC_SSH_BASTION_HOST"])
+	}
+	fmt.Printf(`
+  guests:   extraConfig %s = node | debian | debian-bare
+  use:      . %s    then terraform apply, govc, or ssh -F "$HIPCHATDC_SSH_CONFIG" root@ADDRESS
+  stop:     Ctrl-C, or hipchatdc-lab stop --dir %s
+`, lab.KindKey, filepath.Join(dir, "lab.env"), dir)
+
+	sig := <-sigs
+	log.Printf("%v: stopping", sig)
+	for _, f := range []string{"lab.env", "lab.json"} {
+		_ = os.Remove(filepath.Join(dir, f))
+	}
+	err = l.Stop()
+	_ = os.Remove(pidFile)
+	return err
+}
+
+func writeFiles(dir string, env map[string]string) error {
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("# hipchatdc lab: source this file (. lab.env)\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "export %s=%s\n", k, shellQuote(env[k]))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "lab.env"), []byte(b.String()), 0o600); err != nil {
+		return err
+	}
+	j, err := json.MarshalIndent(env, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "lab.json"), append(j, '\n'), 0o600)
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func readPID(file string) (int, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// stop signals the lab running in dir and waits until it has removed everything.
+func stop(dir string) error {
+	pid, err := readPID(filepath.Join(dir, "lab.pid"))
+	if err != nil {
+		return fmt.Errorf("no lab running in %s: %w", dir, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("lab process %d is gone", pid)
+		}
+		return err
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("lab process %d did not stop", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
