@@ -1,0 +1,283 @@
+package identity
+
+// Read and Apply against the project's lab guests: real network namespaces with sshd,
+// ifupdown, and the lab's stand-ins for the appliance commands.
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+)
+
+var (
+	theLab  *lab.Lab
+	labOnce sync.Once
+	labErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if theLab != nil {
+		theLab.Stop()
+	}
+	os.Exit(code)
+}
+
+// startGuest boots one lab guest of the given kind and returns it; the lab is shared by the
+// tests of this package.
+func startGuest(t *testing.T, name, kind string) *lab.Guest {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	labOnce.Do(func() { theLab, labErr = lab.Start(context.Background(), lab.Options{}) })
+	if labErr != nil {
+		t.Fatalf("lab: %v", labErr)
+	}
+	c, err := theLab.Client(ctx)
+	must(t, err)
+	defer c.Logout(ctx)
+	v := theLab.VSphere()
+	f := find.NewFinder(c.Client, true)
+	dc, err := f.Datacenter(ctx, v.Datacenter)
+	must(t, err)
+	f.SetDatacenter(dc)
+	folder, err := f.Folder(ctx, v.Folder)
+	must(t, err)
+	pool, err := f.ResourcePool(ctx, v.ResourcePool)
+	must(t, err)
+	nw, err := f.Network(ctx, v.Network)
+	must(t, err)
+	backing, err := nw.EthernetCardBackingInfo(ctx)
+	must(t, err)
+	nic, err := object.EthernetCardTypes().CreateEthernetCard("vmxnet3", backing)
+	must(t, err)
+	devices, err := object.VirtualDeviceList{nic}.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
+	must(t, err)
+	task, err := folder.CreateVM(ctx, types.VirtualMachineConfigSpec{
+		Name: name, GuestId: "debian12_64Guest", NumCPUs: 1, MemoryMB: 512,
+		Files:        &types.VirtualMachineFileInfo{VmPathName: "[" + v.Datastore + "]"},
+		DeviceChange: devices,
+		ExtraConfig:  []types.BaseOptionValue{&types.OptionValue{Key: lab.KindKey, Value: kind}},
+	}, pool, nil)
+	must(t, err)
+	res, err := task.WaitForResult(ctx)
+	must(t, err)
+	vm := object.NewVirtualMachine(c.Client, res.Result.(types.ManagedObjectReference))
+	ptask, err := vm.PowerOn(ctx)
+	must(t, err)
+	must(t, ptask.Wait(ctx))
+	g, err := theLab.WaitGuest(ctx, name)
+	must(t, err)
+	return g
+}
+
+// config reaches g as root with the lab key, or as the password user (sudo) when asked.
+func config(g *lab.Guest, passwordUser bool) guest.Config {
+	s := theLab.SSH()
+	ep := guest.Endpoint{Host: g.Address(), User: s.User, PrivateKey: s.PrivateKeyPEM, HostKey: g.HostKey()}
+	if passwordUser {
+		ep.User, ep.PrivateKey, ep.Password = s.PasswordUser, "", s.Password
+	}
+	return guest.Config{Target: ep, Timeout: 30 * time.Second, KeepAliveInterval: 2 * time.Second}
+}
+
+func dial(t *testing.T, cfg guest.Config) *guest.Conn {
+	t.Helper()
+	c, err := guest.Dial(context.Background(), cfg)
+	must(t, err)
+	return c
+}
+
+// exec is the test's back door into the guest (nsenter), to check what a user would see on
+// its console, independently of the SSH path under test.
+func exec(t *testing.T, g *lab.Guest, cmd string) string {
+	t.Helper()
+	out, err := g.Exec(context.Background(), cmd)
+	if err != nil {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// spareAddress is an address of the lab's public subnet that the lab never hands out
+// (it allocates from .10 up).
+func spareAddress(n int) netip.Prefix {
+	a := theLab.PublicSubnet().Addr().As4()
+	a[3] = byte(200 + n)
+	return netip.PrefixFrom(netip.AddrFrom4(a), theLab.PublicSubnet().Bits())
+}
+
+func TestApplyOnTheApplianceNode(t *testing.T) {
+	g := startGuest(t, "identity-node", lab.KindNode)
+	ctx := context.Background()
+	c := dial(t, config(g, false))
+	old := g.Address()
+
+	guest.ResetStats()
+	before, err := Read(ctx, c, Appliance)
+	must(t, err)
+	if st := guest.Stats(); st.Commands() != 1 {
+		t.Fatalf("Read ran %d commands, want 1", st.Commands())
+	}
+	if before.Address.Addr().String() != old || before.Hostname != "hipchat" || before.Timezone != "Europe/Berlin" || len(before.NTPServers) == 0 {
+		t.Fatalf("Read = %+v; want the lab node's first-boot identity at %s", before, old)
+	}
+
+	gw := netip.MustParseAddr(theLab.HostAddress())
+	want := Identity{
+		Address: spareAddress(0), Gateway: gw, DNS: []string{gw.String()},
+		Hostname: "hipchat-worker-1.example.com", NTPServers: []string{"time1.example.com", "time2.example.com"}, Timezone: "UTC",
+	}
+	start := time.Now()
+	res, err := Apply(ctx, c, Appliance, want, Options{ReconnectTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	t.Logf("measured: Apply with an address change took %v", time.Since(start).Round(time.Millisecond))
+	defer res.Conn.Close()
+	if !slices.Equal(res.Changed, []string{"address", "hostname", "ntp_servers", "timezone"}) {
+		t.Errorf("Changed = %v", res.Changed)
+	}
+	// The connection followed the address.
+	if res.Conn.Host() != want.Address.Addr().String() {
+		t.Errorf("the returned connection goes to %s, want %s", res.Conn.Host(), want.Address.Addr())
+	}
+	// What an operator would check on the console.
+	if got := g.Address(); got != want.Address.Addr().String() {
+		t.Errorf("eth0 has %s, want %s", got, want.Address.Addr())
+	}
+	if got := exec(t, g, "hostname; cat /etc/hostname"); got != "hipchat-worker-1.example.com\nhipchat-worker-1.example.com" {
+		t.Errorf("hostname: %q", got)
+	}
+	if got := exec(t, g, "grep -c '^127.0.0.1[[:space:]]*hipchat-worker-1.example.com$' /etc/hosts"); got != "1" {
+		t.Errorf("/etc/hosts lines for the hostname: %s", got)
+	}
+	if got := exec(t, g, "grep '^server' /etc/ntp.conf"); got != "server time1.example.com iburst\nserver time2.example.com iburst" {
+		t.Errorf("/etc/ntp.conf servers: %q", got)
+	}
+	if got := exec(t, g, "cat /etc/timezone; readlink /etc/localtime"); got != "Etc/UTC\n/usr/share/zoneinfo/Etc/UTC" {
+		t.Errorf("timezone: %q", got)
+	}
+	if got := exec(t, g, "cat "+PreviousFile); !strings.Contains(got, "address "+old) {
+		t.Errorf("the previous interfaces file was not kept: %q", got)
+	}
+	if got := exec(t, g, "ip -4 route show default"); !strings.Contains(got, "via "+gw.String()) {
+		t.Errorf("default route: %q", got)
+	}
+
+	// A second Apply finds nothing to do and changes nothing.
+	guest.ResetStats()
+	again, err := Apply(ctx, res.Conn, Appliance, want, Options{})
+	must(t, err)
+	if len(again.Changed) != 0 || again.Conn != res.Conn {
+		t.Errorf("second Apply changed %v", again.Changed)
+	}
+	if st := guest.Stats(); st.ChangeCommands != 0 || st.ReadCommands != 1 || st.Connections != 0 {
+		t.Errorf("second Apply: %+v, want one read command and nothing else", st)
+	}
+	read, err := Read(ctx, res.Conn, Appliance)
+	must(t, err)
+	if read.Address != want.Address || read.Gateway != want.Gateway || !slices.Equal(read.DNS, want.DNS) ||
+		read.Hostname != want.Hostname || !slices.Equal(read.NTPServers, want.NTPServers) || read.Timezone != "UTC" {
+		t.Errorf("Read after Apply = %+v, want %+v", read, want)
+	}
+}
+
+func TestApplyOnDebianAsASudoUser(t *testing.T) {
+	g := startGuest(t, "identity-debian", lab.KindDebian)
+	ctx := context.Background()
+	c := dial(t, config(g, true))
+	want := Identity{
+		Address: spareAddress(1), Gateway: netip.MustParseAddr(theLab.HostAddress()),
+		Hostname: "data-1.example.com", NTPServers: []string{"10.0.0.123", "time1.example.com"}, Timezone: "UTC",
+	}
+	res, err := Apply(ctx, c, Debian, want, Options{ReconnectTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	defer res.Conn.Close()
+	if !slices.Equal(res.Changed, []string{"address", "hostname", "ntp_servers", "timezone"}) {
+		t.Errorf("Changed = %v", res.Changed)
+	}
+	if got := g.Address(); got != want.Address.Addr().String() {
+		t.Errorf("eth0 has %s", got)
+	}
+	if got := exec(t, g, "grep ^NTP= /etc/systemd/timesyncd.conf"); got != "NTP=10.0.0.123 time1.example.com" {
+		t.Errorf("timesyncd.conf: %q", got)
+	}
+	if got := exec(t, g, "hostname; grep -c 'debian$' /etc/hosts || true"); got != "data-1.example.com\n0" {
+		t.Errorf("hostname and stale /etc/hosts lines: %q", got)
+	}
+	if got := exec(t, g, "stat -c '%a %U' /etc/hosts /etc/network/interfaces"); got != "644 root\n644 root" {
+		t.Errorf("modes and owners: %q", got)
+	}
+
+	guest.ResetStats()
+	again, err := Apply(ctx, res.Conn, Debian, want, Options{})
+	must(t, err)
+	if st := guest.Stats(); len(again.Changed) != 0 || st.ChangeCommands != 0 {
+		t.Errorf("second Apply changed %v (%+v)", again.Changed, st)
+	}
+}
+
+func TestFailedAddressChangeRollsBack(t *testing.T) {
+	g := startGuest(t, "identity-rollback", lab.KindDebian)
+	ctx := context.Background()
+	old := g.Address()
+	interfacesBefore := exec(t, g, "cat "+InterfacesFile)
+
+	check := func(t *testing.T, res Result, err error, cause string) {
+		t.Helper()
+		if err == nil {
+			t.Fatal("Apply succeeded")
+		}
+		for _, s := range []string{"rolled back", "answers at " + old + " again", cause} {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("error %q does not say %q", err, s)
+			}
+		}
+		if res.Conn == nil {
+			t.Fatal("no connection to the old address returned")
+		}
+		defer res.Conn.Close()
+		if out, err := res.Conn.Run(ctx, "ip -4 -o addr show dev eth0", nil); err != nil || !strings.Contains(string(out), " "+old+"/") {
+			t.Errorf("the guest does not answer with its old address: %q, %v", out, err)
+		}
+		if got := g.Address(); got != old {
+			t.Errorf("eth0 has %s, want the old %s", got, old)
+		}
+		if got := exec(t, g, "cat "+InterfacesFile); got != interfacesBefore {
+			t.Errorf("/etc/network/interfaces not restored:\n%s", got)
+		}
+	}
+
+	t.Run("ifup fails", func(t *testing.T) {
+		// The kernel refuses a gateway that is the interface's own address, so ifup fails
+		// after it already took the old address away.
+		bad := spareAddress(2)
+		start := time.Now()
+		res, err := Apply(ctx, dial(t, config(g, false)), Debian, Identity{Address: bad, Gateway: bad.Addr()},
+			Options{ReconnectTimeout: 3 * time.Second, RollbackAfter: 10 * time.Second})
+		t.Logf("measured: failed change and rollback took %v", time.Since(start).Round(time.Millisecond))
+		check(t, res, err, "ifup eth0 failed")
+	})
+	t.Run("not confirmed in time", func(t *testing.T) {
+		// ifup succeeds but the provider never gets to confirm: the watchdog restores.
+		res, err := Apply(ctx, dial(t, config(g, false)), Debian, Identity{Address: spareAddress(3)},
+			Options{ReconnectTimeout: time.Millisecond, RollbackAfter: 3 * time.Second})
+		check(t, res, err, "did not confirm the new address in time")
+	})
+}
+
