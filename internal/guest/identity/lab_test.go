@@ -21,34 +21,54 @@ import (
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
 )
 
+// The labs are shared by the tests of this package: one on a network the host reaches, one
+// (started on first use) whose guests are only reachable through its jump host.
 var (
-	theLab  *lab.Lab
-	labOnce sync.Once
-	labErr  error
+	theLab, privateLab *lab.Lab
+	labMu              sync.Mutex
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if theLab != nil {
-		theLab.Stop()
+	for _, l := range []*lab.Lab{theLab, privateLab} {
+		if l != nil {
+			l.Stop()
+		}
 	}
 	os.Exit(code)
 }
 
-// startGuest boots one lab guest of the given kind and returns it; the lab is shared by the
-// tests of this package.
-func startGuest(t *testing.T, name, kind string) *lab.Guest {
+func getLab(t *testing.T, private bool) *lab.Lab {
+	t.Helper()
+	labMu.Lock()
+	defer labMu.Unlock()
+	l := &theLab
+	if private {
+		l = &privateLab
+	}
+	if *l == nil {
+		started, err := lab.Start(context.Background(), lab.Options{PrivateNetwork: private})
+		if err != nil {
+			t.Fatalf("lab: %v", err)
+		}
+		*l = started
+	}
+	return *l
+}
+
+// startGuest boots one guest of the given kind in l (on its private network in private mode).
+func startGuest(t *testing.T, l *lab.Lab, name, kind string) *lab.Guest {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	labOnce.Do(func() { theLab, labErr = lab.Start(context.Background(), lab.Options{}) })
-	if labErr != nil {
-		t.Fatalf("lab: %v", labErr)
-	}
-	c, err := theLab.Client(ctx)
+	c, err := l.Client(ctx)
 	must(t, err)
 	defer c.Logout(ctx)
-	v := theLab.VSphere()
+	v := l.VSphere()
+	network := v.Network
+	if l.PrivateNetwork() {
+		network = v.PrivateNetwork
+	}
 	f := find.NewFinder(c.Client, true)
 	dc, err := f.Datacenter(ctx, v.Datacenter)
 	must(t, err)
@@ -57,7 +77,7 @@ func startGuest(t *testing.T, name, kind string) *lab.Guest {
 	must(t, err)
 	pool, err := f.ResourcePool(ctx, v.ResourcePool)
 	must(t, err)
-	nw, err := f.Network(ctx, v.Network)
+	nw, err := f.Network(ctx, network)
 	must(t, err)
 	backing, err := nw.EthernetCardBackingInfo(ctx)
 	must(t, err)
@@ -78,19 +98,24 @@ func startGuest(t *testing.T, name, kind string) *lab.Guest {
 	ptask, err := vm.PowerOn(ctx)
 	must(t, err)
 	must(t, ptask.Wait(ctx))
-	g, err := theLab.WaitGuest(ctx, name)
+	g, err := l.WaitGuest(ctx, name)
 	must(t, err)
 	return g
 }
 
-// config reaches g as root with the lab key, or as the password user (sudo) when asked.
-func config(g *lab.Guest, passwordUser bool) guest.Config {
-	s := theLab.SSH()
+// config reaches g as root with the lab key, or as the password user (sudo) when asked;
+// through the jump host in a private lab.
+func config(l *lab.Lab, g *lab.Guest, passwordUser bool) guest.Config {
+	s := l.SSH()
 	ep := guest.Endpoint{Host: g.Address(), User: s.User, PrivateKey: s.PrivateKeyPEM, HostKey: g.HostKey()}
 	if passwordUser {
 		ep.User, ep.PrivateKey, ep.Password = s.PasswordUser, "", s.Password
 	}
-	return guest.Config{Target: ep, Timeout: 30 * time.Second, KeepAliveInterval: 2 * time.Second}
+	cfg := guest.Config{Target: ep, Timeout: 30 * time.Second, KeepAliveInterval: 2 * time.Second}
+	if j := s.JumpHost; j != nil {
+		cfg.Bastion = &guest.Endpoint{Host: j.Address, Port: j.Port, User: j.User, PrivateKey: s.PrivateKeyPEM, HostKey: j.HostKey}
+	}
+	return cfg
 }
 
 func dial(t *testing.T, cfg guest.Config) *guest.Conn {
@@ -111,18 +136,19 @@ func exec(t *testing.T, g *lab.Guest, cmd string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// spareAddress is an address of the lab's public subnet that the lab never hands out
-// (it allocates from .10 up).
-func spareAddress(n int) netip.Prefix {
-	a := theLab.PublicSubnet().Addr().As4()
+// spareAddress is an address of a lab subnet that the lab never hands out (it allocates
+// from .10 up).
+func spareAddress(subnet netip.Prefix, n int) netip.Prefix {
+	a := subnet.Addr().As4()
 	a[3] = byte(200 + n)
-	return netip.PrefixFrom(netip.AddrFrom4(a), theLab.PublicSubnet().Bits())
+	return netip.PrefixFrom(netip.AddrFrom4(a), subnet.Bits())
 }
 
 func TestApplyOnTheApplianceNode(t *testing.T) {
-	g := startGuest(t, "identity-node", lab.KindNode)
+	l := getLab(t, false)
+	g := startGuest(t, l, "identity-node", lab.KindNode)
 	ctx := context.Background()
-	c := dial(t, config(g, false))
+	c := dial(t, config(l, g, false))
 	old := g.Address()
 
 	guest.ResetStats()
@@ -135,9 +161,9 @@ func TestApplyOnTheApplianceNode(t *testing.T) {
 		t.Fatalf("Read = %+v; want the lab node's first-boot identity at %s", before, old)
 	}
 
-	gw := netip.MustParseAddr(theLab.HostAddress())
+	gw := netip.MustParseAddr(l.HostAddress())
 	want := Identity{
-		Address: spareAddress(0), Gateway: gw, DNS: []string{gw.String()},
+		Address: spareAddress(l.PublicSubnet(), 0), Gateway: gw, DNS: []string{gw.String()},
 		Hostname: "hipchat-worker-1.example.com", NTPServers: []string{"time1.example.com", "time2.example.com"}, Timezone: "UTC",
 	}
 	start := time.Now()
@@ -196,11 +222,12 @@ func TestApplyOnTheApplianceNode(t *testing.T) {
 }
 
 func TestApplyOnDebianAsASudoUser(t *testing.T) {
-	g := startGuest(t, "identity-debian", lab.KindDebian)
+	l := getLab(t, false)
+	g := startGuest(t, l, "identity-debian", lab.KindDebian)
 	ctx := context.Background()
-	c := dial(t, config(g, true))
+	c := dial(t, config(l, g, true))
 	want := Identity{
-		Address: spareAddress(1), Gateway: netip.MustParseAddr(theLab.HostAddress()),
+		Address: spareAddress(l.PublicSubnet(), 1), Gateway: netip.MustParseAddr(l.HostAddress()),
 		Hostname: "data-1.example.com", NTPServers: []string{"10.0.0.123", "time1.example.com"}, Timezone: "UTC",
 	}
 	res, err := Apply(ctx, c, Debian, want, Options{ReconnectTimeout: 20 * time.Second})
@@ -233,7 +260,8 @@ func TestApplyOnDebianAsASudoUser(t *testing.T) {
 }
 
 func TestFailedAddressChangeRollsBack(t *testing.T) {
-	g := startGuest(t, "identity-rollback", lab.KindDebian)
+	l := getLab(t, false)
+	g := startGuest(t, l, "identity-rollback", lab.KindDebian)
 	ctx := context.Background()
 	old := g.Address()
 	interfacesBefore := exec(t, g, "cat "+InterfacesFile)
@@ -266,18 +294,40 @@ func TestFailedAddressChangeRollsBack(t *testing.T) {
 	t.Run("ifup fails", func(t *testing.T) {
 		// The kernel refuses a gateway that is the interface's own address, so ifup fails
 		// after it already took the old address away.
-		bad := spareAddress(2)
+		bad := spareAddress(l.PublicSubnet(), 2)
 		start := time.Now()
-		res, err := Apply(ctx, dial(t, config(g, false)), Debian, Identity{Address: bad, Gateway: bad.Addr()},
+		res, err := Apply(ctx, dial(t, config(l, g, false)), Debian, Identity{Address: bad, Gateway: bad.Addr()},
 			Options{ReconnectTimeout: 3 * time.Second, RollbackAfter: 10 * time.Second})
 		t.Logf("measured: failed change and rollback took %v", time.Since(start).Round(time.Millisecond))
 		check(t, res, err, "ifup eth0 failed")
 	})
 	t.Run("not confirmed in time", func(t *testing.T) {
 		// ifup succeeds but the provider never gets to confirm: the watchdog restores.
-		res, err := Apply(ctx, dial(t, config(g, false)), Debian, Identity{Address: spareAddress(3)},
+		res, err := Apply(ctx, dial(t, config(l, g, false)), Debian, Identity{Address: spareAddress(l.PublicSubnet(), 3)},
 			Options{ReconnectTimeout: time.Millisecond, RollbackAfter: 3 * time.Second})
 		check(t, res, err, "did not confirm the new address in time")
 	})
 }
 
+func TestAddressChangeThroughTheBastion(t *testing.T) {
+	l := getLab(t, true)
+	g := startGuest(t, l, "identity-private", lab.KindNode)
+	ctx := context.Background()
+	want := Identity{Address: spareAddress(l.PrivateSubnet(), 0)}
+	res, err := Apply(ctx, dial(t, config(l, g, false)), Appliance, want, Options{ReconnectTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	defer res.Conn.Close()
+	// The new connection goes to the new address, again through the jump host (the host
+	// cannot reach the private network).
+	if cfg := res.Conn.Config(); cfg.Target.Host != want.Address.Addr().String() || cfg.Bastion == nil {
+		t.Errorf("new connection: target %s, bastion %v", cfg.Target.Host, cfg.Bastion)
+	}
+	if out, err := res.Conn.Run(ctx, "ip -4 -o addr show dev eth0", nil); err != nil || !strings.Contains(string(out), " "+want.Address.String()+" ") {
+		t.Errorf("eth0 through the new connection: %q, %v", out, err)
+	}
+	if got := g.Address(); got != want.Address.Addr().String() {
+		t.Errorf("eth0 has %s", got)
+	}
+}
