@@ -10,6 +10,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 	"golang.org/x/crypto/ssh"
@@ -71,7 +72,14 @@ func (c *Conn) run(ctx context.Context, desc, script string, stdin io.Reader, ch
 	case <-ctx.Done():
 		session.Signal(ssh.SIGKILL)
 		session.Close()
-		return nil, fail(-1, stderr.Bytes(), ctx.Err())
+		// stderr is only safe to read once Wait has returned (its copier has stopped).
+		var errOut []byte
+		select {
+		case <-waited:
+			errOut = stderr.Bytes()
+		case <-time.After(2 * time.Second):
+		}
+		return nil, fail(-1, errOut, ctx.Err())
 	}
 	var exit *ssh.ExitError
 	switch {

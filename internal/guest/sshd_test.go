@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,7 +91,25 @@ type sshd struct {
 	hostKeys   []keyPair
 	dir        string
 	cmd        *exec.Cmd
-	log        *strings.Builder
+	log        *syncBuffer
+}
+
+// syncBuffer collects sshd's log while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // freePort finds a port nobody listens on right now.
@@ -120,7 +139,7 @@ func startSSHD(t *testing.T, opts sshdOptions) *sshd {
 	if len(opts.hostKeys) == 0 {
 		opts.hostKeys = []keyPair{newEd25519(t, "")}
 	}
-	s := &sshd{host: "127.0.0.1", port: freePort(t), hostKeys: opts.hostKeys, dir: dir, log: &strings.Builder{}}
+	s := &sshd{host: "127.0.0.1", port: freePort(t), hostKeys: opts.hostKeys, dir: dir, log: &syncBuffer{}}
 	s.addr = net.JoinHostPort(s.host, strconv.Itoa(s.port))
 
 	var cfg strings.Builder
