@@ -77,7 +77,8 @@ func (c *Conn) run(ctx context.Context, desc, script string, stdin io.Reader, ch
 		select {
 		case <-waited:
 			errOut = stderr.Bytes()
-		case <-time.After(2 * time.Second):
+		case <-time.After(500 * time.Millisecond):
+			// A child of the script may hold the channel open; do not wait for it.
 		}
 		return nil, fail(-1, errOut, ctx.Err())
 	}
