@@ -112,30 +112,107 @@ func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Ide
 	case <-ctx.Done():
 	case <-time.After(1500 * time.Millisecond):
 	}
+	// Reach the new address. Meanwhile watch the old one: when it answers again the watchdog
+	// has already rolled back (ifup failed), and waiting longer for the new one is pointless.
+	// With an unchanged address (gateway or DNS only) the watch starts only after a failure.
+	watchCtx, stopWatch := context.WithTimeout(ctx, opts.RollbackAfter+30*time.Second)
+	defer stopWatch()
+	var old chan oldResult
+	watch := func() {
+		old = make(chan oldResult, 1)
+		go func() { old <- watchOld(watchCtx, oldCfg) }()
+	}
+	same := oldCfg.Target.Host == newCfg.Target.Host
+	if !same {
+		watch()
+	}
+	type dialed struct {
+		c   *guest.Conn
+		err error
+	}
+	newCtx, stopNew := context.WithCancel(ctx)
+	defer stopNew()
+	reached := make(chan dialed, 1)
+	go func() { c, err := guest.Dial(newCtx, newCfg); reached <- dialed{c, err} }()
+
 	var reason error
-	nc, err := guest.Dial(ctx, newCfg)
-	if err == nil {
-		_, err = nc.RunChange(ctx, fmt.Sprintf(confirmScript, want.Address, want.Address), nil)
+	var early *oldResult
+	select {
+	case d := <-reached:
+		if d.err != nil {
+			reason = fmt.Errorf("the guest did not answer at %s: %w", newCfg.Target.Host, d.err)
+			break
+		}
+		_, err := d.c.RunChange(ctx, fmt.Sprintf(confirmScript, want.Address, want.Address), nil)
 		if err == nil {
 			tflog.Info(ctx, "guest: eth0 address changed and confirmed", map[string]any{"address": want.Address.String()})
-			return nc, nil
+			if old != nil {
+				stopWatch()
+				go func(ch chan oldResult) {
+					if r := <-ch; r.conn != nil {
+						r.conn.Close()
+					}
+				}(old)
+			}
+			return d.c, nil
 		}
-		nc.Close()
+		d.c.Close()
 		reason = fmt.Errorf("the guest did not confirm the new address: %w", err)
-	} else {
-		reason = fmt.Errorf("the guest did not answer at %s: %w", newCfg.Target.Host, err)
+	case r := <-old:
+		stopNew()
+		go func() {
+			if d := <-reached; d.c != nil {
+				d.c.Close()
+			}
+		}()
+		early = &r
+		reason = fmt.Errorf("the guest went back to %s before it answered at %s", oldCfg.Target.Host, newCfg.Target.Host)
+	}
+	if old == nil {
+		watch()
 	}
 
 	// The watchdog restores the old address (at once if ifup failed, at the deadline if not).
-	back := oldCfg
-	back.Timeout = opts.RollbackAfter + 30*time.Second
-	oc, err := guest.Dial(ctx, back)
-	if err != nil {
+	var r oldResult
+	if early != nil {
+		r = *early
+	} else {
+		r = <-old
+	}
+	if r.conn == nil {
 		return nil, fmt.Errorf("changing the address of %s to %s failed (%v), and the guest does not answer at its old address %s either (%v); "+
 			"its watchdog restores the previous /etc/network/interfaces (kept as %s) unless the change was confirmed",
-			oldCfg.Target.Host, want.Address, reason, oldCfg.Target.Host, err, PreviousFile)
+			oldCfg.Target.Host, want.Address, reason, oldCfg.Target.Host, r.err, PreviousFile)
 	}
-	report, _ := oc.Run(ctx, reportScript, nil)
-	return oc, fmt.Errorf("changing the address of %s to %s failed and was rolled back; the guest answers at %s again. Cause: %v. On the guest: %s",
-		oldCfg.Target.Host, want.Address, oldCfg.Target.Host, reason, strings.Join(strings.Fields(string(report)), " "))
+	return r.conn, fmt.Errorf("changing the address of %s to %s failed and was rolled back; the guest answers at %s again. Cause: %v. On the guest: %s",
+		oldCfg.Target.Host, want.Address, oldCfg.Target.Host, reason, strings.Join(strings.Fields(string(r.report)), " "))
+}
+
+type oldResult struct {
+	conn   *guest.Conn
+	report []byte
+	err    error
+}
+
+// watchOld waits until the guest answers at its old address and has recorded the outcome of
+// the change (the report script waits for it). A connection made just before the old address
+// went away dies with it; then it tries again.
+func watchOld(ctx context.Context, cfg guest.Config) oldResult {
+	for {
+		if dl, ok := ctx.Deadline(); ok {
+			cfg.Timeout = max(time.Until(dl), time.Millisecond)
+		}
+		c, err := guest.Dial(ctx, cfg)
+		if err != nil {
+			return oldResult{err: err}
+		}
+		report, err := c.Run(ctx, reportScript, nil)
+		if err == nil {
+			return oldResult{conn: c, report: report}
+		}
+		c.Close()
+		if ctx.Err() != nil {
+			return oldResult{err: ctx.Err()}
+		}
+	}
 }
