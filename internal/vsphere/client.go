@@ -219,18 +219,16 @@ type sessionRoundTripper struct {
 	user  *url.Userinfo
 	calls atomic.Int64
 
-	mu         sync.Mutex
-	generation uint64 // bumped by each successful login
+	mu         sync.Mutex    // serialises logins
+	generation atomic.Uint64 // bumped by each successful login
 }
 
 func (rt *sessionRoundTripper) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
 	rt.calls.Add(1)
-	rt.mu.Lock()
-	gen := rt.generation
-	rt.mu.Unlock()
+	gen := rt.generation.Load()
 
 	err := rt.next.RoundTrip(ctx, req, res)
-	if err == nil || !isNotAuthenticated(err) || rt.vim == nil {
+	if !(isNotAuthenticated(err) || (err == nil && unauthenticatedRead(res))) || rt.vim == nil {
 		return err
 	}
 	switch req.(type) {
@@ -248,20 +246,45 @@ func (rt *sessionRoundTripper) RoundTrip(ctx context.Context, req, res soap.HasF
 }
 
 func isNotAuthenticated(err error) bool {
-	return fault.Is(err, &types.NotAuthenticated{})
+	return err != nil && fault.Is(err, &types.NotAuthenticated{})
+}
+
+// unauthenticatedRead reports a property read that the server answered
+// without a session: vcsim serves RetrieveProperties(Ex) to anyone and puts
+// NotAuthenticated into each object's missingSet instead of failing the call.
+func unauthenticatedRead(res soap.HasFault) bool {
+	var objs []types.ObjectContent
+	switch r := res.(type) {
+	case *methods.RetrievePropertiesExBody:
+		if r.Res != nil && r.Res.Returnval != nil {
+			objs = r.Res.Returnval.Objects
+		}
+	case *methods.RetrievePropertiesBody:
+		if r.Res != nil {
+			objs = r.Res.Returnval
+		}
+	}
+	for _, o := range objs {
+		for _, m := range o.MissingSet {
+			if fault.Is(&m.Fault, &types.NotAuthenticated{}) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // relogin logs in again unless another caller already did since gen.
 func (rt *sessionRoundTripper) relogin(ctx context.Context, gen uint64) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if rt.generation != gen {
-		return nil
+	if rt.generation.Load() != gen {
+		return nil // another call already logged in again
 	}
 	if err := session.NewManager(rt.vim).Login(ctx, rt.user); err != nil {
 		return err
 	}
-	rt.generation++
+	rt.generation.Add(1)
 	return nil
 }
 
@@ -271,6 +294,6 @@ func (rt *sessionRoundTripper) login(ctx context.Context) error {
 	if err := session.NewManager(rt.vim).Login(ctx, rt.user); err != nil {
 		return err
 	}
-	rt.generation++
+	rt.generation.Add(1)
 	return nil
 }

@@ -118,7 +118,7 @@ func (c *Client) ResolvePlacement(ctx context.Context, p Placement) (*ResolvedPl
 	switch {
 	case p.ResourcePool != "":
 		if r.ResourcePool, err = f.ResourcePool(ctx, p.ResourcePool); err != nil {
-			return nil, fail("resource_pool", p.ResourcePool, func() []string { return names(f.ResourcePoolList(ctx, "*")) }, err)
+			return nil, fail("resource_pool", p.ResourcePool, func() []string { return poolPaths(f.ResourcePoolList(ctx, "*")) }, err)
 		}
 	case p.Cluster != "":
 		cl, err := f.ClusterComputeResource(ctx, p.Cluster)
@@ -134,7 +134,7 @@ func (c *Client) ResolvePlacement(ctx context.Context, p Placement) (*ResolvedPl
 		}
 	default:
 		if r.ResourcePool, err = f.DefaultResourcePool(ctx); err != nil {
-			return nil, fail("resource_pool", "", func() []string { return names(f.ResourcePoolList(ctx, "*")) }, err)
+			return nil, fail("resource_pool", "", func() []string { return poolPaths(f.ResourcePoolList(ctx, "*")) }, errors.New("set cluster, host or resource_pool"))
 		}
 	}
 
@@ -177,6 +177,19 @@ func networkNames(list []object.NetworkReference, err error) []string {
 	out := make([]string, 0, len(list))
 	for _, n := range list {
 		out = append(out, path.Base(n.GetInventoryPath()))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// poolPaths lists pools by inventory path: every root pool is "Resources".
+func poolPaths(list []*object.ResourcePool, err error) []string {
+	if err != nil {
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for _, p := range list {
+		out = append(out, p.InventoryPath)
 	}
 	sort.Strings(out)
 	return out

@@ -203,6 +203,18 @@ func (c *Client) Clone(ctx context.Context, spec CloneSpec) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("clone of %q: task returned %T", spec.Name, res.Result)
 	}
+	// vcsim ignores CloneSpec.Config; set the annotation explicitly so the
+	// result is the same on both.
+	if spec.Annotation != "" {
+		t, err := c.objectVM(ref.Value).Reconfigure(ctx, types.VirtualMachineConfigSpec{Annotation: spec.Annotation})
+		if err == nil {
+			err = t.Wait(ctx)
+		}
+		if err != nil {
+			_ = c.Destroy(context.WithoutCancel(ctx), ref.Value)
+			return "", fmt.Errorf("clone of %q: setting the annotation: %w", spec.Name, err)
+		}
+	}
 	return ref.Value, nil
 }
 
