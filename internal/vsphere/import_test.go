@@ -268,7 +268,7 @@ func TestImportBadInput(t *testing.T) {
 		{name: "truncated disk", spec: ImportSpec{Source: truncated}, wantErr: "truncated"},
 		{name: "unknown network", spec: ImportSpec{Source: good, Placement: Placement{Network: "nope"}}, wantErr: `network "nope" not found in datacenter "DC0"; available: `},
 		{name: "unknown datastore", spec: ImportSpec{Source: good, Placement: Placement{Datastore: "nope"}}, wantErr: `datastore "nope" not found in datacenter "DC0"; available: LocalDS_0`},
-		{name: "fault on ImportVApp", spec: ImportSpec{Source: good}, setup: injectFault("ImportVApp"), wantErr: "ImportVApp"},
+		{name: "fault on ImportVApp", spec: ImportSpec{Source: good}, setup: injectFault("ImportVApp"), wantErr: "vSphere refused to create the VM: ServerFaultCode: injected by test"},
 		{name: "fault on HttpNfcLeaseComplete", spec: ImportSpec{Source: good}, setup: injectFault("HttpNfcLeaseComplete"), wantErr: "completing the upload"},
 		{name: "cancelled mid-upload", spec: ImportSpec{Source: big}, setup: func(ctx context.Context, cancel context.CancelFunc) {
 			go func() { time.Sleep(30 * time.Millisecond); cancel() }()
@@ -299,8 +299,8 @@ func TestImportBadInput(t *testing.T) {
 
 	t.Run("duplicate name", func(t *testing.T) {
 		_, err := c.ImportOVA(context.Background(), ImportSpec{Name: "taken", Source: good, Placement: Placement{Cluster: "DC0_C0"}})
-		if err == nil {
-			t.Fatal("duplicate import succeeded")
+		if err == nil || !strings.Contains(err.Error(), `a VM named "taken" already exists in folder /DC0/vm`) {
+			t.Fatalf("duplicate import: %v", err)
 		}
 		t.Logf("error: %v", err)
 		if _, err := c.ReadVM(context.Background(), existing); err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-log/tflog"
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/nfc"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/ovf"
@@ -58,6 +59,11 @@ func (c *Client) ImportOVA(ctx context.Context, spec ImportSpec) (string, error)
 	if err != nil {
 		return "", err
 	}
+	if existing, err := c.vmInFolder(ctx, place.Folder, spec.Name); err != nil {
+		return "", err
+	} else if existing != "" {
+		return "", fmt.Errorf("a VM named %q already exists in folder %s (%s)", spec.Name, place.Folder.InventoryPath, existing)
+	}
 	src, err := c.openSource(ctx, spec.Source)
 	if err != nil {
 		return "", err
@@ -98,7 +104,7 @@ func (c *Client) ImportOVA(ctx context.Context, spec ImportSpec) (string, error)
 
 	lease, err := place.ResourcePool.ImportVApp(ctx, is.ImportSpec, place.Folder, place.Host)
 	if err != nil {
-		return "", fmt.Errorf("import of %q: %w", spec.Name, err)
+		return "", fmt.Errorf("import of %q: vSphere refused to create the VM: %w", spec.Name, err)
 	}
 	if leaseHook != nil {
 		leaseHook(lease.Reference())
@@ -106,6 +112,9 @@ func (c *Client) ImportOVA(ctx context.Context, spec ImportSpec) (string, error)
 	info, err := lease.Wait(ctx, is.FileItem)
 	if err != nil {
 		c.abortImport(ctx, lease, nil, err)
+		if fault.Is(err, &types.FileAlreadyExists{}) || fault.Is(err, &types.DuplicateName{}) {
+			return "", fmt.Errorf("import of %q: a VM or VM files of that name already exist on datastore %s: %w", spec.Name, place.Datastore.Name(), err)
+		}
 		return "", fmt.Errorf("import of %q: %w", spec.Name, err)
 	}
 	if err := c.uploadDisks(ctx, spec, src, lease, info); err != nil {

@@ -1,0 +1,71 @@
+package vsphere
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/ovatest"
+)
+
+// peakHeap samples HeapInuse while an import runs, to show memory stays
+// flat whatever the disk size.
+func peakHeap(stop <-chan struct{}) *atomic.Uint64 {
+	var peak atomic.Uint64
+	go func() {
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return &peak
+}
+
+func benchmarkImport(b *testing.B, fromURL bool) {
+	c := connect(b)
+	dir := b.TempDir()
+	ova := filepath.Join(dir, "bench.ova")
+	if err := ovatest.Write(ova, ovatest.Options{DiskCapacityGiB: 40, DataBytes: 256 << 20}); err != nil {
+		b.Fatal(err)
+	}
+	st, _ := os.Stat(ova)
+	src := ova
+	if fromURL {
+		src = serveDir(b, dir).URL + "/bench.ova"
+	}
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	stop := make(chan struct{})
+	peak := peakHeap(stop)
+	b.SetBytes(st.Size())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id, err := c.ImportOVA(context.Background(), ImportSpec{Name: "bench", Source: src, Placement: Placement{Cluster: "DC0_C0"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		_ = c.Destroy(context.Background(), id)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	close(stop)
+	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(float64(base.HeapInuse)/(1<<20), "base-heap-MiB")
+}
+
+func BenchmarkImportFile(b *testing.B) { benchmarkImport(b, false) }
+func BenchmarkImportURL(b *testing.B)  { benchmarkImport(b, true) }
