@@ -245,7 +245,7 @@ func TestImportBadInput(t *testing.T) {
 	noDesc := writeOVA(t, ovatest.Options{DataBytes: 1 << 20, OmitDescriptor: true})
 	truncated := writeOVA(t, ovatest.Options{DataBytes: 8 << 20, TruncateDisk: true})
 	big := writeOVA(t, ovatest.Options{DataBytes: 64 << 20})
-	srv := serveDir(t, filepath.Dir(good))
+	srv := serveDir(t, filepath.Dir(filepath.Dir(good))) // the parent of all the OVAs' temp dirs
 
 	// An existing VM whose name an import must not take, nor destroy.
 	existing, err := c.ImportOVA(context.Background(), ImportSpec{Name: "taken", Source: good, Placement: Placement{Cluster: "DC0_C0"}})
@@ -270,13 +270,23 @@ func TestImportBadInput(t *testing.T) {
 		{name: "unknown datastore", spec: ImportSpec{Source: good, Placement: Placement{Datastore: "nope"}}, wantErr: `datastore "nope" not found in datacenter "DC0"; available: LocalDS_0`},
 		{name: "fault on ImportVApp", spec: ImportSpec{Source: good}, setup: injectFault("ImportVApp"), wantErr: "vSphere refused to create the VM: ServerFaultCode: injected by test"},
 		{name: "fault on HttpNfcLeaseComplete", spec: ImportSpec{Source: good}, setup: injectFault("HttpNfcLeaseComplete"), wantErr: "completing the upload"},
-		{name: "cancelled mid-upload", spec: ImportSpec{Source: big}, setup: func(ctx context.Context, cancel context.CancelFunc) {
-			go func() { time.Sleep(30 * time.Millisecond); cancel() }()
-		}, wantErr: "cancelled"},
+		{name: "cancelled while the lease initializes", spec: ImportSpec{Source: big}, setup: func(ctx context.Context, cancel context.CancelFunc) {
+			cancelOnLease.Store(&cancel)
+		}, wantErr: "cancelled before the upload started"},
+		{name: "cancelled mid-upload", spec: ImportSpec{Source: srv.URL + "/" + filepath.Base(filepath.Dir(big)) + "/a.ova"}, setup: func(ctx context.Context, cancel context.CancelFunc) {
+			start := srv.served.Load()
+			go func() {
+				for srv.served.Load()-start < 8<<20 && ctx.Err() == nil {
+					time.Sleep(time.Millisecond)
+				}
+				cancel()
+			}()
+		}, wantErr: "cancelled after"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			defer vcsim.Service.ClearFaultRules()
+			defer cancelOnLease.Store(nil)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if tc.setup != nil {

@@ -115,6 +115,9 @@ func (c *Client) ImportOVA(ctx context.Context, spec ImportSpec) (string, error)
 		if fault.Is(err, &types.FileAlreadyExists{}) || fault.Is(err, &types.DuplicateName{}) {
 			return "", fmt.Errorf("import of %q: a VM or VM files of that name already exist on datastore %s: %w", spec.Name, place.Datastore.Name(), err)
 		}
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("import of %q cancelled before the upload started: %w", spec.Name, ctx.Err())
+		}
 		return "", fmt.Errorf("import of %q: %w", spec.Name, err)
 	}
 	if err := c.uploadDisks(ctx, spec, src, lease, info); err != nil {
@@ -197,8 +200,10 @@ func (c *Client) abortImport(ctx context.Context, lease *nfc.Lease, info *nfc.Le
 	var entity *types.ManagedObjectReference
 	if info != nil {
 		entity = &info.Entity
-	} else if l, err := lease.Properties(ctx, "info"); err == nil && l.Info != nil {
-		entity = &l.Info.Entity
+	} else if li, err := lease.Wait(ctx, nil); err == nil {
+		// Cancelled while the lease was initializing: vSphere goes on
+		// creating the VM, so wait for it to exist and then remove it.
+		entity = &li.Entity
 	}
 	fault := &types.LocalizedMethodFault{Fault: &types.SystemError{Reason: cause.Error()}, LocalizedMessage: cause.Error()}
 	if err := lease.Abort(ctx, fault); err != nil {

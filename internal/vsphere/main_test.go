@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/vmware/govmomi/simulator"
@@ -24,6 +25,8 @@ var (
 	testUser  = "hipchat"
 	testPass  = "s3cret"
 	leaseSeen = make(chan types.ManagedObjectReference, 1000)
+	// cancelOnLease, when set, is called as soon as an import has its lease.
+	cancelOnLease atomic.Pointer[context.CancelFunc]
 )
 
 func TestMain(m *testing.M) {
@@ -45,7 +48,12 @@ func TestMain(m *testing.M) {
 	if err := os.WriteFile(vcsimCA, certPEM, 0o600); err != nil {
 		log.Fatal(err)
 	}
-	leaseHook = func(ref types.ManagedObjectReference) { leaseSeen <- ref }
+	leaseHook = func(ref types.ManagedObjectReference) {
+		leaseSeen <- ref
+		if cancel := cancelOnLease.Load(); cancel != nil {
+			(*cancel)()
+		}
+	}
 
 	code := m.Run()
 	srv.Close()
