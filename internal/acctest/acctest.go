@@ -1,0 +1,116 @@
+// Package acctest runs the provider's acceptance tests against the embedded lab: one lab (vcsim
+// plus real guests) per test binary, the provider served in-process to a real terraform CLI
+// (terraform-plugin-testing, TF_ACC_TERRAFORM_PATH set by `make test`).
+package acctest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/ovatest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/provider"
+)
+
+var theLab *lab.Lab
+
+// Main starts the lab for a test binary's acceptance tests (when TF_ACC is set, as `make test`
+// does), runs the tests and tears everything down again. Use it from TestMain.
+func Main(m *testing.M, o lab.Options) int {
+	if os.Getenv("TF_ACC") == "" {
+		return m.Run()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	l, err := lab.Start(ctx, o)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "acctest: cannot start the lab:", err)
+		return 1
+	}
+	theLab = l
+	code := m.Run()
+	provider.CloseSessions(context.Background())
+	if err := l.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "acctest: lab stop:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+// Lab is the running lab.
+func Lab(t testing.TB) *lab.Lab {
+	t.Helper()
+	if theLab == nil {
+		t.Fatal("acctest: no lab: run with TF_ACC=1 (make test) and call acctest.Main from TestMain")
+	}
+	return theLab
+}
+
+// Factories serves the provider in-process to terraform.
+func Factories() map[string]func() (tfprotov6.ProviderServer, error) {
+	return map[string]func() (tfprotov6.ProviderServer, error){
+		"hipchatdc": providerserver.NewProtocol6WithError(provider.New("test")()),
+	}
+}
+
+// ProviderConfig is a provider block for the lab: vcsim's certificate trusted through ca_file,
+// SSH as root with the lab's key, host keys checked against the lab's known_hosts.
+func ProviderConfig(t testing.TB) string {
+	l := Lab(t)
+	v, s := l.VSphere(), l.SSH()
+	bastion := ""
+	if s.JumpHost != nil {
+		bastion = fmt.Sprintf("\n    bastion_host     = %q\n    bastion_host_key = %q", s.JumpHost.Address, s.JumpHost.HostKey)
+	}
+	return fmt.Sprintf(`
+provider "hipchatdc" {
+  vsphere_server = %q
+  user           = %q
+  password       = %q
+  ca_file        = %q
+  ssh {
+    user             = "root"
+    private_key      = file(%q)
+    known_hosts_file = %q
+    timeout          = "2m"%s
+  }
+}
+`, v.Server, v.User, v.Password, v.CAFile, s.PrivateKeyFile, s.KnownHostsFile, bastion)
+}
+
+var ovas sync.Map // kind → path
+
+// OVA returns the path of a small test OVA whose VM the lab boots as a guest of the given kind
+// (lab.KindNode, lab.KindDebian, ...). Its disk declares capacityGiB. Generated once per binary.
+func OVA(t testing.TB, kind string, capacityGiB int) string {
+	t.Helper()
+	key := fmt.Sprintf("%s-%d", kind, capacityGiB)
+	if p, ok := ovas.Load(key); ok {
+		return p.(string)
+	}
+	dir := filepath.Join(Lab(t).Dir(), "ovas")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, key+".ova")
+	err := ovatest.Write(p, ovatest.Options{
+		Name: "hipchat-" + strings.ReplaceAll(kind, "-", ""), NumCPUs: 2, MemoryMB: 4096, DiskCapacityGiB: capacityGiB,
+		DataBytes: 1 << 20, ExtraConfig: map[string]string{lab.KindKey: kind},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ovas.Store(key, p)
+	return p
+}

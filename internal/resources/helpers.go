@@ -1,0 +1,73 @@
+package resources
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+)
+
+// Default operation timeouts: importing a multi-gigabyte OVA over a WAN link is slow.
+const (
+	defaultCreateTimeout = 60 * time.Minute
+	defaultUpdateTimeout = 30 * time.Minute
+	defaultDeleteTimeout = 10 * time.Minute
+)
+
+type timeoutGetter func(context.Context, time.Duration) (time.Duration, diag.Diagnostics)
+
+func withTimeout(ctx context.Context, get timeoutGetter, def time.Duration, diags *diag.Diagnostics) (context.Context, context.CancelFunc, bool) {
+	d, dd := get(ctx, def)
+	diags.Append(dd...)
+	if diags.HasError() {
+		return ctx, func() {}, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	return ctx, cancel, true
+}
+
+var (
+	_ timeoutGetter = timeouts.Value{}.Create
+)
+
+func stringValue(s string) types.String {
+	if s == "" {
+		return types.StringNull()
+	}
+	return types.StringValue(s)
+}
+
+// importKey marks, in private state, a resource that was just imported: its first Read fills
+// what the configuration will hold (placement names, the guest's settings) instead of keeping
+// what state says.
+const importKey = "imported"
+
+func isImport(ctx context.Context, p interface {
+	GetKey(context.Context, string) ([]byte, diag.Diagnostics)
+}) bool {
+	b, _ := p.GetKey(ctx, importKey)
+	return len(b) > 0
+}
+
+// importVM resolves the import ID (inventory path, managed object ID, BIOS or instance UUID)
+// and marks the resource for a full read-back.
+func importVM(ctx context.Context, vm vmOps, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	moid := vm.findVM(ctx, req.ID, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), moid)...)
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, importKey, []byte(`true`))...)
+}
+
+// importDefaults gives an imported resource the values a configuration that leaves them out
+// would plan, so that import verification and the first plan agree.
+func (c *vmCore) importDefaults() {
+	if c.Timezone.IsNull() {
+		c.Timezone = types.StringValue("UTC")
+	}
+}

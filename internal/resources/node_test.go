@@ -1,0 +1,218 @@
+package resources_test
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+)
+
+// nodeVMConfig is a hipchatdc_node with only its VM part (no guest configuration).
+func nodeVMConfig(t *testing.T, name string, cpus, mem, disk int) string {
+	l := acctest.Lab(t)
+	return acctest.ProviderConfig(t) + fmt.Sprintf(`
+resource "hipchatdc_node" "app" {
+  name       = %q
+  datacenter = %q
+  cluster    = %q
+  datastore  = %q
+  network    = %q
+  ova_path   = %q
+  num_cpus   = %d
+  memory     = %d
+  disk_size  = %d
+}
+`, name, l.VSphere().Datacenter, l.VSphere().Cluster, l.VSphere().Datastore, l.VSphere().Network, acctest.OVA(t, lab.KindNode, 40), cpus, mem, disk)
+}
+
+func checkVMHardware(t *testing.T, name string, cpus int32, memMB int32) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		vm, ok := acctest.VM(t, name)
+		if !ok {
+			return fmt.Errorf("VM %s not in vSphere", name)
+		}
+		if vm.Config.Hardware.NumCPU != cpus || vm.Config.Hardware.MemoryMB != memMB {
+			return fmt.Errorf("VM %s has %d vCPU / %d MiB in vSphere, want %d / %d", name, vm.Config.Hardware.NumCPU, vm.Config.Hardware.MemoryMB, cpus, memMB)
+		}
+		return nil
+	}
+}
+
+func checkNoVM(t *testing.T, name string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		if _, ok := acctest.VM(t, name); ok {
+			return fmt.Errorf("VM %s is still in vSphere", name)
+		}
+		return nil
+	}
+}
+
+func TestAccNode_lifecycle(t *testing.T) {
+	name := "tf-node-life"
+	var moid, uuid string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             checkNoVM(t, name),
+		Steps: []resource.TestStep{
+			{
+				Config: nodeVMConfig(t, name, 8, 16384, 40),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestMatchResourceAttr("hipchatdc_node.app", "id", regexp.MustCompile(`^vm-\d+$`)),
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "num_cpus", "8"),
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "memory", "16384"),
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "disk_size", "40"),
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "cluster", acctest.Lab(t).VSphere().Cluster),
+					checkVMHardware(t, name, 8, 16384),
+					func(s *terraform.State) error {
+						rs := s.RootModule().Resources["hipchatdc_node.app"].Primary
+						moid, uuid = rs.ID, rs.Attributes["uuid"]
+						if uuid == "" {
+							return fmt.Errorf("no uuid")
+						}
+						return nil
+					},
+				),
+			},
+			{
+				// Growing is an in-place update.
+				Config: nodeVMConfig(t, name, 12, 20480, 50),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_node.app", plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "num_cpus", "12"),
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "disk_size", "50"),
+					checkVMHardware(t, name, 12, 20480),
+					func(*terraform.State) error {
+						vm, _ := acctest.VM(t, name)
+						for _, d := range vm.Config.Hardware.Device {
+							if disk, ok := d.(*types.VirtualDisk); ok && disk.CapacityInBytes != 50<<30 {
+								return fmt.Errorf("disk has %d bytes in vSphere, want 50 GiB", disk.CapacityInBytes)
+							}
+						}
+						return nil
+					},
+				),
+			},
+			{
+				// Shrinking the disk is refused at plan time.
+				Config:      nodeVMConfig(t, name, 12, 20480, 45),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)disk_size.*cannot shrink`),
+			},
+			{
+				// A CPU change made in vSphere behind Terraform's back shows in the next plan.
+				PreConfig: func() {
+					acctest.WithVM(t, name, func(ctx context.Context, vm *object.VirtualMachine) {
+						task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{NumCPUs: 16})
+						if err == nil {
+							err = task.Wait(ctx)
+						}
+						if err != nil {
+							t.Fatal(err)
+						}
+					})
+				},
+				Config: nodeVMConfig(t, name, 12, 20480, 50),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_node.app", plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue("hipchatdc_node.app", attrPath("num_cpus"), knownInt(12)),
+				}},
+				// Applying the plan puts the configured value back: the drift is corrected.
+				Check: checkVMHardware(t, name, 12, 20480),
+			},
+			importStep(name, "path", func(*terraform.State) (string, error) {
+				return "/" + acctest.Lab(t).VSphere().Datacenter + "/vm/" + name, nil
+			}),
+			importStep(name, "moid", func(*terraform.State) (string, error) { return moid, nil }),
+			importStep(name, "bios uuid", func(*terraform.State) (string, error) { return uuid, nil }),
+			importStep(name, "instance uuid", func(*terraform.State) (string, error) {
+				vm, _ := acctest.VM(t, name)
+				return vm.Config.InstanceUuid, nil
+			}),
+		},
+	})
+}
+
+// importStep imports the node by one kind of ID and verifies that every attribute of the VM
+// reads back as it was, the source path being the one thing vSphere cannot tell. This
+// configuration leaves the guest alone, while an import reads the guest's network identity too
+// (the lab's guest answers to the provider's ssh settings): those attributes are checked in
+// TestAccNodeGuest_*.
+func importStep(name, what string, id resource.ImportStateIdFunc) resource.TestStep {
+	_ = what
+	return resource.TestStep{
+		ResourceName:      "hipchatdc_node.app",
+		ImportState:       true,
+		ImportStateIdFunc: id,
+		ImportStateVerify: true,
+		ImportStateVerifyIgnore: []string{"ova_path", "timeouts",
+			"hostname", "ipv4_address", "ipv4_gateway", "ipv4_netmask", "ntp_servers", "dns_servers", "timezone"},
+	}
+}
+
+func TestAccNode_undersizedRejectedAtPlan(t *testing.T) {
+	name := "tf-node-small"
+	for _, c := range []struct {
+		cpus, mem, disk int
+		want            string
+	}{
+		{4, 16384, 40, `num_cpus = 4: a Hipchat node needs at least 8 vCPU`},
+		{8, 8192, 40, `memory = 8192: a Hipchat node needs at least 16384 MiB \(16 GB\) of RAM`},
+		{8, 16384, 20, `disk_size = 20: a Hipchat node needs at least 40 GB of storage`},
+	} {
+		resource.Test(t, resource.TestCase{
+			ProtoV6ProviderFactories: acctest.Factories(),
+			Steps: []resource.TestStep{{
+				Config:      nodeVMConfig(t, name, c.cpus, c.mem, c.disk),
+				ExpectError: regexp.MustCompile(strings.ReplaceAll(c.want, " ", `\s+`)),
+			}},
+		})
+		if _, ok := acctest.VM(t, name); ok {
+			t.Fatalf("%d/%d/%d: a VM was created for a rejected plan", c.cpus, c.mem, c.disk)
+		}
+	}
+}
+
+func TestAccNode_badInputLeavesNothing(t *testing.T) {
+	l := acctest.Lab(t)
+	good := acctest.OVA(t, lab.KindNode, 40)
+	cases := []struct {
+		name, attrs, want string
+	}{
+		{"tf-bad-missing", `ova_path = "/nonexistent/HipChat.ova"`, `(?s)ova_path.*/nonexistent/HipChat.ova`},
+		{"tf-bad-datastore", fmt.Sprintf("ova_path = %q\n  datastore = \"nope\"", good), `(?s)datastore.*"nope" not found`},
+		{"tf-bad-network", fmt.Sprintf("ova_path = %q\n  network = \"nope\"", good), `(?s)network.*"nope" not found`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resource.Test(t, resource.TestCase{
+				ProtoV6ProviderFactories: acctest.Factories(),
+				Steps: []resource.TestStep{{
+					Config: acctest.ProviderConfig(t) + fmt.Sprintf(`
+resource "hipchatdc_node" "app" {
+  name       = %q
+  datacenter = %q
+  cluster    = %q
+  %s
+}
+`, c.name, l.VSphere().Datacenter, l.VSphere().Cluster, c.attrs),
+					ExpectError: regexp.MustCompile(c.want),
+				}},
+			})
+			if _, ok := acctest.VM(t, c.name); ok {
+				t.Fatalf("a VM %s was left behind", c.name)
+			}
+		})
+	}
+}

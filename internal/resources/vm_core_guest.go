@@ -1,0 +1,277 @@
+package resources
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/identity"
+)
+
+// guestConfig merges the resource's connection block over the provider's ssh block into the SSH
+// engine's configuration for host.
+func (o vmOps) guestConfig(c *vmCore, host string) (guest.Config, error) {
+	var prov ConnectionModel
+	if o.data != nil && o.data.SSH != nil {
+		prov = *o.data.SSH
+	}
+	var res ConnectionModel
+	if c.Connection != nil {
+		res = *c.Connection
+	}
+	str := func(r, p types.String) string {
+		if known(r) {
+			return r.ValueString()
+		}
+		if known(p) {
+			return p.ValueString()
+		}
+		return ""
+	}
+	num := func(r, p types.Int64) int {
+		if known(r) {
+			return int(r.ValueInt64())
+		}
+		if known(p) {
+			return int(p.ValueInt64())
+		}
+		return 0
+	}
+	flag := func(r, p types.Bool) bool {
+		if known(r) {
+			return r.ValueBool()
+		}
+		return known(p) && p.ValueBool()
+	}
+	cfg := guest.Config{Target: guest.Endpoint{
+		Host:                  host,
+		Port:                  num(res.Port, prov.Port),
+		User:                  str(res.User, prov.User),
+		Password:              str(res.Password, prov.Password),
+		PrivateKey:            str(res.PrivateKey, prov.PrivateKey),
+		Passphrase:            str(res.PrivateKeyPassphrase, prov.PrivateKeyPassphrase),
+		Agent:                 flag(res.Agent, prov.Agent),
+		HostKey:               str(res.HostKey, prov.HostKey),
+		KnownHostsFile:        str(res.KnownHostsFile, prov.KnownHostsFile),
+		InsecureIgnoreHostKey: flag(res.InsecureIgnoreHostKey, prov.InsecureIgnoreHostKey),
+	}}
+	if cfg.Target.User == "" {
+		cfg.Target.User = "root"
+	}
+	// A pinned key on the resource wins over a provider-wide known_hosts file, and the other way
+	// round: each names how this one guest is verified.
+	if known(res.HostKey) {
+		cfg.Target.KnownHostsFile, cfg.Target.InsecureIgnoreHostKey = "", false
+	} else if known(res.KnownHostsFile) {
+		cfg.Target.HostKey, cfg.Target.InsecureIgnoreHostKey = "", false
+	}
+	if cfg.Target.KnownHostsFile != "" {
+		if _, err := os.Stat(cfg.Target.KnownHostsFile); err != nil {
+			return cfg, fmt.Errorf("known_hosts_file: %w", err)
+		}
+	}
+	if b := str(res.BastionHost, prov.BastionHost); b != "" {
+		bastion := guest.Endpoint{
+			Host:           b,
+			Port:           num(res.BastionPort, prov.BastionPort),
+			User:           str(res.BastionUser, prov.BastionUser),
+			Password:       str(res.BastionPassword, prov.BastionPassword),
+			PrivateKey:     str(res.BastionPrivateKey, prov.BastionPrivateKey),
+			HostKey:        str(res.BastionHostKey, prov.BastionHostKey),
+			KnownHostsFile: cfg.Target.KnownHostsFile,
+			Agent:          cfg.Target.Agent,
+		}
+		if bastion.User == "" {
+			bastion.User = cfg.Target.User
+		}
+		if bastion.Password == "" && bastion.PrivateKey == "" {
+			bastion.Password, bastion.PrivateKey, bastion.Passphrase = cfg.Target.Password, cfg.Target.PrivateKey, cfg.Target.Passphrase
+		}
+		if bastion.HostKey != "" {
+			bastion.KnownHostsFile = ""
+		}
+		bastion.InsecureIgnoreHostKey = bastion.HostKey == "" && bastion.KnownHostsFile == "" && cfg.Target.InsecureIgnoreHostKey
+		cfg.Bastion = &bastion
+	}
+	if t := str(res.Timeout, prov.Timeout); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil {
+			return cfg, fmt.Errorf("ssh timeout %q is not a duration such as 5m: %w", t, err)
+		}
+		cfg.Timeout = d
+	}
+	return cfg, nil
+}
+
+// desiredIdentity is the network identity the plan asks for.
+func (c *vmCore) desiredIdentity(ctx context.Context) identity.Identity {
+	addr, _ := netip.ParseAddr(c.IPv4Address.ValueString())
+	id := identity.Identity{
+		Address:    netip.PrefixFrom(addr, int(c.IPv4Netmask.ValueInt64())),
+		Hostname:   c.Hostname.ValueString(),
+		DNS:        listStrings(ctx, c.DNSServers),
+		NTPServers: listStrings(ctx, c.NTPServers),
+		Timezone:   c.Timezone.ValueString(),
+	}
+	if known(c.IPv4Gateway) {
+		id.Gateway, _ = netip.ParseAddr(c.IPv4Gateway.ValueString())
+	}
+	return id
+}
+
+// bootstrapHost is where the guest answers before this apply: an explicit connection.host,
+// the static address an earlier apply gave it, or the address VMware Tools reports.
+func (o vmOps) bootstrapHost(ctx context.Context, c, prior *vmCore, diags *diag.Diagnostics) string {
+	if c.Connection != nil && known(c.Connection.Host) {
+		return c.Connection.Host.ValueString()
+	}
+	if prior != nil && known(prior.IPv4Address) {
+		return prior.IPv4Address.ValueString()
+	}
+	vc := o.client(ctx, diags)
+	if vc == nil {
+		return ""
+	}
+	tflog.Info(ctx, "waiting for VMware Tools to report the guest's address", map[string]any{"vm": c.ID.ValueString()})
+	ip, err := vc.WaitForIP(ctx, c.ID.ValueString(), 10*time.Minute)
+	if err != nil {
+		diags.AddAttributeError(path.Root("ssh").AtName("host"), "Guest address unknown",
+			"VMware Tools reported no IPv4 address for the VM: "+err.Error()+". Set ssh.host to the address the guest boots with.")
+		return ""
+	}
+	return ip
+}
+
+// warnInsecure repeats the danger of skipping host key verification on every apply.
+func warnInsecure(cfg guest.Config, diags *diag.Diagnostics) {
+	if cfg.Target.InsecureIgnoreHostKey || (cfg.Bastion != nil && cfg.Bastion.InsecureIgnoreHostKey) {
+		diags.AddAttributeWarning(path.Root("ssh").AtName("insecure_ignore_host_key"), "SSH host keys are not verified",
+			"insecure_ignore_host_key is set: anyone who can intercept the connection can impersonate the guest and receive its configuration and secrets. Pin host_key or use known_hosts_file.")
+	}
+}
+
+// configureGuest pushes the network identity over SSH and returns a connection to the guest at
+// its (new) address for the role's own steps. nil means the resource does not manage the guest
+// or an error was recorded.
+func (o vmOps) configureGuest(ctx context.Context, plan, prior *vmCore, flavor identity.Flavor, diags *diag.Diagnostics) *guest.Conn {
+	if !plan.managesGuest() {
+		return nil
+	}
+	host := o.bootstrapHost(ctx, plan, prior, diags)
+	if host == "" {
+		return nil
+	}
+	cfg, err := o.guestConfig(plan, host)
+	if err != nil {
+		diags.AddAttributeError(path.Root("ssh"), "Invalid ssh settings", err.Error())
+		return nil
+	}
+	warnInsecure(cfg, diags)
+	conn, err := guest.Dial(ctx, cfg)
+	if err != nil {
+		diags.AddAttributeError(path.Root("ssh"), "Cannot reach the guest over SSH", err.Error())
+		return nil
+	}
+	res, err := identity.Apply(ctx, conn, flavor, plan.desiredIdentity(ctx), identity.Options{})
+	conn = res.Conn
+	if err != nil {
+		if conn != nil {
+			conn.Close()
+		}
+		diags.AddAttributeError(path.Root("ipv4_address"), "Cannot configure the guest's network identity", err.Error())
+		return nil
+	}
+	if len(res.Changed) > 0 {
+		tflog.Info(ctx, "guest network identity changed", map[string]any{"changed": res.Changed})
+	}
+	return conn
+}
+
+// readGuest refreshes the network identity from the guest so that drift shows in the plan. A
+// guest that cannot be reached is a warning, not an error: the plan still shows the VM.
+func (o vmOps) readGuest(ctx context.Context, c *vmCore, defaultIP string, flavor identity.Flavor, imported bool, diags *diag.Diagnostics) *guest.Conn {
+	if !c.managesGuest() && !imported {
+		return nil
+	}
+	host := defaultIP
+	if known(c.IPv4Address) {
+		host = c.IPv4Address.ValueString()
+	}
+	if c.Connection != nil && known(c.Connection.Host) && !known(c.IPv4Address) {
+		host = c.Connection.Host.ValueString()
+	}
+	if host == "" {
+		if !imported {
+			diags.AddWarning("Guest settings not read", "The VM reports no IPv4 address, so its network identity could not be checked for drift.")
+		}
+		return nil
+	}
+	cfg, err := o.guestConfig(c, host)
+	if err != nil {
+		diags.AddAttributeError(path.Root("ssh"), "Invalid ssh settings", err.Error())
+		return nil
+	}
+	// Refresh is read-only: do not wait minutes for a guest that is down.
+	if cfg.Timeout == 0 || cfg.Timeout > 30*time.Second {
+		cfg.Timeout = 30 * time.Second
+	}
+	conn, err := guest.Dial(ctx, cfg)
+	if err != nil {
+		if imported {
+			diags.AddWarning("Guest settings not imported", "Could not reach the guest at "+host+" with the provider's ssh settings: "+err.Error())
+		} else {
+			diags.AddWarning("Guest settings not read", "Could not reach the guest at "+host+" to check its settings for drift: "+err.Error())
+		}
+		return nil
+	}
+	got, err := identity.Read(ctx, conn, flavor)
+	if err != nil {
+		conn.Close()
+		diags.AddError("Cannot read the guest's settings", err.Error())
+		return nil
+	}
+	c.setIdentity(got)
+	return conn
+}
+
+// setIdentity records what the guest has.
+func (c *vmCore) setIdentity(id identity.Identity) {
+	c.Hostname = stringValue(id.Hostname)
+	if id.Address.IsValid() {
+		c.IPv4Address = types.StringValue(id.Address.Addr().String())
+		c.IPv4Netmask = types.Int64Value(int64(id.Address.Bits()))
+	} else {
+		c.IPv4Address, c.IPv4Netmask = types.StringNull(), types.Int64Null()
+	}
+	if id.Gateway.IsValid() {
+		c.IPv4Gateway = types.StringValue(id.Gateway.String())
+	} else {
+		c.IPv4Gateway = types.StringNull()
+	}
+	c.DNSServers = stringList(id.DNS, c.DNSServers)
+	c.NTPServers = stringList(id.NTPServers, c.NTPServers)
+	c.Timezone = stringValue(id.Timezone)
+}
+
+// stringList keeps a null list null when the guest has nothing, so that an unset attribute does
+// not turn into an empty list and a diff.
+func stringList(v []string, prior types.List) types.List {
+	if len(v) == 0 && prior.IsNull() {
+		return types.ListNull(types.StringType)
+	}
+	elems := make([]attr.Value, 0, len(v))
+	for _, s := range v {
+		elems = append(elems, types.StringValue(s))
+	}
+	l, _ := types.ListValue(types.StringType, elems)
+	return l
+}

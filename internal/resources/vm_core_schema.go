@@ -1,0 +1,197 @@
+package resources
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
+)
+
+// vmCore is the part of every resource's model that describes the VM: placement, source,
+// sizing, network identity and how to reach it. Resource models embed it.
+type vmCore struct {
+	ID               types.String `tfsdk:"id"`
+	Name             types.String `tfsdk:"name"`
+	Datacenter       types.String `tfsdk:"datacenter"`
+	Cluster          types.String `tfsdk:"cluster"`
+	Host             types.String `tfsdk:"host"`
+	ResourcePool     types.String `tfsdk:"resource_pool"`
+	Folder           types.String `tfsdk:"folder"`
+	Datastore        types.String `tfsdk:"datastore"`
+	Network          types.String `tfsdk:"network"`
+	OVAPath          types.String `tfsdk:"ova_path"`
+	OVAURL           types.String `tfsdk:"ova_url"`
+	Template         types.String `tfsdk:"template"`
+	NumCPUs          types.Int64  `tfsdk:"num_cpus"`
+	Memory           types.Int64  `tfsdk:"memory"`
+	DiskSize         types.Int64  `tfsdk:"disk_size"`
+	UUID             types.String `tfsdk:"uuid"`
+	DefaultIPAddress types.String `tfsdk:"default_ip_address"`
+
+	Hostname        types.String `tfsdk:"hostname"`
+	IPv4Address     types.String `tfsdk:"ipv4_address"`
+	IPv4Netmask     types.Int64  `tfsdk:"ipv4_netmask"`
+	IPv4Gateway     types.String `tfsdk:"ipv4_gateway"`
+	DNSServers      types.List   `tfsdk:"dns_servers"`
+	NTPServers      types.List   `tfsdk:"ntp_servers"`
+	Timezone        types.String `tfsdk:"timezone"`
+	AllowPublicIPv4 types.Bool   `tfsdk:"allow_public_ipv4"`
+
+	Connection *ConnectionModel `tfsdk:"ssh"`
+	Timeouts   timeouts.Value   `tfsdk:"timeouts"`
+}
+
+// placementAttr describes one placement argument once.
+var placementAttrs = []struct{ name, doc string }{
+	{"datacenter", "Datacenter name, inventory path or managed object ID. Default: the only datacenter."},
+	{"cluster", "Cluster to place the VM in (its root resource pool). One of `cluster`, `host`, `resource_pool`, or none when the datacenter has one."},
+	{"host", "ESXi host to place the VM on."},
+	{"resource_pool", "Resource pool, by inventory path (`/DC0/host/C0/Resources/pool`) or managed object ID."},
+	{"folder", "VM folder, relative to the datacenter's VM folder (`hipchat/prod`). Default: the root VM folder."},
+	{"datastore", "Datastore for the VM's files and disks. Default: the only datastore."},
+	{"network", "Network (port group) of the VM's first NIC. Default: the OVA's network mapping or the template's."},
+}
+
+// vmCoreSchema returns the VM core attributes and blocks for a role. A resource adds its own.
+func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attribute, map[string]schema.Block) {
+	min := spec.Hardware[role]
+	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
+	sourceReplace := []planmodifier.String{
+		// An imported VM has no recorded source; adding one to the configuration afterwards
+		// must not rebuild the VM.
+		stringplanmodifier.RequiresReplaceIf(func(_ context.Context, req planmodifier.StringRequest, resp *stringplanmodifier.RequiresReplaceIfFuncResponse) {
+			resp.RequiresReplace = !req.StateValue.IsNull()
+		}, "Changing the source replaces the VM.", "Changing the source replaces the VM."),
+	}
+	sources := path.Expressions{path.MatchRoot("ova_path"), path.MatchRoot("ova_url"), path.MatchRoot("template")}
+
+	attrs := map[string]schema.Attribute{
+		"id": schema.StringAttribute{
+			Computed:            true,
+			MarkdownDescription: "The VM's managed object ID (`vm-42`).",
+			PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+		},
+		"name": schema.StringAttribute{
+			Required:            true,
+			MarkdownDescription: "VM name in vSphere. Changing it replaces the VM.",
+			PlanModifiers:       replace,
+			Validators:          []validator.String{stringvalidator.LengthBetween(1, 80)},
+		},
+		"ova_path": schema.StringAttribute{
+			Optional:            true,
+			MarkdownDescription: "Local path of the OVA (or OVF) to import. Exactly one of `ova_path`, `ova_url`, `template`. Not read back on import.",
+			PlanModifiers:       sourceReplace,
+			Validators:          []validator.String{stringvalidator.ExactlyOneOf(sources...)},
+		},
+		"ova_url": schema.StringAttribute{
+			Optional:            true,
+			MarkdownDescription: "http(s) URL of the OVA, streamed to vSphere without a local copy. Not read back on import.",
+			PlanModifiers:       sourceReplace,
+		},
+		"template": schema.StringAttribute{
+			Optional:            true,
+			MarkdownDescription: "VM or template to clone, by name, inventory path or managed object ID. Not read back on import.",
+			PlanModifiers:       sourceReplace,
+		},
+		"num_cpus": schema.Int64Attribute{
+			Optional: true, Computed: true,
+			MarkdownDescription: fmt.Sprintf("Number of vCPUs. The guide asks for at least %d; default %d. Growing it is an in-place update.", min.NumCPUs, min.NumCPUs),
+			PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
+			Validators:          []validator.Int64{int64validator.AtLeast(1)},
+		},
+		"memory": schema.Int64Attribute{
+			Optional: true, Computed: true,
+			MarkdownDescription: fmt.Sprintf("Memory in MiB. The guide asks for at least %d (%d GB); default %d. Growing it is an in-place update.", min.MemoryMB, min.MemoryMB/1024, min.MemoryMB),
+			PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
+			Validators:          []validator.Int64{int64validator.AtLeast(4)},
+		},
+		"disk_size": schema.Int64Attribute{
+			Optional: true, Computed: true,
+			MarkdownDescription: diskDoc(min),
+			PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
+			Validators:          []validator.Int64{int64validator.AtLeast(1)},
+		},
+		"uuid": schema.StringAttribute{
+			Computed:            true,
+			MarkdownDescription: "The VM's BIOS UUID.",
+			PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+		},
+		"default_ip_address": schema.StringAttribute{
+			Computed:            true,
+			MarkdownDescription: "The IPv4 address VMware Tools reports for the VM.",
+		},
+		"hostname": schema.StringAttribute{
+			Optional:            true,
+			MarkdownDescription: "Host name set on the guest (must be unique in the cluster, not `hipchat`, not the public DNS name). Setting it (with `ipv4_address`) makes the provider configure the guest over SSH.",
+		},
+		"ipv4_address": schema.StringAttribute{
+			Optional:            true,
+			MarkdownDescription: "Static IPv4 address written to `/etc/network/interfaces` (the guide's step \"Configure the Hipchat VM network\"). Must be private unless `allow_public_ipv4`.",
+		},
+		"ipv4_netmask": schema.Int64Attribute{
+			Optional:            true,
+			MarkdownDescription: "Prefix length of `ipv4_address` (24 for 255.255.255.0), as in the vsphere provider's customization.",
+			Validators:          []validator.Int64{int64validator.Between(1, 30)},
+		},
+		"ipv4_gateway": schema.StringAttribute{
+			Optional:            true,
+			MarkdownDescription: "Default gateway; must lie inside the address's network.",
+		},
+		"dns_servers": schema.ListAttribute{
+			ElementType:         types.StringType,
+			Optional:            true,
+			MarkdownDescription: "DNS servers (`dns-nameservers`).",
+		},
+		"ntp_servers": schema.ListAttribute{
+			ElementType:         types.StringType,
+			Optional:            true,
+			MarkdownDescription: "NTP servers. The guide's default is Atlassian's pool (`0.atlassian.pool.ntp.org`, `1.atlassian.pool.ntp.org`); networks without internet access must set their own.",
+			Validators:          []validator.List{listvalidator.SizeAtLeast(1)},
+		},
+		"timezone": schema.StringAttribute{
+			Optional: true, Computed: true,
+			Default:             stringdefault.StaticString("UTC"),
+			MarkdownDescription: "The guest's timezone. The guide requires UTC, the only accepted value; a guest found in another timezone is set back to UTC.",
+			Validators:          []validator.String{stringvalidator.OneOf("UTC")},
+		},
+		"allow_public_ipv4": schema.BoolAttribute{
+			Optional:            true,
+			MarkdownDescription: "Allow a public `ipv4_address`. The guide deploys the cluster on a private network.",
+		},
+	}
+	for _, p := range placementAttrs {
+		attrs[p.name] = schema.StringAttribute{
+			Optional: true, Computed: true,
+			MarkdownDescription: p.doc + " Changing it replaces the VM.",
+			PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown(), stringplanmodifier.RequiresReplaceIfConfigured()},
+		}
+	}
+	blocks := map[string]schema.Block{
+		"ssh": schema.SingleNestedBlock{
+			MarkdownDescription: "How to reach the guest over SSH, named like Terraform's `connection` block (which Terraform reserves for provisioners); unset attributes come from the provider's `ssh` block.",
+			Attributes:          connectionAttributes(),
+		},
+		"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+	}
+	return attrs, blocks
+}
+
+func diskDoc(min spec.Minimums) string {
+	if min.DiskGiB == 0 {
+		return "System disk size in GiB. Default: the size in the OVA or template. Growing it is an in-place update; shrinking is refused."
+	}
+	return fmt.Sprintf("System disk size in GiB; the guide asks for at least %d. Default: the size in the OVA or template. Growing it is an in-place update; shrinking is refused.", min.DiskGiB)
+}

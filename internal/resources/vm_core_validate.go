@@ -1,0 +1,148 @@
+package resources
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
+)
+
+// known reports whether a value can be checked now: unknown values (from other resources) are
+// checked again at apply time, when they are known.
+type knowable interface {
+	IsNull() bool
+	IsUnknown() bool
+}
+
+func known(v knowable) bool { return !v.IsNull() && !v.IsUnknown() }
+
+// validate applies the guide's rules to the VM core at plan time. publicName is the cluster's
+// public DNS name when the resource knows it ("" otherwise).
+func (c *vmCore) validate(ctx context.Context, role spec.Role, publicName string, diags *diag.Diagnostics) {
+	check := func(attr string, v int64, err error) {
+		if err != nil {
+			diags.AddAttributeError(path.Root(attr), "Configuration breaks the small-scale guide", fmt.Sprintf("%s = %d: %s", attr, v, err))
+		}
+	}
+	if known(c.NumCPUs) {
+		check("num_cpus", c.NumCPUs.ValueInt64(), spec.CheckNumCPUs(role, c.NumCPUs.ValueInt64()))
+	}
+	if known(c.Memory) {
+		check("memory", c.Memory.ValueInt64(), spec.CheckMemory(role, c.Memory.ValueInt64()))
+	}
+	if known(c.DiskSize) {
+		check("disk_size", c.DiskSize.ValueInt64(), spec.CheckDisk(role, c.DiskSize.ValueInt64()))
+	}
+	c.validateIdentity(ctx, publicName, diags)
+}
+
+// managesGuest reports whether the configuration asks the provider to configure the guest.
+func (c *vmCore) managesGuest() bool {
+	return !c.Hostname.IsNull() || !c.IPv4Address.IsNull()
+}
+
+func (c *vmCore) validateIdentity(ctx context.Context, publicName string, diags *diag.Diagnostics) {
+	if !c.managesGuest() {
+		for _, a := range []struct {
+			name string
+			v    knowable
+		}{{"ipv4_netmask", c.IPv4Netmask}, {"ipv4_gateway", c.IPv4Gateway}, {"dns_servers", c.DNSServers}, {"ntp_servers", c.NTPServers}} {
+			if !a.v.IsNull() {
+				diags.AddAttributeError(path.Root(a.name), "Missing network identity",
+					a.name+" is set, so the provider configures the guest: set hostname, ipv4_address and ipv4_netmask as well.")
+			}
+		}
+		return
+	}
+	for _, a := range []struct {
+		name string
+		v    knowable
+	}{{"hostname", c.Hostname}, {"ipv4_address", c.IPv4Address}, {"ipv4_netmask", c.IPv4Netmask}} {
+		if a.v.IsNull() {
+			diags.AddAttributeError(path.Root(a.name), "Missing network identity",
+				"The guide gives every VM a static IPv4 address and a unique host name: set hostname, ipv4_address and ipv4_netmask together.")
+		}
+	}
+	if known(c.Hostname) {
+		if err := spec.CheckHostname(c.Hostname.ValueString(), publicName); err != nil {
+			diags.AddAttributeError(path.Root("hostname"), "Invalid hostname", err.Error())
+		}
+	}
+	var addr netip.Addr
+	if known(c.IPv4Address) {
+		a, err := spec.CheckIPv4(c.IPv4Address.ValueString())
+		if err != nil {
+			diags.AddAttributeError(path.Root("ipv4_address"), "Invalid ipv4_address", err.Error())
+		} else if err := spec.CheckPrivate(a); err != nil && !c.AllowPublicIPv4.ValueBool() {
+			diags.AddAttributeError(path.Root("ipv4_address"), "Public ipv4_address", err.Error())
+		} else {
+			addr = a
+		}
+	}
+	if addr.IsValid() && known(c.IPv4Netmask) {
+		p, err := spec.CheckPrefix(addr, c.IPv4Netmask.ValueInt64())
+		if err != nil {
+			diags.AddAttributeError(path.Root("ipv4_netmask"), "Invalid ipv4_netmask", err.Error())
+		} else if known(c.IPv4Gateway) {
+			if err := spec.CheckGateway(p, c.IPv4Gateway.ValueString()); err != nil {
+				diags.AddAttributeError(path.Root("ipv4_gateway"), "Invalid ipv4_gateway", err.Error())
+			}
+		}
+	}
+	for i, s := range listStrings(ctx, c.NTPServers) {
+		if err := spec.CheckNTPServer(s); err != nil {
+			diags.AddAttributeError(path.Root("ntp_servers").AtListIndex(i), "Invalid NTP server", err.Error())
+		}
+	}
+	for i, s := range listStrings(ctx, c.DNSServers) {
+		if a, err := netip.ParseAddr(s); err != nil || !a.Is4() {
+			diags.AddAttributeError(path.Root("dns_servers").AtListIndex(i), "Invalid DNS server", s+" is not an IPv4 address.")
+		}
+	}
+}
+
+// modifyPlan fills sizing defaults on create and refuses to shrink a disk.
+func (c *vmCore) modifyPlan(role spec.Role, state *vmCore, diags *diag.Diagnostics) {
+	min := spec.Hardware[role]
+	if state == nil {
+		if c.NumCPUs.IsUnknown() {
+			c.NumCPUs = types.Int64Value(min.NumCPUs)
+		}
+		if c.Memory.IsUnknown() {
+			c.Memory = types.Int64Value(min.MemoryMB)
+		}
+		return
+	}
+	if known(state.DiskSize) && known(c.DiskSize) {
+		if err := spec.CheckGrow(state.DiskSize.ValueInt64(), c.DiskSize.ValueInt64()); err != nil {
+			diags.AddAttributeError(path.Root("disk_size"), "Disk cannot shrink", "disk_size: "+err.Error())
+		}
+	}
+	// What the guest reports is only known after the update when the identity changes.
+	if !c.IPv4Address.Equal(state.IPv4Address) {
+		c.DefaultIPAddress = types.StringUnknown()
+	} else {
+		c.DefaultIPAddress = state.DefaultIPAddress
+	}
+}
+
+func listStrings(ctx context.Context, l types.List) []string {
+	if !known(l) {
+		return nil
+	}
+	var out []string
+	for _, e := range l.Elements() {
+		if s, ok := e.(types.String); ok && known(s) {
+			out = append(out, s.ValueString())
+		} else {
+			out = append(out, "")
+		}
+	}
+	_ = ctx
+	return out
+}

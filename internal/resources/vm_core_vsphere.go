@@ -1,0 +1,198 @@
+package resources
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/vsphere"
+)
+
+// vmOps is the VM core's lifecycle in vSphere, shared by the three resources.
+type vmOps struct{ data *ProviderData }
+
+func (o vmOps) client(ctx context.Context, diags *diag.Diagnostics) *vsphere.Client {
+	if o.data == nil || o.data.VSphere == nil {
+		diags.AddError("Provider not configured", "The hipchatdc provider has no vSphere connection; this is a bug in the provider.")
+		return nil
+	}
+	c, err := o.data.VSphere(ctx)
+	if err != nil {
+		diags.AddError("Cannot connect to vSphere", err.Error())
+		return nil
+	}
+	return c
+}
+
+func (c *vmCore) placement() vsphere.Placement {
+	return vsphere.Placement{
+		Datacenter:   c.Datacenter.ValueString(),
+		Cluster:      c.Cluster.ValueString(),
+		Host:         c.Host.ValueString(),
+		ResourcePool: c.ResourcePool.ValueString(),
+		Folder:       c.Folder.ValueString(),
+		Datastore:    c.Datastore.ValueString(),
+		Network:      c.Network.ValueString(),
+	}
+}
+
+// sizing is what the plan asks of vSphere; extra disks (the data stores' NFS volume) follow
+// the system disk.
+func (c *vmCore) sizing(role spec.Role, extraDisks ...int64) vsphere.Sizing {
+	s := vsphere.Sizing{NumCPUs: int32(c.NumCPUs.ValueInt64()), MemoryMB: c.Memory.ValueInt64()}
+	if known(c.DiskSize) {
+		s.Disks = append(s.Disks, c.DiskSize.ValueInt64())
+	} else {
+		s.Disks = append(s.Disks, 0) // keep the source's size
+	}
+	s.Disks = append(s.Disks, extraDisks...)
+	return s
+}
+
+// createVM imports or clones the VM, sizes it and powers it on. Any failure leaves no VM behind:
+// the import cleans up after itself and a later failure destroys what was made.
+func (o vmOps) createVM(ctx context.Context, c *vmCore, role spec.Role, extraDisks []int64, diags *diag.Diagnostics) string {
+	vc := o.client(ctx, diags)
+	if vc == nil {
+		return ""
+	}
+	var (
+		moid string
+		err  error
+		attr = "ova_path"
+	)
+	switch {
+	case known(c.Template):
+		attr = "template"
+		tflog.Info(ctx, "cloning VM", map[string]any{"name": c.Name.ValueString(), "template": c.Template.ValueString()})
+		moid, err = vc.Clone(ctx, vsphere.CloneSpec{Name: c.Name.ValueString(), Placement: c.placement(), Template: c.Template.ValueString()})
+	default:
+		src := c.OVAPath.ValueString()
+		if known(c.OVAURL) {
+			attr, src = "ova_url", c.OVAURL.ValueString()
+		}
+		tflog.Info(ctx, "importing OVA", map[string]any{"name": c.Name.ValueString(), "source": src})
+		moid, err = vc.ImportOVA(ctx, vsphere.ImportSpec{Name: c.Name.ValueString(), Placement: c.placement(), Source: src})
+	}
+	if err != nil {
+		addVSphereError(diags, attr, "Cannot create the VM", err)
+		return ""
+	}
+	fail := func(attr, summary string, err error) string {
+		addVSphereError(diags, attr, summary, err)
+		if derr := vc.Destroy(context.WithoutCancel(ctx), moid); derr != nil {
+			diags.AddError("VM left behind", "The VM "+moid+" could not be removed after the failure: "+derr.Error())
+		}
+		return ""
+	}
+	if err := vc.Reconfigure(ctx, moid, c.sizing(role, extraDisks...)); err != nil {
+		return fail("disk_size", "Cannot size the VM", err)
+	}
+	if err := vc.PowerOn(ctx, moid); err != nil {
+		return fail("name", "Cannot power on the VM", err)
+	}
+	return moid
+}
+
+// addVSphereError blames the placement attribute a PlacementError names, or attr.
+func addVSphereError(diags *diag.Diagnostics, attr, summary string, err error) {
+	var pe *vsphere.PlacementError
+	if errors.As(err, &pe) {
+		attr = pe.Field
+	}
+	diags.AddAttributeError(path.Root(attr), summary, err.Error())
+}
+
+// readVM refreshes the VM core from vSphere in one property-collector round trip. It reports
+// false when the VM is gone, so that the resource leaves the state and a plan recreates it.
+func (o vmOps) readVM(ctx context.Context, c *vmCore, role spec.Role, diags *diag.Diagnostics) (*vsphere.VMInfo, bool) {
+	vc := o.client(ctx, diags)
+	if vc == nil {
+		return nil, true
+	}
+	info, err := vc.ReadVM(ctx, c.ID.ValueString())
+	if errors.Is(err, vsphere.ErrNotFound) {
+		return nil, false
+	}
+	if err != nil {
+		diags.AddError("Cannot read the VM", err.Error())
+		return nil, true
+	}
+	c.Name = types.StringValue(info.Name)
+	c.UUID = types.StringValue(info.BIOSUUID)
+	c.NumCPUs = types.Int64Value(int64(info.NumCPUs))
+	c.Memory = types.Int64Value(info.MemoryMB)
+	if len(info.Disks) > 0 {
+		c.DiskSize = types.Int64Value(info.Disks[0])
+	}
+	c.DefaultIPAddress = types.StringValue(info.GuestIP)
+	keepPlacement(&c.Datacenter, info.Datacenter)
+	keepPlacement(&c.Folder, info.Folder)
+	keepPlacement(&c.Datastore, info.Datastore)
+	keepPlacement(&c.ResourcePool, info.ResourcePool)
+	if len(info.Networks) > 0 {
+		keepPlacement(&c.Network, info.Networks[0])
+	}
+	// Hosts and clusters change under DRS without anyone asking: they are recorded once (on
+	// import or when unset) and never reported as drift.
+	if c.Host.IsNull() || c.Host.IsUnknown() {
+		c.Host = types.StringValue(info.Host)
+	}
+	if c.Cluster.IsNull() || c.Cluster.IsUnknown() {
+		c.Cluster = types.StringValue(info.Cluster)
+	}
+	return info, true
+}
+
+// keepPlacement records where the VM really is unless the stored value already names that
+// object (the user may have written an inventory path where vSphere reports a name).
+func keepPlacement(v *types.String, actual string) {
+	if known(*v) {
+		s := v.ValueString()
+		if s == actual || strings.HasSuffix(s, "/"+actual) {
+			return
+		}
+	}
+	*v = types.StringValue(actual)
+}
+
+// resizeVM applies grown sizing in place.
+func (o vmOps) resizeVM(ctx context.Context, plan *vmCore, role spec.Role, extraDisks []int64, diags *diag.Diagnostics) {
+	vc := o.client(ctx, diags)
+	if vc == nil {
+		return
+	}
+	if err := vc.Reconfigure(ctx, plan.ID.ValueString(), plan.sizing(role, extraDisks...)); err != nil {
+		diags.AddAttributeError(path.Root("num_cpus"), "Cannot resize the VM", err.Error())
+	}
+}
+
+func (o vmOps) deleteVM(ctx context.Context, c *vmCore, diags *diag.Diagnostics) {
+	vc := o.client(ctx, diags)
+	if vc == nil {
+		return
+	}
+	if err := vc.Destroy(ctx, c.ID.ValueString()); err != nil {
+		diags.AddError("Cannot destroy the VM", err.Error())
+	}
+}
+
+// findVM resolves an import ID: an inventory path, a managed object ID or a BIOS/instance UUID.
+func (o vmOps) findVM(ctx context.Context, id string, diags *diag.Diagnostics) string {
+	vc := o.client(ctx, diags)
+	if vc == nil {
+		return ""
+	}
+	moid, err := vc.FindVM(ctx, id)
+	if err != nil {
+		diags.AddError("Cannot import the VM", "No VM matches "+id+" (an inventory path such as /DC0/vm/hipchat-1, a managed object ID such as vm-42, or a BIOS or instance UUID): "+err.Error())
+		return ""
+	}
+	return moid
+}
