@@ -66,8 +66,27 @@ func Factories() map[string]func() (tfprotov6.ProviderServer, error) {
 
 // ProviderConfig is a provider block for the lab: vcsim's certificate trusted through ca_file,
 // SSH as root with the lab's key, host keys checked against the lab's known_hosts.
-func ProviderConfig(t testing.TB) string {
-	l := Lab(t)
+func ProviderConfig(t testing.TB) string { return ProviderConfigFor(Lab(t)) }
+
+// StartLab starts another lab for one test (for example in private-network mode) and stops it
+// when the test ends.
+func StartLab(t testing.TB, o lab.Options) *lab.Lab {
+	t.Helper()
+	l, err := lab.Start(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return l
+}
+
+// ProviderConfigFor is ProviderConfig for a given lab; in private mode its jump host is the
+// bastion.
+func ProviderConfigFor(l *lab.Lab) string {
 	v, s := l.VSphere(), l.SSH()
 	bastion := ""
 	if s.JumpHost != nil {

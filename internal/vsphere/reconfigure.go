@@ -16,7 +16,8 @@ type Sizing struct {
 	NumCPUs  int32
 	MemoryMB int64
 	// Disks in GiB: [0] is the system disk, [1] an optional data disk that
-	// is added (thin, on the VM's datastore) when the VM has only one.
+	// is added (thin, on the VM's datastore) when the VM has only one. A zero
+	// size leaves an existing disk as it is.
 	Disks []int64
 }
 
@@ -42,6 +43,9 @@ func (c *Client) Reconfigure(ctx context.Context, moid string, s Sizing) error {
 	spec := types.VirtualMachineConfigSpec{}
 	for i, want := range s.Disks {
 		if i < len(disks) {
+			if want == 0 {
+				continue // keep the size the source gave it
+			}
 			if want < ordered[i] {
 				return fmt.Errorf("VM %s: disk %d is %d GiB; shrinking it to %d GiB is not possible", moid, i, ordered[i], want)
 			}

@@ -1,0 +1,43 @@
+package acctest
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+)
+
+// GuestExec runs a command inside the guest of a VM, as an operator at its console would, and
+// returns its trimmed output. It fails the test when the guest or the command fails.
+func GuestExec(t testing.TB, l *lab.Lab, vmName, cmd string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	g, err := l.WaitGuest(ctx, vmName)
+	if err != nil {
+		t.Fatalf("guest of %s: %v", vmName, err)
+	}
+	out, err := g.Exec(ctx, cmd)
+	if err != nil {
+		t.Fatalf("guest %s: %s: %v", vmName, cmd, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// LabAddress returns host number n of the lab's public (or private) subnet, for static
+// addresses in tests; the lab hands out addresses from .10 upwards, so use high numbers.
+func LabAddress(l *lab.Lab, private bool, n int) string {
+	p := l.PublicSubnet()
+	if private {
+		p = l.PrivateSubnet()
+	}
+	a := p.Masked().Addr().As4()
+	a[3] = byte(n)
+	return netip.AddrFrom4(a).String()
+}
+
+// Gateway is the lab network's gateway (its first address).
+func Gateway(l *lab.Lab, private bool) string { return LabAddress(l, private, 1) }

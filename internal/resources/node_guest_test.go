@@ -1,0 +1,175 @@
+package resources_test
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+)
+
+// nodeGuestConfig is a node whose network identity the provider configures over SSH.
+func nodeGuestConfig(l *lab.Lab, private bool, name, address, hostname, extra string) string {
+	v := l.VSphere()
+	network := v.Network
+	if private {
+		network = v.PrivateNetwork
+	}
+	ova := ""
+	return acctest.ProviderConfigFor(l) + fmt.Sprintf(`
+resource "hipchatdc_node" "app" {
+  name         = %q
+  datacenter   = %q
+  cluster      = %q
+  datastore    = %q
+  network      = %q
+  ova_path     = %q
+  hostname     = %q
+  ipv4_address = %q
+  ipv4_netmask = 24
+  ipv4_gateway = %q
+  dns_servers  = [%q]
+  ntp_servers  = ["time1.example.com", "time2.example.com"]
+%s
+}
+`, name, v.Datacenter, v.Cluster, v.Datastore, network, ova, hostname, address, acctest.Gateway(l, private), acctest.Gateway(l, private), extra)
+}
+
+// guestHas checks, inside the guest as an operator would, what the guide's steps leave behind.
+func guestHas(t *testing.T, l *lab.Lab, vm, address, hostname string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		exec := func(cmd string) string { return acctest.GuestExec(t, l, vm, cmd) }
+		if got := exec("ip -4 -o addr show dev eth0"); !strings.Contains(got, " "+address+"/24 ") {
+			return fmt.Errorf("eth0 has %q, want %s/24", got, address)
+		}
+		ifaces := exec("cat /etc/network/interfaces")
+		for _, want := range []string{"iface eth0 inet static", "address " + address, "netmask 255.255.255.0", "gateway " + acctest.Gateway(l, false)} {
+			if !strings.Contains(ifaces, want) {
+				return fmt.Errorf("/etc/network/interfaces lacks %q:\n%s", want, ifaces)
+			}
+		}
+		if got := exec("hostname"); got != hostname {
+			return fmt.Errorf("hostname is %q, want %q", got, hostname)
+		}
+		if got := exec("grep -c '^127.0.0.1[[:space:]].*" + regexp.QuoteMeta(hostname) + "' /etc/hosts"); got == "0" {
+			return fmt.Errorf("/etc/hosts has no 127.0.0.1 line for %s", hostname)
+		}
+		if got := exec("hipchat service --ntp-servers"); !strings.Contains(got, "time1.example.com") || !strings.Contains(got, "time2.example.com") {
+			return fmt.Errorf("NTP servers are %q", got)
+		}
+		if got := exec("cat /etc/timezone; readlink /etc/localtime"); !strings.Contains(got, "UTC") || strings.Contains(got, "Berlin") {
+			return fmt.Errorf("timezone is %q, want UTC", got)
+		}
+		return nil
+	}
+}
+
+// noChangingCommands proves a step changed nothing on any guest: the SSH engine counts every
+// command that writes or runs a change, and refresh and plan must only read.
+func noChangingCommands(t *testing.T) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		if s := guest.Stats(); s.ChangeCommands != 0 {
+			return fmt.Errorf("the step ran %d changing commands on guests (%d reads over %d connections); want none", s.ChangeCommands, s.ReadCommands, s.Connections)
+		}
+		return nil
+	}
+}
+
+func TestAccNodeGuest_identity(t *testing.T) {
+	l := acctest.Lab(t)
+	name := "tf-node-identity"
+	addr1, addr2 := acctest.LabAddress(l, false, 201), acctest.LabAddress(l, false, 202)
+	cfg := func(addr, host string) string {
+		return strings.Replace(nodeGuestConfig(l, false, name, addr, host, ""), `ova_path     = ""`, fmt.Sprintf("ova_path     = %q", acctest.OVA(t, lab.KindNode, 40)), 1)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             checkNoVM(t, name),
+		Steps: []resource.TestStep{
+			{
+				Config: cfg(addr1, "hipchat-worker-1.example.com"),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					guestHas(t, l, name, addr1, "hipchat-worker-1.example.com"),
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "ipv4_address", addr1),
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "timezone", "UTC"),
+				),
+			},
+			{
+				// Re-apply: empty plan (checked by the framework after every step) and not a
+				// single changing command on the guest.
+				PreConfig: guest.ResetStats,
+				Config:    cfg(addr1, "hipchat-worker-1.example.com"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+				Check: noChangingCommands(t),
+			},
+			{
+				// A new address: the provider moves the guest and follows it.
+				Config: cfg(addr2, "hipchat-worker-1.example.com"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_node.app", plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					guestHas(t, l, name, addr2, "hipchat-worker-1.example.com"),
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "ipv4_address", addr2),
+				),
+			},
+			{
+				// Someone renames the node at its console: the plan shows it, apply puts it back.
+				PreConfig: func() {
+					acctest.GuestExec(t, l, name, `dont-blame-hipchat -c "hostnamectl set-hostname renamed-by-hand"`)
+				},
+				Config: cfg(addr2, "hipchat-worker-1.example.com"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_node.app", plancheck.ResourceActionUpdate),
+				}},
+				Check: guestHas(t, l, name, addr2, "hipchat-worker-1.example.com"),
+			},
+			{
+				ResourceName:            "hipchatdc_node.app",
+				ImportState:             true,
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"ova_path", "timeouts"},
+			},
+		},
+	})
+}
+
+func TestAccNodeGuest_wrongHostKeyChangesNothing(t *testing.T) {
+	l := acctest.Lab(t)
+	name := "tf-node-hostkey"
+	// A real key, but not this guest's: the jump-host-less lab has none, so use the lab's own
+	// user key, which is certainly not a host key of any guest.
+	wrong := l.SSH().PublicKey
+	cfg := strings.Replace(nodeGuestConfig(l, false, name, acctest.LabAddress(l, false, 203), "hipchat-hostkey.example.com",
+		fmt.Sprintf("  ssh {\n    host_key = %q\n  }", wrong)), `ova_path     = ""`, fmt.Sprintf("ova_path     = %q", acctest.OVA(t, lab.KindNode, 40)), 1)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             checkNoVM(t, name),
+		Steps: []resource.TestStep{{
+			Config:      cfg,
+			ExpectError: regexp.MustCompile(`(?s)host key.*does not match`),
+		}, {
+			// The VM exists (tainted), its guest untouched: still the appliance's first boot
+			// name and address. Applying again fails the same way.
+			PreConfig: func() {
+				if got := acctest.GuestExec(t, l, name, "hostname"); got != "hipchat" {
+					t.Errorf("hostname changed to %q despite the host key mismatch", got)
+				}
+				if got := acctest.GuestExec(t, l, name, "cat /etc/network/interfaces"); strings.Contains(got, acctest.LabAddress(l, false, 203)) {
+					t.Errorf("interfaces changed despite the host key mismatch:\n%s", got)
+				}
+			},
+			Config:      cfg,
+			ExpectError: regexp.MustCompile(`(?s)host key.*does not match`),
+		}},
+	})
+}
