@@ -1,0 +1,26 @@
+// Command govc is govmomi's own CLI, built from the govmomi module the
+// provider pins (v0.56.0), so `make bench` compares the provider with govc
+// at exactly the same library version. govc's main package lives in a
+// separate Go module that `go install` refuses to build from here, but its
+// commands are in github.com/vmware/govmomi/cli; this file is the few lines
+// of glue. It is its own Go module (tools/govc/go.mod), so govc's extra
+// dependencies never enter the provider's go.mod and `go vet ./...` /
+// `go test ./...` at the root do not compile all of govc's commands.
+// Build it with
+//
+//	cd tools/govc && go build -o DIR/govc .
+package main
+
+import (
+	"os"
+
+	"github.com/vmware/govmomi/cli"
+	_ "github.com/vmware/govmomi/cli/about"
+	_ "github.com/vmware/govmomi/cli/importx"
+	_ "github.com/vmware/govmomi/cli/session"
+	_ "github.com/vmware/govmomi/cli/vm"
+)
+
+func main() {
+	os.Exit(cli.Run(os.Args[1:]))
+}
