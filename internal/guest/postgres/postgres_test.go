@@ -1,0 +1,101 @@
+package postgres
+
+import (
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+var testConfig = Config{
+	Address: netip.MustParseAddr("10.0.0.20"), AllowedCIDR: netip.MustParsePrefix("10.0.0.0/24"),
+	Database: "hipchat_postgres", User: "hipchat_user", Password: "it's a secret",
+}
+
+func TestRenderConfGolden(t *testing.T) {
+	golden(t, "hipchatdc.conf.golden", RenderConf(testConfig))
+}
+
+func TestRenderHBAGolden(t *testing.T) {
+	shipped, err := os.ReadFile("testdata/pg_hba.conf.debian")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := RenderHBA(string(shipped), testConfig, "15")
+	golden(t, "pg_hba.conf.golden", got)
+	if !strings.HasPrefix(got, string(shipped)) {
+		t.Error("the shipped rules were not kept in front")
+	}
+	if !hbaHasLine(got, "host\thipchat_postgres\thipchat_user\t10.0.0.0/24\tscram-sha-256") {
+		t.Error("rule missing")
+	}
+	if again := RenderHBA(got, testConfig, "15"); again != got {
+		t.Errorf("second render differs:\n%s", again)
+	}
+	// A changed network replaces the block, it does not add a second one.
+	c := testConfig
+	c.AllowedCIDR = netip.MustParsePrefix("10.1.0.0/16")
+	moved := RenderHBA(got, c, "15")
+	if strings.Count(moved, hbaBegin) != 1 || strings.Contains(moved, "10.0.0.0/24") || !strings.Contains(moved, "10.1.0.0/16") {
+		t.Errorf("moved:\n%s", moved)
+	}
+	if m := RenderHBA("", testConfig, "9.5"); !strings.Contains(m, "\tmd5") {
+		t.Errorf("9.5 has no SCRAM: %s", m)
+	}
+}
+
+func TestSetupSQLGolden(t *testing.T) {
+	// The password is quoted as a SQL literal: the quote in it is doubled.
+	golden(t, "setup.sql.golden", SetupSQL(testConfig, "15"))
+}
+
+func TestValidate(t *testing.T) {
+	if err := testConfig.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, mod := range map[string]func(*Config){
+		"superuser":  func(c *Config) { c.User = "postgres" },
+		"short name": func(c *Config) { c.Database = "hip" },
+		"no cidr":    func(c *Config) { c.AllowedCIDR = netip.Prefix{} },
+		"no pass":    func(c *Config) { c.Password = "" },
+		"version":    func(c *Config) { c.Version = "15; rm -rf /" },
+	} {
+		c := testConfig
+		mod(&c)
+		if c.Validate() == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestPasswordMatchesMD5(t *testing.T) {
+	// md5 verifier of password "secret" for user "hipchat_user": "md5" + md5("secrethipchat_user").
+	st := State{passwordHash: "md5" + "f0791b717e6e8b8236d1413af05c8c0d"} // printf secrethipchat_user | md5sum
+	if !st.PasswordMatches("hipchat_user", "secret") {
+		t.Error("right password did not match")
+	}
+	if st.PasswordMatches("hipchat_user", "wrong") {
+		t.Error("wrong password matched")
+	}
+}
