@@ -1,0 +1,275 @@
+package nfs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"strconv"
+	"strings"
+)
+
+// Runner runs commands on a guest; *guest.Conn is one.
+type Runner interface {
+	Run(ctx context.Context, script string, stdin io.Reader) ([]byte, error)
+	RunChange(ctx context.Context, script string, stdin io.Reader) ([]byte, error)
+	WriteFile(ctx context.Context, path string, data []byte, mode fs.FileMode, owner string) error
+}
+
+// State is what Read finds on the guest.
+type State struct {
+	Exports     string // /etc/exports
+	ExportLine  string // its line for the path ("" when none)
+	ExportfsV   string // `exportfs -v`: what the kernel server exports (or would, from the files)
+	Exported    bool   // ExportfsV lists the path
+	GaneshaConf string
+	GaneshaPID  int // 0 when ganesha.nfsd is not running
+
+	DirExists bool
+	DirMode   string // octal permissions of the export directory, e.g. "777"
+
+	DeviceFSType string // file system on Config.Device ("" = none, or no device configured)
+	MountSource  string // what is mounted at the mount point ("" = nothing of its own)
+	MountFSType  string
+	FstabLine    string // /etc/fstab line for the mount point
+}
+
+// Drift lists, in words, where the guest differs from c. Empty means Apply has nothing to do.
+func (s State) Drift(c Config) []string {
+	var d []string
+	if c.Device != "" {
+		if s.MountSource != c.Device {
+			d = append(d, fmt.Sprintf("%s is not mounted at %s (mounted: %q)", c.Device, c.mountPoint(), s.MountSource))
+		}
+		if f := strings.Fields(s.FstabLine); len(f) < 2 || f[0] != c.Device {
+			d = append(d, "/etc/fstab has no line for "+c.Device)
+		}
+	}
+	if !s.DirExists || s.DirMode != "777" {
+		d = append(d, fmt.Sprintf("%s is missing or not world-writable (mode %q)", c.path(), s.DirMode))
+	}
+	switch c.server() {
+	case Kernel:
+		if s.ExportLine != c.ExportLine() {
+			d = append(d, fmt.Sprintf("%s has %q, want %q", ExportsFile, s.ExportLine, c.ExportLine()))
+		} else if !s.Exported {
+			d = append(d, c.path()+" is not in the export table (exportfs -ra pending)")
+		}
+	case Ganesha:
+		if s.GaneshaConf != RenderGanesha(c) {
+			d = append(d, GaneshaConf+" differs")
+		}
+		if s.GaneshaPID == 0 {
+			d = append(d, "ganesha.nfsd is not running")
+		}
+	}
+	return d
+}
+
+const marker = "@@hipchatdc-nfs@@ "
+
+// ReadScript is the shell fragment Read runs; the resource may concatenate several recipes'
+// fragments into one command and give the output to each Parse. c must be valid.
+func ReadScript(c Config) string {
+	sec := func(name string) string { return "echo '" + marker + name + "'\n" }
+	dev := c.Device
+	return "# read nfs\n(\n" +
+		sec("exports") + "cat " + ExportsFile + " 2>/dev/null; echo\n" +
+		sec("exportfs") + "command -v exportfs >/dev/null && exportfs -v 2>&1; echo\n" +
+		sec("ganesha") + "cat " + GaneshaConf + " 2>/dev/null; echo\n" +
+		sec("ganesha-pid") + "p=$(cat " + GaneshaPIDFile + " 2>/dev/null) && kill -0 \"$p\" 2>/dev/null && echo \"$p\"\n" +
+		sec("dir") + "stat -c %a '" + c.path() + "' 2>/dev/null\n" +
+		sec("device") + "[ -z '" + dev + "' ] || blkid -o value -s TYPE '" + dev + "' 2>/dev/null\n" +
+		sec("mount") + "findmnt -n -o SOURCE,FSTYPE --mountpoint '" + c.mountPoint() + "' 2>/dev/null\n" +
+		sec("fstab") + "awk '$2 == \"" + c.mountPoint() + "\"' /etc/fstab 2>/dev/null\n" +
+		sec("end") + ")\n"
+}
+
+// Read returns the guest's export with one command.
+func Read(ctx context.Context, r Runner, c Config) (State, error) {
+	if err := c.Validate(); err != nil {
+		return State{}, err
+	}
+	out, err := r.Run(ctx, ReadScript(c), nil)
+	if err != nil {
+		return State{}, fmt.Errorf("read nfs: %w", err)
+	}
+	return Parse(string(out), c)
+}
+
+func sections(out string) map[string]string {
+	m := map[string]string{}
+	name := ""
+	var body []string
+	flush := func() {
+		if name != "" {
+			m[name] = strings.Join(body, "\n")
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, marker); ok {
+			flush()
+			name, body = rest, nil
+			continue
+		}
+		if strings.HasPrefix(line, "@@hipchatdc-") {
+			flush()
+			name, body = "", nil
+			continue
+		}
+		body = append(body, line)
+	}
+	flush()
+	return m
+}
+
+func fileSection(s string) string {
+	s = strings.TrimSuffix(s, "\n")
+	if strings.TrimSpace(s) == "" {
+		return ""
+	}
+	return s + "\n"
+}
+
+// Parse reads the output of ReadScript(c) (alone or among other recipes' sections).
+func Parse(out string, c Config) (State, error) {
+	sec := sections(out)
+	for _, s := range []string{"exports", "exportfs", "ganesha", "ganesha-pid", "dir", "device", "mount", "fstab", "end"} {
+		if _, ok := sec[s]; !ok {
+			return State{}, fmt.Errorf("read nfs: output has no %s section", s)
+		}
+	}
+	st := State{
+		Exports:      fileSection(sec["exports"]),
+		ExportfsV:    strings.TrimSpace(sec["exportfs"]),
+		GaneshaConf:  fileSection(sec["ganesha"]),
+		DirMode:      strings.TrimSpace(sec["dir"]),
+		DeviceFSType: strings.TrimSpace(sec["device"]),
+		FstabLine:    strings.TrimSpace(sec["fstab"]),
+	}
+	st.GaneshaPID, _ = strconv.Atoi(strings.TrimSpace(sec["ganesha-pid"]))
+	st.DirExists = st.DirMode != ""
+	if f := strings.Fields(sec["mount"]); len(f) >= 2 {
+		st.MountSource, st.MountFSType = f[0], f[1]
+	}
+	for _, line := range strings.Split(st.Exports, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == c.path() {
+			st.ExportLine = strings.TrimSpace(line)
+		}
+	}
+	for _, line := range strings.Split(st.ExportfsV, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == c.path() {
+			st.Exported = true
+		}
+	}
+	return st, nil
+}
+
+// Result says what Apply did.
+type Result struct {
+	Before  State
+	Changed []string // "volume", "directory", "exports", "exportfs", "ganesha.conf", "ganesha"
+}
+
+// volumeScript formats the device only when blkid finds no file system on it (checked on
+// the guest at the moment of formatting, not from an earlier read), then mounts it and adds
+// it to /etc/fstab.
+func volumeScript(c Config) string {
+	dev, mp := c.Device, c.mountPoint()
+	return `# prepare nfs volume ` + dev + `
+set -e
+dev='` + dev + `'; mp='` + mp + `'
+[ -b "$dev" ] || { echo "$dev is not a block device" >&2; exit 1; }
+if [ -z "$(blkid -o value -s TYPE "$dev")" ]; then
+	mkfs.ext4 -q -L hipchat-nfs "$dev"
+fi
+mkdir -p "$mp"
+awk -v mp="$mp" '$2 != mp' /etc/fstab > /etc/fstab.hipchatdc
+printf '%s\t%s\t%s\tdefaults,nofail\t0\t2\n' "$dev" "$mp" "$(blkid -o value -s TYPE "$dev")" >> /etc/fstab.hipchatdc
+mv /etc/fstab.hipchatdc /etc/fstab
+findmnt -n --mountpoint "$mp" >/dev/null || mount "$mp"
+`
+}
+
+// ganeshaScript (re)starts nfs-ganesha: under systemd through its unit, elsewhere (the lab)
+// directly; ganesha.nfsd daemonizes. It waits until port 2049 listens.
+func ganeshaScript() string {
+	return `# restart nfs-ganesha
+set -e
+if [ -d /run/systemd/system ]; then systemctl restart nfs-ganesha; exit 0; fi
+install -d /run/ganesha /var/log/ganesha
+if pid=$(cat ` + GaneshaPIDFile + ` 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
+	kill "$pid"
+	i=0; while kill -0 "$pid" 2>/dev/null; do i=$((i+1)); [ $i -lt 100 ] || { echo "ganesha.nfsd $pid did not stop" >&2; exit 1; }; sleep 0.1; done
+fi
+setsid ganesha.nfsd -f ` + GaneshaConf + ` -L ` + GaneshaLog + ` -p ` + GaneshaPIDFile + ` </dev/null >/dev/null 2>&1
+i=0
+until ss -Hltn 'sport = :2049' | grep -q .; do
+	i=$((i+1))
+	if [ $i -ge 100 ]; then echo "ganesha.nfsd does not listen on 2049; its log says:" >&2; tail -n 5 ` + GaneshaLog + ` >&2; exit 1; fi
+	sleep 0.1
+done
+`
+}
+
+// Apply brings the guest's export to c, changing only what differs; a second Apply with the
+// same c runs no changing command. Switching servers leaves the other one's files alone.
+func Apply(ctx context.Context, r Runner, c Config) (Result, error) {
+	var res Result
+	st, err := Read(ctx, r, c)
+	if err != nil {
+		return res, err
+	}
+	res.Before = st
+	change := func(what, script string) error {
+		if _, err := r.RunChange(ctx, script, nil); err != nil {
+			return fmt.Errorf("nfs: %s: %w", what, err)
+		}
+		res.Changed = append(res.Changed, what)
+		return nil
+	}
+	if c.Device != "" {
+		if f := strings.Fields(st.FstabLine); st.MountSource != c.Device || len(f) < 2 || f[0] != c.Device {
+			if err := change("volume", volumeScript(c)); err != nil {
+				return res, err
+			}
+			st.DirExists = false // the directory must be checked on the mounted volume
+		}
+	}
+	if !st.DirExists || st.DirMode != "777" {
+		// World-writable: the nodes write as whatever uid their processes have.
+		if err := change("directory", "# create nfs export directory\nmkdir -p '"+c.path()+"' && chmod 0777 '"+c.path()+"'"); err != nil {
+			return res, err
+		}
+	}
+	switch c.server() {
+	case Kernel:
+		if want := RenderExports(st.Exports, c); want != st.Exports {
+			if err := r.WriteFile(ctx, ExportsFile, []byte(want), 0o644, "root:root"); err != nil {
+				return res, fmt.Errorf("nfs: %w", err)
+			}
+			res.Changed = append(res.Changed, "exports")
+		}
+		if len(res.Changed) > 0 || !st.Exported {
+			// Where the kernel server can run (systemd), make sure it does; exportfs -ra
+			// (re)applies /etc/exports either way.
+			if err := change("exportfs", "# export nfs\nexportfs -ra\nif [ -d /run/systemd/system ]; then systemctl is-active -q nfs-server || systemctl start nfs-server; fi"); err != nil {
+				return res, err
+			}
+		}
+	case Ganesha:
+		want := RenderGanesha(c)
+		if st.GaneshaConf != want {
+			if err := r.WriteFile(ctx, GaneshaConf, []byte(want), 0o644, "root:root"); err != nil {
+				return res, fmt.Errorf("nfs: %w", err)
+			}
+			res.Changed = append(res.Changed, "ganesha.conf")
+		}
+		if st.GaneshaConf != want || st.GaneshaPID == 0 {
+			if err := change("ganesha", ganeshaScript()); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,96 @@
+package nfs
+
+import (
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+var testConfig = Config{AllowedCIDR: netip.MustParsePrefix("10.0.0.0/24")}
+
+func TestRenderExportsGolden(t *testing.T) {
+	in, err := os.ReadFile("testdata/exports.input")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := RenderExports(string(in), testConfig)
+	golden(t, "exports.golden", got)
+	if strings.Count(got, DefaultPath+" ") != 1 || !strings.Contains(got, "/srv/other 192.168.1.0/24(ro,sync)") {
+		t.Errorf("the old line for the path must be replaced and others kept:\n%s", got)
+	}
+	if again := RenderExports(got, testConfig); again != got {
+		t.Errorf("second render differs:\n%s", again)
+	}
+	for _, opt := range []string{"rw", "no_root_squash", "sec=sys"} {
+		if !strings.Contains(","+testConfig.ExportOptions()+",", ","+opt+",") {
+			t.Errorf("options lack %s", opt)
+		}
+	}
+}
+
+func TestRenderGaneshaGolden(t *testing.T) {
+	golden(t, "ganesha.conf.golden", RenderGanesha(testConfig))
+}
+
+func TestValidate(t *testing.T) {
+	if err := testConfig.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]Config{
+		"no cidr":        {},
+		"relative":       {Path: "srv/x", AllowedCIDR: testConfig.AllowedCIDR},
+		"shell":          {Path: "/srv/x;reboot", AllowedCIDR: testConfig.AllowedCIDR},
+		"server":         {Server: "samba", AllowedCIDR: testConfig.AllowedCIDR},
+		"not on volume":  {Path: "/srv/x", Device: "/dev/sdb", MountPoint: "/data", AllowedCIDR: testConfig.AllowedCIDR},
+		"device quoting": {Device: "/dev/sd'b", AllowedCIDR: testConfig.AllowedCIDR},
+	} {
+		if c.Validate() == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestParseDrift(t *testing.T) {
+	c := testConfig
+	out := marker + "exports\n" + c.ExportLine() + "\n\n" + marker + "exportfs\n" + DefaultPath + "\t10.0.0.0/24(sync,wdelay,hide,no_subtree_check,fsid=1,sec=sys,rw,insecure,no_root_squash,no_all_squash)\n\n" +
+		marker + "ganesha\n\n" + marker + "ganesha-pid\n" + marker + "dir\n777\n" + marker + "device\n" + marker + "mount\n" + marker + "fstab\n" + marker + "end\n"
+	st, err := Parse(out, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := st.Drift(c); len(d) != 0 {
+		t.Errorf("drift %q", d)
+	}
+	g := c
+	g.Server = Ganesha
+	if d := st.Drift(g); len(d) != 2 {
+		t.Errorf("ganesha drift %q", d)
+	}
+	dev := c
+	dev.Device = "/dev/sdb"
+	if d := st.Drift(dev); len(d) != 2 {
+		t.Errorf("device drift %q", d)
+	}
+}
