@@ -57,9 +57,9 @@ type SizeResult struct {
 	DataBytes, OVABytes int64
 	Provider, Govc, Put []Sample
 	// URL imports: bytes the HTTP server sent per import, and the samples.
-	ProviderURL, GovcURL             *Sample
-	ProviderServed, GovcServed       int64
-	ProviderRequests, GovcRequests   int64
+	ProviderURL, GovcURL           *Sample
+	ProviderServed, GovcServed     int64
+	ProviderRequests, GovcRequests int64
 }
 
 // Report is the outcome of Run.
