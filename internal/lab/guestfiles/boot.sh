@@ -15,6 +15,13 @@ if [ ! -e /etc/hipchatdc-lab/initialized ]; then
 	fi
 	touch /etc/hipchatdc-lab/initialized
 fi
+if [ "$GUEST_KIND" != node ]; then
+	# The lab's stand-in for the data-stores VM's NFS data disk: a tmpfs on /srv, mounted
+	# at each power-on (its content does not survive a power cycle). A real VM has an ext4
+	# disk there; a tmpfs is also what nfs-ganesha can export here, unlike the overlay
+	# file systems the rest of the guest lives on (LAB-NOTES.md).
+	mount -n -t tmpfs -o mode=0755,size=256m hipchat-nfs-volume /srv
+fi
 # Networking exactly as ifupdown brings it up on a real Debian: from /etc/network/interfaces,
 # which the provider may have rewritten before the last power-off.
 ifup -a >/var/log/hipchatdc-lab-ifup.log 2>&1 || { cat /var/log/hipchatdc-lab-ifup.log >&2; exit 1; }

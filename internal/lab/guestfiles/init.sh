@@ -10,23 +10,25 @@
 # debian-bare kind: whiteout layers hiding the data-store packages' programs).
 set -eu
 
-# /run first: mounting it later let libmount create /run/mount on the host's /run.
-umount -l /run/netns 2>/dev/null || true
-mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$GUEST_DIR/etc/upper,workdir=$GUEST_DIR/etc/work" /etc
-mount -t overlay overlay -o "lowerdir=/var,upperdir=$GUEST_DIR/var/upper,workdir=$GUEST_DIR/var/work" /var
-mount --bind "$GUEST_DIR/root" /root
-mount --bind "$GUEST_DIR/home" /home
-mount -t overlay overlay -o "lowerdir=$LOCAL_BIN_LOWER" /usr/local/bin
+# /run first: mounting it later let libmount create /run/mount on the host's /run. -n (no
+# mtab/utab bookkeeping) on every mount: libmount otherwise creates /run/mount for its utab,
+# and until /run is the guest's own tmpfs that is the host's /run.
+umount -n -l /run/netns 2>/dev/null || true
+mount -n -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+mount -n -t overlay overlay -o "lowerdir=/etc,upperdir=$GUEST_DIR/etc/upper,workdir=$GUEST_DIR/etc/work" /etc
+mount -n -t overlay overlay -o "lowerdir=/var,upperdir=$GUEST_DIR/var/upper,workdir=$GUEST_DIR/var/work" /var
+mount -n --bind "$GUEST_DIR/root" /root
+mount -n --bind "$GUEST_DIR/home" /home
+mount -n -t overlay overlay -o "lowerdir=$LOCAL_BIN_LOWER" /usr/local/bin
 if [ -n "${BARE_LAYER:-}" ]; then
-	mount -t overlay overlay -o "lowerdir=$BARE_LAYER/usr-bin:/usr/bin" /usr/bin
-	mount -t overlay overlay -o "lowerdir=$BARE_LAYER/usr-sbin:/usr/sbin" /usr/sbin
+	mount -n -t overlay overlay -o "lowerdir=$BARE_LAYER/usr-bin:/usr/bin" /usr/bin
+	mount -n -t overlay overlay -o "lowerdir=$BARE_LAYER/usr-sbin:/usr/sbin" /usr/sbin
 fi
 # The lab's folder may be under /tmp: everything from it is mounted above, before /tmp is covered.
-mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
-mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
+mount -n -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+mount -n -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
 # Read-only / (in this mount namespace only): /usr, /bin, /lib and the host's work stay untouched.
-mount -o remount,bind,ro /
+mount -n -o remount,bind,ro /
 hostname -F /etc/hostname
 touch /run/hipchatdc-lab-booted
 exec tini -s -- sleep infinity
