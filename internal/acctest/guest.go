@@ -2,10 +2,15 @@ package acctest
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
 )
@@ -41,3 +46,23 @@ func LabAddress(l *lab.Lab, private bool, n int) string {
 
 // Gateway is the lab network's gateway (its first address).
 func Gateway(l *lab.Lab, private bool) string { return LabAddress(l, private, 1) }
+
+// NewPrivateKey makes an ed25519 private key in OpenSSH PEM form, encrypted when passphrase is
+// set, that no guest trusts.
+func NewPrivateKey(t testing.TB, passphrase string) string {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block *pem.Block
+	if passphrase == "" {
+		block, err = ssh.MarshalPrivateKey(priv, "test")
+	} else {
+		block, err = ssh.MarshalPrivateKeyWithPassphrase(priv, "test", []byte(passphrase))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(block))
+}

@@ -1,10 +1,13 @@
 package resources_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -171,5 +174,117 @@ func TestAccNodeGuest_wrongHostKeyChangesNothing(t *testing.T) {
 			Config:      cfg,
 			ExpectError: regexp.MustCompile(`(?s)host key.*does not match`),
 		}},
+	})
+}
+
+func TestAccNodeGuest_privateNetworkThroughJumpHost(t *testing.T) {
+	l := acctest.StartLab(t, lab.Options{PrivateNetwork: true})
+	name := "tf-node-private"
+	addr := acctest.LabAddress(l, true, 210)
+	cfg := strings.Replace(nodeGuestConfig(l, true, name, addr, "hipchat-private-1.example.com", ""),
+		`ova_path     = ""`, fmt.Sprintf("ova_path     = %q", acctest.OVA(t, lab.KindNode, 40)), 1)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		Steps: []resource.TestStep{{
+			Config: cfg,
+			Check: resource.ComposeAggregateTestCheckFunc(
+				func(*terraform.State) error {
+					exec := func(cmd string) string { return acctest.GuestExec(t, l, name, cmd) }
+					if got := exec("hostname"); got != "hipchat-private-1.example.com" {
+						return fmt.Errorf("hostname %q", got)
+					}
+					if got := exec("ip -4 -o addr show dev eth0"); !strings.Contains(got, " "+addr+"/24 ") {
+						return fmt.Errorf("eth0 has %q, want %s", got, addr)
+					}
+					return nil
+				},
+				// Without the jump host the node cannot be reached from here.
+				func(*terraform.State) error {
+					s := l.SSH()
+					_, err := guest.Dial(context.Background(), guest.Config{
+						Target:  guest.Endpoint{Host: addr, User: "root", PrivateKey: s.PrivateKeyPEM, KnownHostsFile: s.KnownHostsFile},
+						Timeout: 2 * time.Second,
+					})
+					var ce *guest.ConnectError
+					if !errors.As(err, &ce) {
+						return fmt.Errorf("direct SSH to the private node: %v, want a connect error", err)
+					}
+					return nil
+				},
+			),
+		}},
+	})
+}
+
+func TestAccNodeGuest_badInput(t *testing.T) {
+	l := acctest.Lab(t)
+	ova := acctest.OVA(t, lab.KindNode, 40)
+	cfg := func(name, addr, extra string) string {
+		return strings.Replace(nodeGuestConfig(l, false, name, addr, name+".example.com", extra),
+			`ova_path     = ""`, fmt.Sprintf("ova_path     = %q", ova), 1)
+	}
+	otherKey := acctest.NewPrivateKey(t, "")
+	encrypted := acctest.NewPrivateKey(t, "right passphrase")
+	cases := []struct {
+		name, extra, want string
+	}{
+		{"tf-bad-unreachable", "  ssh {\n    host    = \"" + acctest.LabAddress(l, false, 250) + "\"\n    timeout = \"3s\"\n  }", `(?s)Cannot reach the guest over SSH`},
+		{"tf-bad-auth", fmt.Sprintf("  ssh {\n    private_key = %q\n  }", otherKey), `(?s)(refused|unable to authenticate)`},
+		{"tf-bad-passphrase", fmt.Sprintf("  ssh {\n    private_key = %q\n    private_key_passphrase = \"wrong\"\n  }", encrypted), `(?s)passphrase`},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resource.Test(t, resource.TestCase{
+				ProtoV6ProviderFactories: acctest.Factories(),
+				CheckDestroy:             checkNoVM(t, c.name),
+				Steps: []resource.TestStep{{
+					Config:      cfg(c.name, acctest.LabAddress(l, false, 220+i), c.extra),
+					ExpectError: regexp.MustCompile(c.want),
+				}},
+			})
+		})
+	}
+	t.Run("gateway outside the network", func(t *testing.T) {
+		resource.Test(t, resource.TestCase{
+			ProtoV6ProviderFactories: acctest.Factories(),
+			Steps: []resource.TestStep{{
+				Config: strings.Replace(cfg("tf-bad-gateway", acctest.LabAddress(l, false, 230), ""),
+					fmt.Sprintf("ipv4_gateway = %q", acctest.Gateway(l, false)), `ipv4_gateway = "192.168.77.1"`, 1),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)ipv4_gateway.*outside the network`),
+			}},
+		})
+	})
+	t.Run("ifup fails", func(t *testing.T) {
+		name := "tf-bad-ifup"
+		first, second := acctest.LabAddress(l, false, 231), acctest.LabAddress(l, false, 232)
+		resource.Test(t, resource.TestCase{
+			ProtoV6ProviderFactories: acctest.Factories(),
+			CheckDestroy:             checkNoVM(t, name),
+			Steps: []resource.TestStep{{
+				Config: cfg(name, first, ""),
+			}, {
+				// An if-up hook that refuses the new address makes `ifup eth0` fail on the
+				// guest: the provider must restore the previous file and address and say so.
+				PreConfig: func() {
+					acctest.GuestExec(t, l, name, `mkdir -p /etc/network/if-pre-up.d && printf '#!/bin/sh\n[ "$IF_ADDRESS" = "`+second+`" ] && exit 1\nexit 0\n' > /etc/network/if-pre-up.d/zz-fail && chmod +x /etc/network/if-pre-up.d/zz-fail`)
+				},
+				Config:      cfg(name, second, ""),
+				ExpectError: regexp.MustCompile(`(?s)(roll|restor)`),
+			}, {
+				PreConfig: func() {
+					if got := acctest.GuestExec(t, l, name, "ip -4 -o addr show dev eth0"); !strings.Contains(got, " "+first+"/24 ") {
+						t.Errorf("after the failed change eth0 has %q, want the old %s", got, first)
+					}
+					if got := acctest.GuestExec(t, l, name, "cat /etc/network/interfaces"); !strings.Contains(got, "address "+first) {
+						t.Errorf("interfaces not restored:\n%s", got)
+					}
+					acctest.GuestExec(t, l, name, "rm -f /etc/network/if-pre-up.d/zz-fail")
+				},
+				// With the hook gone the same change goes through.
+				Config: cfg(name, second, ""),
+				Check:  guestHas(t, l, name, second, name+".example.com"),
+			}},
+		})
 	})
 }
