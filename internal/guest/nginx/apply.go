@@ -156,6 +156,9 @@ restore() {
 		// until the new configuration passes.
 		fmt.Fprintf(&b, "mv -f %s \"$prev/default-site\" || { restore; exit 1; }\n", DefaultSite)
 	}
+	if len(files) > 0 {
+		fmt.Fprintf(&b, "rmdir %s 2>/dev/null\n", stagingDir)
+	}
 	fmt.Fprintf(&b, `if ! out=$(nginx -t 2>&1); then
 	restore
 	rm -rf "$prev"
@@ -165,19 +168,23 @@ fi
 rm -rf "$prev"
 p=$(cat %s 2>/dev/null)
 if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
-	# Graceful: new workers start with the new files, old ones finish their requests. Wait
-	# until a new worker exists, so the caller's next connection meets the new site.
-	old=$(pgrep -P "$p" | sort | tr '\n' ' ')
+	# Graceful: new workers start with the new files, old ones finish their requests. NGINX's
+	# master lets both generations accept for about 100 ms before it tells the old workers to
+	# stop accepting (they retitle themselves "... is shutting down"); wait for that, so the
+	# caller's next connection meets the new site.
+	old=$(pgrep -P "$p")
 	nginx -s reload || exit 1
 	i=0
 	while [ $i -lt 100 ]; do
-		for w in $(pgrep -P "$p"); do
-			case " $old " in *" $w "*) ;; *) echo reloaded; exit 0 ;; esac
+		accepting=
+		for w in $old; do
+			[ "$(tr -d '\0' < /proc/$w/cmdline 2>/dev/null)" = "nginx: worker process" ] && accepting=$w
 		done
-		sleep 0.1
+		[ -z "$accepting" ] && { echo reloaded; exit 0; }
+		sleep 0.05
 		i=$((i + 1))
 	done
-	echo "nginx did not start new workers within 10 s of the reload:" >&2
+	echo "nginx did not retire its old workers within 5 s of the reload:" >&2
 	tail -n 5 /var/log/nginx/error.log >&2
 	exit 1
 fi
