@@ -163,11 +163,12 @@ func TestOnLab(t *testing.T) {
 			t.Fatal("NGINX already runs on a fresh Debian guest")
 		}
 		start := time.Now()
+		guest.ResetStats()
 		res, err := Apply(ctx, conn, site)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("first apply %v: %+v", time.Since(start).Round(time.Millisecond), res.Changed)
+		t.Logf("first apply %v, %d commands: %+v", time.Since(start).Round(time.Millisecond), guest.Stats().ReadCommands+guest.Stats().ChangeCommands, res.Changed)
 		if !res.Started || res.Reloaded || strings.Join(res.Changed, ",") != "config,certificate,private_key,default_site" {
 			t.Errorf("result %+v", res)
 		}
@@ -288,6 +289,25 @@ func TestOnLab(t *testing.T) {
 		}
 		if after := nginxProcesses(t, proxy); after != before {
 			t.Errorf("NGINX processes changed: %s -> %s", before, after)
+		}
+	})
+
+	t.Run("re-apply as a sudo user changes nothing", func(t *testing.T) {
+		admin, err := guest.Dial(ctx, guest.Config{
+			Target:  guest.Endpoint{Host: proxy.Address(), User: s.PasswordUser, Password: s.Password, HostKey: proxy.HostKey()},
+			Timeout: 30 * time.Second,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close()
+		guest.ResetStats()
+		res, err := Apply(ctx, admin, site)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Changed) != 0 || res.Reloaded || guest.Stats().ChangeCommands != 0 {
+			t.Errorf("re-apply through sudo: %+v (the key digest or mode read differently?)", res)
 		}
 	})
 
