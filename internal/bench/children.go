@@ -59,8 +59,7 @@ func ProviderImport(ctx context.Context, ep Endpoint, source, name string) (Impo
 // OVA's descriptor exactly as an importer does and then sends the disk
 // entry's bytes with one plain net/http PUT, straight from the file, with
 // no progress, parsing or checks on the way.
-func PlainPut(ctx context.Context, ep Endpoint, ovaPath, name string) (ImportReport, error) {
-	var rep ImportReport
+func PlainPut(ctx context.Context, ep Endpoint, ovaPath, name string) (rep ImportReport, err error) {
 	start := time.Now()
 	f, err := os.Open(ovaPath)
 	if err != nil {
@@ -92,6 +91,18 @@ func PlainPut(ctx context.Context, ep Endpoint, ovaPath, name string) (ImportRep
 	if err != nil {
 		return rep, err
 	}
+	// On failure or SIGINT leave nothing behind, as the importers do.
+	defer func() {
+		if err == nil {
+			return
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		_ = lease.Abort(cctx, nil)
+		if rep.VM != "" {
+			_ = c.Destroy(cctx, rep.VM)
+		}
+	}()
 	info, err := lease.Wait(ctx, is.FileItem)
 	if err != nil {
 		return rep, err

@@ -111,6 +111,11 @@ func mainRun(ctx context.Context, stdout io.Writer) error {
 			return fmt.Errorf("BENCH_SERVER_ARGS: want a JSON list: %w", err)
 		}
 	}
+	// A simulator given in the environment is used instead of a new one
+	// (tests give their own, to look at it after the run).
+	if ep, err := EndpointFromEnv(); err == nil {
+		cfg.Endpoint = &ep
+	}
 	if os.Getenv("BENCH_SELF_ENV") != "" {
 		cfg.SelfEnv = []string{"BENCH_SELF_ENV=" + os.Getenv("BENCH_SELF_ENV")}
 	}

@@ -66,12 +66,15 @@ func StartServer(opts ServerOptions) (*Server, error) {
 	s.model.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(user, pass)}
 	// A method pattern is more specific than vcsim's own "/nfc/", so uploads
 	// come here first (Go 1.22 ServeMux precedence) and go on to ServeNFC.
+	// nfc.Lease.Upload PUTs a disk it creates and POSTs one that exists.
 	s.model.Service.ServeMux = http.NewServeMux()
-	s.model.Service.ServeMux.HandleFunc("PUT /nfc/", func(w http.ResponseWriter, r *http.Request) {
+	upload := func(w http.ResponseWriter, r *http.Request) {
 		s.leases.saw(r.URL.Path)
 		r.Body = &limitedBody{rc: r.Body, full: opts.DiskFullAfter, rate: opts.Throttle, start: time.Now()}
 		simulator.ServeNFC(w, r)
-	})
+	}
+	s.model.Service.ServeMux.HandleFunc("PUT /nfc/", upload)
+	s.model.Service.ServeMux.HandleFunc("POST /nfc/", upload)
 	s.model.Service.ServeMux.HandleFunc("GET "+OpenLeasesPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s.leases.open())

@@ -1,0 +1,224 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/ovatest"
+)
+
+// The test binary doubles as hipchatdc-bench: with BENCH_SELF_ENV=child it
+// runs Main, so the harness can start importers as processes of their own.
+func TestMain(m *testing.M) {
+	if os.Getenv("BENCH_SELF_ENV") == "child" {
+		os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+var childEnv = []string{"BENCH_SELF_ENV=child"}
+
+func startServer(t *testing.T, opts ServerOptions) *Server {
+	t.Helper()
+	opts.Dir = t.TempDir()
+	srv, err := StartServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func buildGovc(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "govc")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = "../../tools/govc"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building govc: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// A short run of the whole harness: every importer really runs as a child
+// process, uploads through vcsim's NFC endpoint, and is measured.
+func TestRunMeasuresEachImporterInItsOwnProcess(t *testing.T) {
+	srv := startServer(t, ServerOptions{})
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	parent := t.TempDir()
+	rep, err := Run(context.Background(), Config{Sizes: []int64{16 << 20}, Runs: 1, Self: self, SelfEnv: childEnv,
+		Govc: buildGovc(t), TempParent: parent, Endpoint: &srv.Endpoint, URLCheck: true, Out: &out})
+	t.Log(out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Sizes) != 1 {
+		t.Fatalf("got %d sizes, want 1", len(rep.Sizes))
+	}
+	s := rep.Sizes[0]
+	for what, ss := range map[string][]Sample{"provider": s.Provider, "govc": s.Govc, "put": s.Put} {
+		if len(ss) != 1 {
+			t.Fatalf("%s: %d samples, want 1", what, len(ss))
+		}
+		// A Go process that connects over TLS has a few MiB resident at
+		// least; 0 would mean rusage was not read.
+		if ss[0].MaxRSS < 4<<20 || ss[0].Wall <= 0 {
+			t.Errorf("%s: peak RSS %d bytes, wall %v: not measured", what, ss[0].MaxRSS, ss[0].Wall)
+		}
+		if len(ss[0].Written) != 0 {
+			t.Errorf("%s wrote files: %v", what, ss[0].Written)
+		}
+	}
+	if s.Provider[0].MaxRSS > GoalMaxRSS {
+		t.Errorf("provider peak RSS %d > 64 MiB", s.Provider[0].MaxRSS)
+	}
+	if s.Provider[0].Progress.Lines == 0 {
+		t.Error("the provider's import logged no progress line")
+	}
+	if s.ProviderServed != s.OVABytes || s.ProviderRequests != 1 {
+		t.Errorf("provider from URL: server sent %d bytes in %d requests; want the OVA's %d in 1", s.ProviderServed, s.ProviderRequests, s.OVABytes)
+	}
+	if s.GovcServed < s.OVABytes {
+		t.Errorf("govc from URL: server sent %d bytes, less than the OVA's %d", s.GovcServed, s.OVABytes)
+	}
+	if len(rep.LeftVMs) != 0 || len(rep.OpenLeases) != 0 {
+		t.Errorf("left behind: VMs %v, leases %v", rep.LeftVMs, rep.OpenLeases)
+	}
+	if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+		t.Errorf("temp folder not removed: %v", ents)
+	}
+	var table strings.Builder
+	rep.WriteTable(&table, 1)
+	for _, want := range []string{"| 16MiB |", "provider writes no file while importing: MET", "nothing left behind: MET"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+}
+
+// vcsim lets free space go negative, so a full datastore is simulated by
+// failing the NFC write with ENOSPC; the import must fail saying so and
+// leave no VM and no open lease.
+func TestDiskTooSmallLeavesNothing(t *testing.T) {
+	srv := startServer(t, ServerOptions{DiskFullAfter: 4 << 20})
+	dir := t.TempDir()
+	ova := filepath.Join(dir, "big.ova")
+	if err := ovatest.Write(ova, ovatest.Options{DataBytes: 16 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	st, err := Measure(context.Background(), dir, self, []string{"import", "-source", ova, "-name", "bench-full"}, append(srv.Endpoint.Env(), childEnv...))
+	if err == nil {
+		t.Fatalf("import onto a full datastore succeeded: %s", st.Stdout)
+	}
+	// The server answers 500 and closes the connection while the client is
+	// still sending, so the client sees either the status or a reset.
+	if !strings.Contains(string(st.Stderr), "uploading disk disk1.vmdk") {
+		t.Errorf("error does not report the failed upload: %s", st.Stderr)
+	}
+	assertNothingLeft(t, srv.Endpoint)
+}
+
+func assertNothingLeft(t *testing.T, ep Endpoint) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := ep.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Logout(ctx)
+	vms, leases := cleanup(ctx, c, ep)
+	if len(vms) != 0 || len(leases) != 0 {
+		t.Errorf("left behind: VMs %v, open leases %v", vms, leases)
+	}
+}
+
+// SIGINT to the harness in the middle of a (throttled) import: it must
+// exit promptly, the provider's import must abort its lease and remove its
+// VM, and the temp folder with the OVA must be gone.
+func TestInterruptedRunLeavesNothing(t *testing.T) {
+	srv := startServer(t, ServerOptions{Throttle: 4 << 20})
+	self, _ := os.Executable()
+	parent := t.TempDir()
+	cmd := exec.Command(self, "run")
+	cmd.Env = append(append(os.Environ(), srv.Endpoint.Env()...), childEnv...)
+	cmd.Env = append(cmd.Env, "BENCH_SIZES=32M", "BENCH_RUNS=1", "BENCH_URL_CHECK=0", "TMPDIR="+parent)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	var out strings.Builder
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+		if strings.Contains(lines.Text(), ": wrote ") {
+			break
+		}
+	}
+	// The provider goes first; at 4 MiB/s its 32 MiB take 8 s.
+	time.Sleep(2 * time.Second)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+	}
+	err = cmd.Wait()
+	t.Logf("stdout:\n%s\nstderr:\n%s", out.String(), stderr.String())
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).ExitStatus() != 1 {
+		t.Errorf("harness exit: %v, want status 1", err)
+	}
+	if d := time.Since(sent); d > 20*time.Second {
+		t.Errorf("harness took %v to stop after SIGINT", d)
+	}
+	if !strings.Contains(stderr.String(), "cancelled after") {
+		t.Errorf("the import was not interrupted in the middle of its upload: %s", stderr.String())
+	}
+	if !strings.Contains(out.String(), "VMs left behind (now removed): 0 []; open NFC leases: 0 []") {
+		t.Error("harness found leftovers of the interrupted import")
+	}
+	if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+		t.Errorf("temp folder not removed: %v", ents)
+	}
+	assertNothingLeft(t, srv.Endpoint)
+}
+
+func TestParseSizes(t *testing.T) {
+	got, err := ParseSizes("256M, 1G,4GiB,512k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int64{256 << 20, 1 << 30, 4 << 30, 512 << 10}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("size %d: got %d, want %d", i, got[i], want[i])
+		}
+	}
+	for _, bad := range []string{"", "abc", "0M", "-1G"} {
+		if _, err := ParseSizes(bad); err == nil {
+			t.Errorf("ParseSizes(%q) accepted", bad)
+		}
+	}
+}
