@@ -1,0 +1,222 @@
+package resources
+
+import (
+	"context"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/identity"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
+)
+
+// model is what every resource model is: a VM core plus the role's own attributes.
+type model interface{ core() *vmCore }
+
+func (c *vmCore) core() *vmCore { return c }
+
+// role is what a resource adds on top of the VM core. The three resources differ only here;
+// vmResource runs the lifecycle they share.
+type role[M any] interface {
+	// spec is the role in the guide's terms (its sizing minimums).
+	spec() spec.Role
+	flavor() identity.Flavor
+	typeSuffix() string
+	description() string
+	attributes() map[string]schema.Attribute
+	// validate checks the role's attributes at plan time (values may be unknown).
+	validate(ctx context.Context, m *M, diags *diag.Diagnostics)
+	// modifyPlan adjusts the plan (state is nil on create).
+	modifyPlan(ctx context.Context, plan, state *M, diags *diag.Diagnostics)
+	// extraDisks are the disks after the system disk, in GiB.
+	extraDisks(m *M) []int64
+	// apply configures the role's services on the guest (state is nil on create).
+	apply(ctx context.Context, conn *guest.Conn, plan, state *M, diags *diag.Diagnostics)
+	// read refreshes the role's attributes from the guest (conn is nil when the guest is not
+	// managed or not reachable).
+	read(ctx context.Context, conn *guest.Conn, m *M, diags *diag.Diagnostics)
+}
+
+// vmResource is a Terraform resource made of the VM core and a role.
+type vmResource[M any, PM interface {
+	*M
+	model
+}] struct {
+	vm   vmOps
+	role role[M]
+}
+
+var _ resource.ResourceWithImportState = (*vmResource[nodeModel, *nodeModel])(nil)
+var _ resource.ResourceWithModifyPlan = (*vmResource[nodeModel, *nodeModel])(nil)
+var _ resource.ResourceWithValidateConfig = (*vmResource[nodeModel, *nodeModel])(nil)
+var _ resource.ResourceWithConfigure = (*vmResource[nodeModel, *nodeModel])(nil)
+
+func (r *vmResource[M, PM]) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + r.role.typeSuffix()
+}
+
+func (r *vmResource[M, PM]) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	attrs, blocks := vmCoreSchema(ctx, r.role.spec())
+	for k, v := range r.role.attributes() {
+		attrs[k] = v
+	}
+	resp.Schema = schema.Schema{MarkdownDescription: r.role.description(), Attributes: attrs, Blocks: blocks}
+}
+
+func (r *vmResource[M, PM]) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.vm.data = configureData(req, &resp.Diagnostics)
+}
+
+func (r *vmResource[M, PM]) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m M
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	r.role.validate(ctx, &m, &resp.Diagnostics)
+}
+
+func (r *vmResource[M, PM]) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return // destroy
+	}
+	var plan M
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	var state *M
+	if !req.State.Raw.IsNull() {
+		state = new(M)
+		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	var stateCore *vmCore
+	if state != nil {
+		stateCore = PM(state).core()
+	}
+	PM(&plan).core().modifyPlan(r.role.spec(), stateCore, &resp.Diagnostics)
+	r.role.modifyPlan(ctx, &plan, state, &resp.Diagnostics)
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan M
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	c := PM(&plan).core()
+	ctx, cancel, ok := withTimeout(ctx, c.Timeouts.Create, defaultCreateTimeout, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	defer cancel()
+
+	c.ID = stringValue(r.vm.createVM(ctx, c, r.role.spec(), r.role.extraDisks(&plan), &resp.Diagnostics))
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	// From here on the VM exists: record it even if configuring the guest fails, so that it is
+	// neither lost nor duplicated by the next apply.
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), c.ID)...)
+	r.configure(ctx, &plan, nil, &resp.Diagnostics)
+	if !resp.Diagnostics.HasError() {
+		r.read(ctx, &plan, false, &resp.Diagnostics)
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// configure pushes the network identity, then the role's services, over one SSH connection.
+func (r *vmResource[M, PM]) configure(ctx context.Context, plan, state *M, diags *diag.Diagnostics) {
+	var prior *vmCore
+	if state != nil {
+		prior = PM(state).core()
+	}
+	conn := r.vm.configureGuest(ctx, PM(plan).core(), prior, r.role.flavor(), diags)
+	if conn == nil {
+		return
+	}
+	defer conn.Close()
+	r.role.apply(ctx, conn, plan, state, diags)
+}
+
+func (r *vmResource[M, PM]) read(ctx context.Context, m *M, imported bool, diags *diag.Diagnostics) bool {
+	c := PM(m).core()
+	info, found := r.vm.readVM(ctx, c, r.role.spec(), diags)
+	if !found || info == nil {
+		return found
+	}
+	conn := r.vm.readGuest(ctx, c, info.GuestIP, r.role.flavor(), imported, diags)
+	if conn != nil {
+		defer conn.Close()
+	}
+	r.role.read(ctx, conn, m, diags)
+	return true
+}
+
+func (r *vmResource[M, PM]) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m M
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	imported := isImport(ctx, req.Private)
+	if imported {
+		PM(&m).core().importDefaults()
+	}
+	if !r.read(ctx, &m, imported, &resp.Diagnostics) {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+	if imported {
+		resp.Diagnostics.Append(resp.Private.SetKey(ctx, importKey, nil)...)
+	}
+}
+
+func (r *vmResource[M, PM]) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state M
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	c := PM(&plan).core()
+	ctx, cancel, ok := withTimeout(ctx, c.Timeouts.Update, defaultUpdateTimeout, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	defer cancel()
+	r.vm.resizeVM(ctx, c, r.role.spec(), r.role.extraDisks(&plan), &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	r.configure(ctx, &plan, &state, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	r.read(ctx, &plan, false, &resp.Diagnostics)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *vmResource[M, PM]) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m M
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	c := PM(&m).core()
+	ctx, cancel, ok := withTimeout(ctx, c.Timeouts.Delete, defaultDeleteTimeout, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	defer cancel()
+	r.vm.deleteVM(ctx, c, &resp.Diagnostics)
+}
+
+func (r *vmResource[M, PM]) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	importVM(ctx, r.vm, req, resp)
+}
