@@ -16,7 +16,7 @@ df -h "${TMPDIR:-/tmp}" | tail -1
 go build -o "$bin/hipchatdc-bench" ./cmd/hipchatdc-bench
 # govc at the provider's govmomi version; its own module (tools/govc/go.mod).
 (cd tools/govc && go build -o "$bin/govc" .)
-echo "govc: $("$bin/govc" version)"
+echo "govc built from github.com/vmware/govmomi/cli v0.56.0 (tools/govc)"
 
 # Not exec: the trap above must still remove $bin. The harness handles
 # SIGINT itself; bash waits for it before running the trap.

@@ -175,17 +175,21 @@ func runSize(ctx context.Context, cfg Config, ep Endpoint, client *vsphere.Clien
 			var err error
 			switch step {
 			case "provider":
-				s, err = provider(vm, ova)
-				res.Provider = append(res.Provider, s)
+				if s, err = provider(vm, ova); err == nil {
+					res.Provider = append(res.Provider, s)
+				}
 			case "govc":
 				if cfg.Govc == "" {
 					continue
 				}
-				s, err = govc(vm, ova)
-				res.Govc = append(res.Govc, s)
+				if s, err = govc(vm, ova); err == nil {
+					res.Govc = append(res.Govc, s)
+				}
 			case "put":
-				s, err = measureImport(ctx, cfg, ep, client, vm, cfg.Self, []string{"put", "-ova", ova, "-name", vm}, append(ep.Env(), cfg.SelfEnv...), false)
-				res.Put = append(res.Put, s)
+				// Failed or interrupted runs are not samples.
+				if s, err = measureImport(ctx, cfg, ep, client, vm, cfg.Self, []string{"put", "-ova", ova, "-name", vm}, append(ep.Env(), cfg.SelfEnv...), false); err == nil {
+					res.Put = append(res.Put, s)
+				}
 			}
 			if err != nil {
 				return res, fmt.Errorf("%s run %d, %s: %w", sizeLabel(size), run+1, step, err)
