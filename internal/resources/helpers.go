@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"regexp"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
@@ -71,3 +72,8 @@ func (c *vmCore) importDefaults() {
 		c.Timezone = types.StringValue("UTC")
 	}
 }
+
+var (
+	absPath = regexp.MustCompile(`^/[^\x00]*$`)
+	devPath = regexp.MustCompile(`^/dev/[A-Za-z0-9/_.-]+$`)
+)

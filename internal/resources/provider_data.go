@@ -25,6 +25,7 @@ type ProviderData struct {
 func All() []func() resource.Resource {
 	return []func() resource.Resource{
 		NewNodeResource,
+		NewDatastoreNodeResource,
 	}
 }
 

@@ -405,6 +405,15 @@ func applyServer(ctx context.Context, r Runner, c Config, st State, res *Result)
 	if action == "" {
 		return st, nil
 	}
+	if action == "restart" {
+		// A value set with ALTER SYSTEM (postgresql.auto.conf) overrides conf.d, so a
+		// max_connections changed that way would survive the restart: drop such overrides of
+		// the settings this recipe owns first.
+		reset := fmt.Sprintf("# reset ALTER SYSTEM overrides\ncd /tmp && runuser -u postgres -- psql -X -q -h /var/run/postgresql -p %d -d postgres", st.Port)
+		if _, err := r.RunChange(ctx, reset, strings.NewReader("ALTER SYSTEM RESET max_connections;\nALTER SYSTEM RESET listen_addresses;\nALTER SYSTEM RESET port;\n")); err != nil {
+			return st, fmt.Errorf("postgres: reset ALTER SYSTEM overrides: %w", err)
+		}
+	}
 	script := fmt.Sprintf("# %s postgres\npg_ctlcluster %s %s %s", action, major, DefaultCluster, action)
 	if _, err := r.RunChange(ctx, script, nil); err != nil {
 		return st, fmt.Errorf("postgres: %s: %w", action, err)

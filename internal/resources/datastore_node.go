@@ -1,0 +1,367 @@
+package resources
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/identity"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/nfs"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/packages"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/postgres"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/redis"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
+)
+
+// NewDatastoreNodeResource is hipchatdc_datastore_node: Redis, NFS v4 and Postgres on one VM.
+func NewDatastoreNodeResource() resource.Resource {
+	return &vmResource[datastoreModel, *datastoreModel]{role: datastoreRole{}}
+}
+
+type datastoreModel struct {
+	vmCore
+	NFSDiskSize      types.Int64  `tfsdk:"nfs_disk_size"`
+	NFSExportPath    types.String `tfsdk:"nfs_export_path"`
+	NFSServer        types.String `tfsdk:"nfs_server"`
+	NFSDevice        types.String `tfsdk:"nfs_device"`
+	AllowedCIDR      types.String `tfsdk:"allowed_cidr"`
+	InstallPackages  types.Bool   `tfsdk:"install_packages"`
+	RedisPort        types.Int64  `tfsdk:"redis_port"`
+	RedisPassword    types.String `tfsdk:"redis_password"`
+	PostgresPort     types.Int64  `tfsdk:"postgres_port"`
+	PostgresDatabase types.String `tfsdk:"postgres_database"`
+	PostgresUser     types.String `tfsdk:"postgres_user"`
+	PostgresPassword types.String `tfsdk:"postgres_password"`
+	Drift            types.List   `tfsdk:"drift"`
+
+	RedisHost       types.String `tfsdk:"redis_host"`
+	PostgresHost    types.String `tfsdk:"postgres_host"`
+	PostgresVersion types.String `tfsdk:"postgres_version"`
+	NFSExport       types.String `tfsdk:"nfs_export"`
+}
+
+type datastoreRole struct{}
+
+func (datastoreRole) spec() spec.Role         { return spec.RoleDataStores }
+func (datastoreRole) flavor() identity.Flavor { return identity.Debian }
+func (datastoreRole) typeSuffix() string      { return "_datastore_node" }
+
+func (datastoreRole) description() string {
+	return "The data stores node of the small-scale guide: one Debian or Ubuntu server VM (from an OVA or a template) running " +
+		"Redis (with a password and exactly the guide's persistence settings), PostgreSQL (UTF-8, `max_connections = 1000`, a " +
+		"database and a non-superuser owner) and an NFS v4 export on its own disk (anonymous read-write, root squashing off), " +
+		"sized to at least 8 vCPU, 16 GB RAM and 60 GB disk. It exports the endpoints a Hipchat node needs."
+}
+
+func (datastoreRole) extraDisks(m *datastoreModel) []int64 {
+	return []int64{m.NFSDiskSize.ValueInt64()}
+}
+
+func (datastoreRole) attributes() map[string]schema.Attribute {
+	computed := func(doc string) schema.Attribute {
+		return schema.StringAttribute{Computed: true, MarkdownDescription: doc}
+	}
+	return map[string]schema.Attribute{
+		"nfs_disk_size": schema.Int64Attribute{
+			Optional: true, Computed: true, Default: int64default.StaticInt64(spec.NFSVolumeMinGiB),
+			MarkdownDescription: fmt.Sprintf("Size in GiB of the VM's second disk, the NFS volume. The guide asks for at least %d GB. Growing it is an in-place update.", spec.NFSVolumeMinGiB),
+			Validators:          []validator.Int64{int64validator.AtLeast(1)},
+		},
+		"nfs_export_path": schema.StringAttribute{
+			Optional: true, Computed: true, Default: stringdefault.StaticString(nfs.DefaultPath),
+			MarkdownDescription: "Directory exported over NFS v4 to the Hipchat nodes.",
+			Validators:          []validator.String{stringvalidator.RegexMatches(absPath, "must be an absolute path")},
+		},
+		"nfs_server": schema.StringAttribute{
+			Optional: true, Computed: true, Default: stringdefault.StaticString(nfs.Kernel),
+			MarkdownDescription: "NFS server: `kernel` (nfs-kernel-server, `/etc/exports`, `exportfs -ra`) or `ganesha` (nfs-ganesha, userspace).",
+			Validators:          []validator.String{stringvalidator.OneOf(nfs.Kernel, nfs.Ganesha)},
+		},
+		"nfs_device": schema.StringAttribute{
+			Optional:            true,
+			MarkdownDescription: "Block device of the NFS volume inside the guest (for example `/dev/sdb`). It is formatted (ext4) only when it holds no file system yet, and mounted above the export. Unset: the export directory is used as it is.",
+			Validators:          []validator.String{stringvalidator.RegexMatches(devPath, "must be a /dev/ path")},
+		},
+		"allowed_cidr": schema.StringAttribute{
+			Optional: true, Computed: true,
+			MarkdownDescription: "Network of the Hipchat nodes, allowed to use Postgres (pg_hba) and the NFS export. Default: the network of `ipv4_address`.",
+		},
+		"install_packages": schema.BoolAttribute{
+			Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+			MarkdownDescription: "Install missing packages (redis-server, postgresql, nfs-kernel-server or nfs-ganesha) with apt from the guest's own sources. When false, missing packages fail the apply, naming them, before anything is changed.",
+		},
+		"redis_port": schema.Int64Attribute{
+			Optional: true, Computed: true, Default: int64default.StaticInt64(spec.RedisDefaultPort),
+			MarkdownDescription: "Redis port. The guide: \"Use the default Redis port of 6379.\"",
+			Validators:          []validator.Int64{int64validator.Between(1, 65535)},
+		},
+		"redis_password": schema.StringAttribute{
+			Required: true, Sensitive: true,
+			MarkdownDescription: "Redis `requirepass`. The guide recommends enabling authentication with a password of your own.",
+			Validators:          []validator.String{stringvalidator.LengthAtLeast(8)},
+		},
+		"postgres_port": schema.Int64Attribute{
+			Optional: true, Computed: true, Default: int64default.StaticInt64(5432),
+			MarkdownDescription: "Postgres port.",
+			Validators:          []validator.Int64{int64validator.Between(1, 65535)},
+		},
+		"postgres_database": schema.StringAttribute{
+			Required:            true,
+			MarkdownDescription: "Name of the Hipchat database: starts with a letter, 8 to 30 characters, only letters, digits, dashes, periods and underscores (the guide's rule). Changing it creates another database; the old one is kept.",
+		},
+		"postgres_user": schema.StringAttribute{
+			Required:            true,
+			MarkdownDescription: "Database user that owns the database with GRANT ALL; never `postgres` or another superuser.",
+		},
+		"postgres_password": schema.StringAttribute{
+			Required: true, Sensitive: true,
+			MarkdownDescription: "Password of `postgres_user` (sent to psql on standard input, never on a command line).",
+			Validators:          []validator.String{stringvalidator.LengthAtLeast(8)},
+		},
+		"drift": schema.ListAttribute{
+			ElementType: types.StringType, Optional: true, Computed: true,
+			Default:             listdefault.StaticValue(types.ListValueMust(types.StringType, nil)),
+			MarkdownDescription: "What refresh found different on the guest from what the provider configures (for example a Redis persistence setting or `max_connections` changed by hand). Always planned back to empty: the next apply restores the guide's settings. Leave unset.",
+			Validators:          []validator.List{listvalidator.SizeAtMost(0)},
+		},
+		"redis_host":       computed("Address the Hipchat nodes use for Redis (`ipv4_address`)."),
+		"postgres_host":    computed("Address the Hipchat nodes use for Postgres (`ipv4_address`)."),
+		"postgres_version": computed("The Postgres server's version. The guide names 9.5; another major version is a warning."),
+		"nfs_export":       computed("The NFS export as `host:/path`, for the Hipchat node's shared storage."),
+	}
+}
+
+func (datastoreRole) validate(ctx context.Context, m *datastoreModel, diags *diag.Diagnostics) {
+	m.vmCore.validate(ctx, spec.RoleDataStores, "", diags)
+	if known(m.NFSDiskSize) {
+		if err := spec.CheckNFSVolume(m.NFSDiskSize.ValueInt64()); err != nil {
+			diags.AddAttributeError(path.Root("nfs_disk_size"), "Configuration breaks the small-scale guide", fmt.Sprintf("nfs_disk_size = %d: %s", m.NFSDiskSize.ValueInt64(), err))
+		}
+	}
+	if known(m.PostgresDatabase) {
+		if err := spec.CheckDatabaseName(m.PostgresDatabase.ValueString()); err != nil {
+			diags.AddAttributeError(path.Root("postgres_database"), "Invalid database name", err.Error())
+		}
+	}
+	if known(m.PostgresUser) {
+		if err := spec.CheckDatabaseUser(m.PostgresUser.ValueString()); err != nil {
+			diags.AddAttributeError(path.Root("postgres_user"), "Invalid database user", err.Error())
+		}
+	}
+	if known(m.AllowedCIDR) {
+		if _, err := netip.ParsePrefix(m.AllowedCIDR.ValueString()); err != nil {
+			diags.AddAttributeError(path.Root("allowed_cidr"), "Invalid allowed_cidr", err.Error())
+		}
+	}
+	if known(m.RedisPort) && known(m.PostgresPort) && m.RedisPort.ValueInt64() == m.PostgresPort.ValueInt64() {
+		diags.AddAttributeError(path.Root("postgres_port"), "Port clash", "redis_port and postgres_port are both "+m.RedisPort.String()+".")
+	}
+	if !m.managesGuest() && !m.IPv4Address.IsUnknown() {
+		diags.AddAttributeError(path.Root("ipv4_address"), "Missing network identity",
+			"The data stores are configured over SSH at the VM's static address: set hostname, ipv4_address and ipv4_netmask.")
+	}
+}
+
+func (datastoreRole) modifyPlan(ctx context.Context, plan, state *datastoreModel, diags *diag.Diagnostics) {
+	if plan.AllowedCIDR.IsUnknown() {
+		if p, ok := plan.network(); ok {
+			plan.AllowedCIDR = types.StringValue(p.String())
+		}
+	}
+	endpoint := plan.IPv4Address
+	if state != nil && plan.IPv4Address.Equal(state.IPv4Address) {
+		plan.RedisHost, plan.PostgresHost, plan.NFSExport = state.RedisHost, state.PostgresHost, state.NFSExport
+	} else if known(endpoint) {
+		plan.RedisHost, plan.PostgresHost = endpoint, endpoint
+	}
+	if known(endpoint) && known(plan.NFSExportPath) {
+		plan.NFSExport = types.StringValue(endpoint.ValueString() + ":" + plan.NFSExportPath.ValueString())
+	}
+	if state != nil {
+		plan.PostgresVersion = state.PostgresVersion
+		if known(state.NFSDiskSize) && known(plan.NFSDiskSize) {
+			if err := spec.CheckGrow(state.NFSDiskSize.ValueInt64(), plan.NFSDiskSize.ValueInt64()); err != nil {
+				diags.AddAttributeError(path.Root("nfs_disk_size"), "Disk cannot shrink", "nfs_disk_size: "+err.Error())
+			}
+		}
+	}
+	warnPostgresVersion(plan.PostgresVersion, diags)
+}
+
+func warnPostgresVersion(v types.String, diags *diag.Diagnostics) {
+	if known(v) && !strings.HasPrefix(v.ValueString(), spec.PostgresGuideMajor+".") && v.ValueString() != spec.PostgresGuideMajor {
+		diags.AddAttributeWarning(path.Root("postgres_version"), "Postgres version differs from the guide",
+			"The server runs Postgres "+v.ValueString()+"; the small-scale guide names "+spec.PostgresGuideMajor+". Hipchat Data Center was validated against "+spec.PostgresGuideMajor+".")
+	}
+}
+
+// network is the network of the VM's static address.
+func (c *vmCore) network() (netip.Prefix, bool) {
+	if !known(c.IPv4Address) || !known(c.IPv4Netmask) {
+		return netip.Prefix{}, false
+	}
+	a, err := netip.ParseAddr(c.IPv4Address.ValueString())
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	p, err := a.Prefix(int(c.IPv4Netmask.ValueInt64()))
+	return p, err == nil
+}
+
+func (m *datastoreModel) recipes() (redis.Config, postgres.Config, nfs.Config) {
+	addr, _ := netip.ParseAddr(m.IPv4Address.ValueString())
+	cidr, _ := netip.ParsePrefix(m.AllowedCIDR.ValueString())
+	return redis.Config{Address: addr, Port: int(m.RedisPort.ValueInt64()), Password: m.RedisPassword.ValueString()},
+		postgres.Config{Address: addr, Port: int(m.PostgresPort.ValueInt64()), AllowedCIDR: cidr,
+			Database: m.PostgresDatabase.ValueString(), User: m.PostgresUser.ValueString(), Password: m.PostgresPassword.ValueString()},
+		nfs.Config{Path: m.NFSExportPath.ValueString(), AllowedCIDR: cidr, Server: m.NFSServer.ValueString(), Device: m.NFSDevice.ValueString()}
+}
+
+func (datastoreRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *datastoreModel, diags *diag.Diagnostics) {
+	rc, pc, nc := plan.recipes()
+	for _, v := range []struct {
+		attr string
+		err  error
+	}{{"redis_password", rc.Validate()}, {"postgres_database", pc.Validate()}, {"nfs_export_path", nc.Validate()}} {
+		if v.err != nil {
+			diags.AddAttributeError(path.Root(v.attr), "Invalid data store settings", v.err.Error())
+			return
+		}
+	}
+	// All packages first: a guest that lacks one gets nothing configured at all.
+	pkgs := slices.Concat(redis.Packages, postgres.Packages, nc.Packages())
+	installed, err := packages.Ensure(ctx, conn, conn.Host(), plan.InstallPackages.ValueBool(), pkgs...)
+	if err != nil {
+		var me *packages.MissingError
+		if errors.As(err, &me) {
+			diags.AddAttributeError(path.Root("install_packages"), "Packages missing on the data stores node", err.Error())
+		} else {
+			diags.AddAttributeError(path.Root("install_packages"), "Cannot install packages", err.Error())
+		}
+		return
+	}
+	if len(installed) > 0 {
+		tflog.Info(ctx, "installed packages", map[string]any{"packages": installed})
+	}
+	if res, err := redis.Apply(ctx, conn, rc); err != nil {
+		diags.AddAttributeError(path.Root("redis_password"), "Cannot configure Redis", err.Error())
+		return
+	} else if len(res.Changed) > 0 {
+		tflog.Info(ctx, "redis configured", map[string]any{"changed": res.Changed, "restarted": res.Restarted})
+	}
+	if res, err := postgres.Apply(ctx, conn, pc); err != nil {
+		diags.AddAttributeError(path.Root("postgres_database"), "Cannot configure Postgres", err.Error())
+		return
+	} else if len(res.Changed) > 0 {
+		tflog.Info(ctx, "postgres configured", map[string]any{"changed": res.Changed})
+	}
+	if res, err := nfs.Apply(ctx, conn, nc); err != nil {
+		diags.AddAttributeError(path.Root("nfs_export_path"), "Cannot configure the NFS export", err.Error())
+		return
+	} else if len(res.Changed) > 0 {
+		tflog.Info(ctx, "nfs export configured", map[string]any{"changed": res.Changed})
+	}
+}
+
+// read refreshes the three services in one SSH command: each recipe's read script, run
+// together, parsed apart.
+func (datastoreRole) read(ctx context.Context, conn *guest.Conn, m *datastoreModel, diags *diag.Diagnostics) {
+	if conn == nil {
+		return
+	}
+	if m.AllowedCIDR.IsNull() || m.AllowedCIDR.IsUnknown() {
+		if p, ok := m.network(); ok {
+			m.AllowedCIDR = types.StringValue(p.String())
+		}
+	}
+	defaults(m)
+	rc, pc, nc := m.recipes()
+	out, err := conn.Run(ctx, redis.ReadScript()+postgres.ReadScript(pc)+nfs.ReadScript(nc), nil)
+	if err != nil {
+		diags.AddError("Cannot read the data stores", err.Error())
+		return
+	}
+	var drift []string
+	rs, err := redis.Parse(string(out))
+	if err != nil {
+		diags.AddError("Cannot read Redis", err.Error())
+		return
+	}
+	ps, err := postgres.Parse(string(out))
+	if err != nil {
+		diags.AddError("Cannot read Postgres", err.Error())
+		return
+	}
+	ns, err := nfs.Parse(string(out), nc)
+	if err != nil {
+		diags.AddError("Cannot read the NFS export", err.Error())
+		return
+	}
+	if rs.ConfigPresent {
+		m.RedisPort = types.Int64Value(int64(rs.Port))
+		m.RedisPassword = types.StringValue(rs.Password)
+		rc.Port, rc.Password = rs.Port, rs.Password
+	}
+	for _, d := range rs.Drift(rc) {
+		drift = append(drift, "redis: "+d)
+	}
+	if ps.Port != 0 {
+		m.PostgresPort = types.Int64Value(int64(ps.Port))
+		pc.Port = ps.Port
+	}
+	if ps.Version != "" {
+		m.PostgresVersion = types.StringValue(ps.Version)
+	}
+	if known(m.PostgresPassword) && ps.UserExists && !ps.PasswordMatches(pc.User, pc.Password) {
+		drift = append(drift, "postgres: the password of "+pc.User+" was changed")
+	}
+	for _, d := range ps.Drift(pc) {
+		drift = append(drift, "postgres: "+d)
+	}
+	for _, d := range ns.Drift(nc) {
+		drift = append(drift, "nfs: "+d)
+	}
+	m.Drift = stringList(drift, types.ListValueMust(types.StringType, nil))
+	if known(m.IPv4Address) {
+		m.RedisHost, m.PostgresHost = m.IPv4Address, m.IPv4Address
+		m.NFSExport = types.StringValue(m.IPv4Address.ValueString() + ":" + m.NFSExportPath.ValueString())
+	}
+}
+
+// defaults gives an imported resource the values its configuration most likely leaves out.
+func defaults(m *datastoreModel) {
+	if m.NFSExportPath.IsNull() {
+		m.NFSExportPath = types.StringValue(nfs.DefaultPath)
+	}
+	if m.NFSServer.IsNull() {
+		m.NFSServer = types.StringValue(nfs.Kernel)
+	}
+	if m.InstallPackages.IsNull() {
+		m.InstallPackages = types.BoolValue(false)
+	}
+	if m.PostgresPort.IsNull() {
+		m.PostgresPort = types.Int64Value(5432)
+	}
+	if m.RedisPort.IsNull() {
+		m.RedisPort = types.Int64Value(spec.RedisDefaultPort)
+	}
+}

@@ -1,0 +1,227 @@
+package resources_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+)
+
+type dsOpts struct {
+	name, kind, address string
+	database, user      string
+	nfsDisk, cpus       int
+	redisPort           int
+	install             bool
+	extra               string
+}
+
+func datastoreConfig(t *testing.T, l *lab.Lab, o dsOpts) string {
+	v := l.VSphere()
+	if o.kind == "" {
+		o.kind = lab.KindDebian
+	}
+	if o.database == "" {
+		o.database = "hipchat_postgres"
+	}
+	if o.user == "" {
+		o.user = "hipchat_user"
+	}
+	if o.nfsDisk == 0 {
+		o.nfsDisk = 40
+	}
+	if o.cpus == 0 {
+		o.cpus = 8
+	}
+	if o.redisPort == 0 {
+		o.redisPort = 6379
+	}
+	return acctest.ProviderConfigFor(l) + fmt.Sprintf(`
+resource "hipchatdc_datastore_node" "data" {
+  name              = %q
+  datacenter        = %q
+  cluster           = %q
+  datastore         = %q
+  network           = %q
+  ova_path          = %q
+  num_cpus          = %d
+  disk_size         = 60
+  nfs_disk_size     = %d
+  hostname          = "%s.example.com"
+  ipv4_address      = %q
+  ipv4_netmask      = 24
+  ipv4_gateway      = %q
+  ntp_servers       = ["time1.example.com"]
+  install_packages  = %t
+  nfs_server        = "ganesha"
+  redis_port        = %d
+  redis_password    = "redis-secret-1"
+  postgres_database = %q
+  postgres_user     = %q
+  postgres_password = "pg-secret-1"
+%s
+}
+`, o.name, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, o.kind, 60), o.cpus, o.nfsDisk, o.name, o.address,
+		acctest.Gateway(l, false), o.install, o.redisPort, o.database, o.user, o.extra)
+}
+
+func TestAccDatastoreNode_servesTheNode(t *testing.T) {
+	l := acctest.Lab(t)
+	name := "tf-ds"
+	addr := acctest.LabAddress(l, false, 205)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// A Hipchat node's point of view: another guest on the lab network.
+	client, err := l.StartGuestVM(ctx, "tf-ds-client", lab.KindNode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromNode := func(cmd string) (string, error) {
+		out, err := client.Exec(context.Background(), cmd)
+		return strings.TrimSpace(string(out)), err
+	}
+	cfg := datastoreConfig(t, l, dsOpts{name: name, address: addr})
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             checkNoVM(t, name),
+		Steps: []resource.TestStep{
+			{
+				Config: cfg,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("hipchatdc_datastore_node.data", "redis_host", addr),
+					resource.TestCheckResourceAttr("hipchatdc_datastore_node.data", "nfs_export", addr+":/srv/hipchat-nfs"),
+					resource.TestMatchResourceAttr("hipchatdc_datastore_node.data", "postgres_version", regexp.MustCompile(`^\d+\.\d+`)),
+					resource.TestCheckResourceAttr("hipchatdc_datastore_node.data", "drift.#", "0"),
+					func(*terraform.State) error {
+						// Redis with the password works, without it NOAUTH.
+						if out, err := fromNode(fmt.Sprintf(`REDISCLI_AUTH=redis-secret-1 redis-cli -h %s -p 6379 SET hipchat ok && REDISCLI_AUTH=redis-secret-1 redis-cli -h %s GET hipchat`, addr, addr)); err != nil || !strings.HasSuffix(out, "ok") {
+							return fmt.Errorf("redis with password: %q %v", out, err)
+						}
+						if out, _ := fromNode(fmt.Sprintf(`redis-cli -h %s GET hipchat`, addr)); !strings.Contains(out, "NOAUTH") {
+							return fmt.Errorf("redis without password answered %q, want NOAUTH", out)
+						}
+						// Postgres as the user: UTF8, 1000 connections, not a superuser, can create.
+						psql := fmt.Sprintf(`PGPASSWORD=pg-secret-1 psql -X -A -t -h %s -U hipchat_user -d hipchat_postgres -c `, addr)
+						for q, want := range map[string]string{
+							"'SHOW server_encoding'": "UTF8",
+							"'SHOW max_connections'": "1000",
+							"'SELECT rolsuper FROM pg_roles WHERE rolname = current_user'": "f",
+							"'CREATE TABLE IF NOT EXISTS rooms (id int); SELECT 1'":        "1",
+						} {
+							if out, err := fromNode(psql + q); err != nil || !strings.HasSuffix(out, want) {
+								return fmt.Errorf("psql %s: %q %v, want %s", q, out, err, want)
+							}
+						}
+						// NFS v4: the node writes a file anonymously and reads it back.
+						if out, err := fromNode(fmt.Sprintf(`echo shared > /tmp/probe && nfs-cp /tmp/probe 'nfs://%s/srv/hipchat-nfs/probe?version=4' && nfs-cp 'nfs://%s/srv/hipchat-nfs/probe?version=4' /tmp/back && cat /tmp/back`, addr, addr)); err != nil || !strings.HasSuffix(out, "\nshared") {
+							return fmt.Errorf("nfs: %q %v", out, err)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				// Re-apply: nothing planned, nothing changed, nothing restarted.
+				PreConfig: func() {
+					guest.ResetStats()
+				},
+				Config:           cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				Check:            noChangingCommands(t),
+			},
+			{
+				// Someone changes max_connections and a Redis persistence setting by hand:
+				// the plan shows it, and apply restores the guide's values.
+				PreConfig: func() {
+					acctest.GuestExec(t, l, name, `REDISCLI_AUTH=redis-secret-1 redis-cli CONFIG SET appendfsync always >/dev/null && runuser -u postgres -- psql -X -q -c "ALTER SYSTEM SET max_connections = 500" && pg_ctlcluster $(ls /usr/lib/postgresql | sort -V | tail -1) main restart`)
+				},
+				Config: cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_datastore_node.data", plancheck.ResourceActionUpdate),
+				}},
+				Check: func(*terraform.State) error {
+					if got := acctest.GuestExec(t, l, name, `runuser -u postgres -- psql -X -A -t -c "SHOW max_connections"`); got != "1000" {
+						return fmt.Errorf("max_connections %s after apply", got)
+					}
+					if got := acctest.GuestExec(t, l, name, `REDISCLI_AUTH=redis-secret-1 redis-cli CONFIG GET appendfsync | tail -1`); got != "everysec" {
+						return fmt.Errorf("appendfsync %s after apply", got)
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
+
+func TestAccDatastoreNode_rejectedAtPlan(t *testing.T) {
+	l := acctest.Lab(t)
+	addr := acctest.LabAddress(l, false, 206)
+	for _, c := range []struct {
+		o    dsOpts
+		want string
+	}{
+		{dsOpts{database: "hipchat"}, `(?s)postgres_database.*7 characters`},
+		{dsOpts{database: "h234567890123456789012345678901"}, `(?s)postgres_database.*31 characters`},
+		{dsOpts{database: "1hipchat_db"}, `(?s)postgres_database.*start with a letter`},
+		{dsOpts{database: "hipchat db1"}, `(?s)postgres_database.*may only contain`},
+		{dsOpts{database: "hipchät_db1"}, `(?s)postgres_database.*may only contain`},
+		{dsOpts{user: "postgres"}, `(?s)postgres_user.*superuser`},
+		{dsOpts{nfsDisk: 39}, `(?s)nfs_disk_size = 39.*at least 40 GB`},
+		{dsOpts{cpus: 4}, `(?s)num_cpus = 4.*data stores node needs at least 8 vCPU`},
+		{dsOpts{redisPort: 70000}, `(?s)redis_port.*between 1 and 65535`},
+	} {
+		c.o.name, c.o.address = "tf-ds-bad", addr
+		resource.Test(t, resource.TestCase{
+			ProtoV6ProviderFactories: acctest.Factories(),
+			Steps: []resource.TestStep{{
+				Config:      datastoreConfig(t, l, c.o),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(c.want),
+			}},
+		})
+	}
+	if _, ok := acctest.VM(t, "tf-ds-bad"); ok {
+		t.Fatal("a VM was created for a rejected plan")
+	}
+}
+
+func TestAccDatastoreNode_missingPackages(t *testing.T) {
+	l := acctest.Lab(t)
+	name := "tf-ds-bare"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             checkNoVM(t, name),
+		Steps: []resource.TestStep{{
+			Config:      datastoreConfig(t, l, dsOpts{name: name, kind: lab.KindDebianBare, address: acctest.LabAddress(l, false, 207)}),
+			ExpectError: regexp.MustCompile(`(?s)install_packages.*redis-server.*postgresql`),
+		}, {
+			// Nothing half-configured: the guest's /etc overlay holds no Redis, Postgres or
+			// NFS file (the network identity, applied first, is all that changed).
+			PreConfig: func() {
+				g, ok := l.Guest(name)
+				if !ok {
+					t.Fatal("no guest")
+				}
+				for _, f := range []string{"redis", "postgresql", "ganesha", "exports"} {
+					if _, err := os.Stat(filepath.Join(g.Dir(), "etc", "upper", f)); !os.IsNotExist(err) {
+						t.Errorf("/etc/%s was written on a guest missing packages (%v)", f, err)
+					}
+				}
+			},
+			Config:      datastoreConfig(t, l, dsOpts{name: name, kind: lab.KindDebianBare, address: acctest.LabAddress(l, false, 207)}),
+			ExpectError: regexp.MustCompile(`(?s)install_packages.*redis-server`),
+		}},
+	})
+}
