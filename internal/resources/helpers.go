@@ -76,4 +76,6 @@ func (c *vmCore) importDefaults() {
 var (
 	absPath = regexp.MustCompile(`^/[^\x00]*$`)
 	devPath = regexp.MustCompile(`^/dev/[A-Za-z0-9/_.-]+$`)
+	// nginxSize is an NGINX size such as 100m.
+	nginxSize = regexp.MustCompile(`^[0-9]{1,9}[kKmMgG]?$`)
 )

@@ -26,6 +26,7 @@ func All() []func() resource.Resource {
 	return []func() resource.Resource{
 		NewNodeResource,
 		NewDatastoreNodeResource,
+		NewReverseProxyResource,
 	}
 }
 

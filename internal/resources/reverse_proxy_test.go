@@ -1,0 +1,277 @@
+package resources_test
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/tlscheck/tlstest"
+)
+
+const publicName = "chat.example.test"
+
+type proxyOpts struct {
+	name, address string
+	cert          *tlstest.Leaf
+	key           string // overrides cert.KeyPEM
+	nodes         []string
+	cpus          int
+}
+
+func proxyConfig(t *testing.T, l *lab.Lab, o proxyOpts) string {
+	v := l.VSphere()
+	if o.key == "" {
+		o.key = o.cert.KeyPEM
+	}
+	if o.cpus == 0 {
+		o.cpus = 2
+	}
+	nodes := `["` + strings.Join(o.nodes, `", "`) + `"]`
+	return acctest.ProviderConfigFor(l) + fmt.Sprintf(`
+resource "hipchatdc_reverse_proxy" "edge" {
+  name            = %q
+  datacenter      = %q
+  cluster         = %q
+  datastore       = %q
+  network         = %q
+  ova_path        = %q
+  num_cpus        = %d
+  memory          = 2048
+  hostname        = "%s.example.com"
+  ipv4_address    = %q
+  ipv4_netmask    = 24
+  ipv4_gateway    = %q
+  public_hostname = %q
+  certificate_pem = %q
+  private_key_pem = %q
+  nodes           = %s
+}
+`, o.name, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, lab.KindDebian, 20), o.cpus, o.name, o.address,
+		acctest.Gateway(l, false), publicName, o.cert.ChainPEM, o.key, nodes)
+}
+
+// httpsClient trusts only the test CA and reaches publicName at the proxy's address, checking
+// chain and host name as a Hipchat client would.
+func httpsClient(ca *tlstest.CA, proxyAddr string) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: publicName},
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return dialer.DialContext(ctx, network, net.JoinHostPort(proxyAddr, "443"))
+			},
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func get(c *http.Client, url string) (*http.Response, string, error) {
+	resp, err := c.Get(url)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, string(b), err
+}
+
+func TestAccReverseProxy_tlsInFrontOfTheNode(t *testing.T) {
+	l := acctest.Lab(t)
+	name := "tf-proxy"
+	addr := acctest.LabAddress(l, false, 208)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	node, err := l.StartGuestVM(ctx, "tf-proxy-node", lab.KindNode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := tlstest.NewCA("Test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf1, err := ca.Issue(tlstest.Options{DNSNames: []string{publicName}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf2, err := ca.Issue(tlstest.Options{DNSNames: []string{publicName, "chat2.example.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := httpsClient(ca, addr)
+	base := proxyOpts{name: name, address: addr, cert: leaf1, nodes: []string{node.Address()}}
+	rotated := base
+	rotated.cert = leaf2
+
+	// Requests made while the certificate rotates: all must succeed.
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var ok, failed atomic.Int64
+	load := func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				if resp, _, err := get(client, "https://"+publicName+"/"); err == nil && resp.StatusCode == http.StatusOK {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             checkNoVM(t, name),
+		Steps: []resource.TestStep{
+			{
+				Config: proxyConfig(t, l, base),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("hipchatdc_reverse_proxy.edge", "url", "https://"+publicName),
+					resource.TestCheckResourceAttr("hipchatdc_reverse_proxy.edge", "drift.#", "0"),
+					func(*terraform.State) error {
+						// The node's page, over verified TLS, through the proxy.
+						resp, body, err := get(client, "https://"+publicName+"/")
+						if err != nil {
+							return fmt.Errorf("HTTPS through the proxy: %w", err)
+						}
+						if resp.StatusCode != http.StatusOK || !strings.Contains(body, "hipchat") {
+							return fmt.Errorf("HTTPS through the proxy: %d %q", resp.StatusCode, body)
+						}
+						// Port 80 redirects to HTTPS.
+						plain := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+						resp, _, err = get(plain, "http://"+addr+"/chat")
+						if err != nil || resp.StatusCode != http.StatusMovedPermanently || !strings.HasPrefix(resp.Header.Get("Location"), "https://") {
+							return fmt.Errorf("port 80: %v %v", resp, err)
+						}
+						// Upstream keep-alive: 30 client connections, far fewer node connections.
+						for i := 0; i < 30; i++ {
+							c := httpsClient(ca, addr)
+							if resp, _, err := get(c, fmt.Sprintf("https://%s/keepalive-%d", publicName, i)); err != nil || resp.StatusCode != http.StatusOK {
+								return fmt.Errorf("request %d: %v %v", i, resp, err)
+							}
+						}
+						log, err := node.Exec(context.Background(), `grep keepalive- /var/log/nginx/access.log`)
+						if err != nil {
+							return err
+						}
+						conns := map[string]bool{}
+						reused := false
+						for _, line := range strings.Split(strings.TrimSpace(string(log)), "\n") {
+							if m := regexp.MustCompile(`connection=(\d+) connection_requests=(\d+)`).FindStringSubmatch(line); m != nil {
+								conns[m[1]] = true
+								reused = reused || m[2] != "1"
+							}
+						}
+						if len(conns) == 0 || len(conns) >= 30 || !reused {
+							return fmt.Errorf("30 requests used %d upstream connections (reused: %v); keep-alive is not working:\n%s", len(conns), reused, log)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				// Re-apply: nothing planned, nothing changed, no reload.
+				PreConfig:        guest.ResetStats,
+				Config:           proxyConfig(t, l, base),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				Check:            noChangingCommands(t),
+			},
+			{
+				// Certificate rotation is an in-place update, and requests during the reload succeed.
+				PreConfig: func() {
+					for i := 0; i < 3; i++ {
+						load()
+					}
+				},
+				Config: proxyConfig(t, l, rotated),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_reverse_proxy.edge", plancheck.ResourceActionUpdate),
+				}},
+				Check: func(*terraform.State) error {
+					time.Sleep(300 * time.Millisecond)
+					stop.Store(true)
+					wg.Wait()
+					if failed.Load() != 0 || ok.Load() == 0 {
+						return fmt.Errorf("during the rotation %d requests failed, %d succeeded", failed.Load(), ok.Load())
+					}
+					resp, _, err := get(httpsClient(ca, addr), "https://"+publicName+"/")
+					if err != nil {
+						return err
+					}
+					if got := resp.TLS.PeerCertificates[0].SerialNumber; got.Cmp(leaf2.Cert.SerialNumber) != 0 {
+						return fmt.Errorf("the proxy still serves the old certificate")
+					}
+					return nil
+				},
+			},
+			{
+				// A configuration NGINX rejects: the apply fails with NGINX's own message and
+				// the previous configuration keeps serving.
+				Config:      proxyConfig(t, l, proxyOpts{name: name, address: addr, cert: leaf2, nodes: []string{"hipchat-9.nowhere.invalid"}}),
+				ExpectError: regexp.MustCompile(`(?s)NGINX rejected.*host not found in upstream`),
+			},
+			{
+				PreConfig: func() {
+					resp, _, err := get(httpsClient(ca, addr), "https://"+publicName+"/")
+					if err != nil || resp.StatusCode != http.StatusOK {
+						t.Errorf("after the rejected configuration the proxy does not serve: %v %v", resp, err)
+					}
+				},
+				Config: proxyConfig(t, l, rotated),
+			},
+		},
+	})
+}
+
+func TestAccReverseProxy_rejectedAtPlan(t *testing.T) {
+	l := acctest.Lab(t)
+	ca, err := tlstest.NewCA("Test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := ca.Issue(tlstest.Options{DNSNames: []string{publicName}})
+	other, _ := ca.Issue(tlstest.Options{DNSNames: []string{"other.example.test"}})
+	expired, _ := ca.Issue(tlstest.Options{DNSNames: []string{publicName}, NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+	addr := acctest.LabAddress(l, false, 209)
+	for _, c := range []struct {
+		o    proxyOpts
+		want string
+	}{
+		{proxyOpts{cert: good, key: other.KeyPEM}, `(?s)private_key_pem.*(match|does not belong)`},
+		{proxyOpts{cert: expired}, `(?s)certificate_pem.*expired`},
+		{proxyOpts{cert: other}, `(?s)(public_hostname|certificate_pem).*chat.example.test`},
+		{proxyOpts{cert: &tlstest.Leaf{ChainPEM: "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n", KeyPEM: good.KeyPEM}}, `(?s)certificate_pem`},
+		{proxyOpts{cert: good, cpus: 1}, `(?s)num_cpus = 1.*reverse proxy needs at least 2 vCPU`},
+	} {
+		c.o.name, c.o.address, c.o.nodes = "tf-proxy-bad", addr, []string{"10.0.0.100"}
+		resource.Test(t, resource.TestCase{
+			ProtoV6ProviderFactories: acctest.Factories(),
+			Steps: []resource.TestStep{{
+				Config:      proxyConfig(t, l, c.o),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(c.want),
+			}},
+		})
+	}
+	if _, ok := acctest.VM(t, "tf-proxy-bad"); ok {
+		t.Fatal("a VM was created for a rejected plan")
+	}
+}
