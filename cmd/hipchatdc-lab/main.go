@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/ovatest"
 )
 
 func main() {
@@ -36,11 +37,24 @@ func main() {
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	dir := fs.String("dir", "", "folder for lab.env, lab.json, lab.pid and the lab's files (required)")
 	private := fs.Bool("private", false, "put node/data-store guests on a private network behind a jump host")
+	kind := fs.String("kind", lab.KindDebian, "ova: the guest kind the lab boots for VMs from this OVA (node, debian, debian-bare)")
+	diskGiB := fs.Int("disk-gib", 40, "ova: declared capacity of the OVA's disk")
+	out := fs.String("out", "", "ova: where to write the OVA")
 	_ = fs.Parse(os.Args[2:])
+	var err error
+	if os.Args[1] == "ova" {
+		if *out == "" {
+			usage()
+		}
+		err = writeOVA(*out, *kind, *diskGiB)
+		if err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if *dir == "" {
 		usage()
 	}
-	var err error
 	switch os.Args[1] {
 	case "start":
 		err = start(*dir, *private)
@@ -55,7 +69,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: hipchatdc-lab start --dir DIR [--private]\n       hipchatdc-lab stop --dir DIR")
+	fmt.Fprintln(os.Stderr, "usage: hipchatdc-lab start --dir DIR [--private]\n       hipchatdc-lab stop --dir DIR\n       hipchatdc-lab ova --out FILE.ova [--kind node|debian|debian-bare] [--disk-gib N]")
 	os.Exit(2)
 }
 
@@ -162,4 +176,13 @@ func stop(dir string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return nil
+}
+
+// writeOVA writes a small OVA whose VMs the lab boots as guests of the given kind: the lab's
+// stand-ins for the Hipchat OVA (kind node) and a Debian server OVA (kind debian).
+func writeOVA(path, kind string, diskGiB int) error {
+	return ovatest.Write(path, ovatest.Options{
+		Name: "lab-" + kind, NumCPUs: 2, MemoryMB: 4096, DiskCapacityGiB: diskGiB, DataBytes: 1 << 20,
+		ExtraConfig: map[string]string{lab.KindKey: kind},
+	})
 }

@@ -9,7 +9,7 @@ provider "hipchatdc" {
   # Defaults for every resource's ssh block.
   ssh {
     user             = "admin"
-    private_key      = file("~/.ssh/id_ed25519")
+    private_key      = file(var.ssh_private_key_file)
     known_hosts_file = pathexpand("~/.ssh/known_hosts")
     bastion_host     = "jump.example.com"
   }
@@ -18,4 +18,9 @@ provider "hipchatdc" {
 variable "vsphere_password" {
   type      = string
   sensitive = true
+}
+
+variable "ssh_private_key_file" {
+  type    = string
+  default = "~/.ssh/id_ed25519"
 }

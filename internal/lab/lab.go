@@ -612,6 +612,7 @@ func (l *Lab) Env() map[string]string {
 		"HIPCHATDC_SSH_KNOWN_HOSTS": s.KnownHostsFile, "HIPCHATDC_SSH_CONFIG": s.ConfigFile,
 		"HIPCHATDC_SSH_PASSWORD_USER": s.PasswordUser, "HIPCHATDC_SSH_PASSWORD": s.Password,
 		"HIPCHATDC_LAB_DIR": l.dir, "HIPCHATDC_LAB_PID": strconv.Itoa(os.Getpid()),
+		"HIPCHATDC_LAB_SUBNET": l.public.subnet.String(),
 	}
 	if s.JumpHost != nil {
 		env["HIPCHATDC_SSH_BASTION_HOST"] = s.JumpHost.Address

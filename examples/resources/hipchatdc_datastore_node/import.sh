@@ -1,0 +1,4 @@
+# By inventory path, managed object ID, BIOS UUID or instance UUID.
+terraform import hipchatdc_datastore_node.data /dc1/vm/hipchat-data-1
+terraform import hipchatdc_datastore_node.data vm-42
+terraform import hipchatdc_datastore_node.data 4207a4c4-2d6b-a5e8-8a3e-2a4c3f5e9d10

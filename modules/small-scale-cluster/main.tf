@@ -1,0 +1,116 @@
+# The guide's small-scale topology, in its order: the data stores first, then the Hipchat node
+# pointed at them, then the reverse proxy in front of the node.
+
+locals {
+  proxy_network = coalesce(var.proxy_network, var.network)
+  proxy_gateway = coalesce(var.proxy_gateway, var.gateway)
+
+  # can() turns the regex's error on a null into false: && does not short-circuit.
+  server_is_url  = can(regex("^https?://", var.server_ova))
+  server_ova     = local.server_is_url ? null : var.server_ova
+  server_ova_url = local.server_is_url ? var.server_ova : null
+  hipchat_is_url = can(regex("^https?://", var.hipchat_ova))
+}
+
+resource "hipchatdc_datastore_node" "data" {
+  name       = var.data_stores.name
+  datacenter = var.datacenter
+  cluster    = var.cluster
+  datastore  = var.datastore
+  network    = var.network
+  folder     = var.folder
+  ova_path   = local.server_ova
+  ova_url    = local.server_ova_url
+  template   = var.server_template
+
+  num_cpus      = var.data_stores.num_cpus
+  memory        = var.data_stores.memory
+  disk_size     = var.data_stores.disk_size
+  nfs_disk_size = var.data_stores.nfs_disk_size
+  nfs_device    = var.data_stores.nfs_device
+  nfs_server    = var.data_stores.nfs_server
+
+  hostname     = var.data_stores.hostname
+  ipv4_address = var.data_stores.address
+  ipv4_netmask = var.netmask
+  ipv4_gateway = var.gateway
+  dns_servers  = length(var.dns_servers) > 0 ? var.dns_servers : null
+  ntp_servers  = var.ntp_servers
+
+  install_packages  = var.install_packages
+  redis_password    = var.redis_password
+  postgres_database = var.database
+  postgres_user     = var.database_user
+  postgres_password = var.database_password
+
+  lifecycle {
+    precondition {
+      condition     = (var.server_ova == null) != (var.server_template == null)
+      error_message = "Set exactly one of server_ova and server_template."
+    }
+  }
+}
+
+resource "hipchatdc_node" "app" {
+  name       = var.node.name
+  datacenter = var.datacenter
+  cluster    = var.cluster
+  datastore  = var.datastore
+  network    = var.network
+  folder     = var.folder
+  ova_path   = local.hipchat_is_url ? null : var.hipchat_ova
+  ova_url    = local.hipchat_is_url ? var.hipchat_ova : null
+
+  num_cpus  = var.node.num_cpus
+  memory    = var.node.memory
+  disk_size = var.node.disk_size
+
+  hostname     = var.node.hostname
+  ipv4_address = var.node.address
+  ipv4_netmask = var.netmask
+  ipv4_gateway = var.gateway
+  dns_servers  = length(var.dns_servers) > 0 ? var.dns_servers : null
+  ntp_servers  = var.ntp_servers
+
+  # The guide's next step, "Configure Hipchat Data Center nodes".
+  data_stores {
+    postgres_host     = hipchatdc_datastore_node.data.postgres_host
+    postgres_port     = hipchatdc_datastore_node.data.postgres_port
+    postgres_database = hipchatdc_datastore_node.data.postgres_database
+    postgres_user     = hipchatdc_datastore_node.data.postgres_user
+    postgres_password = var.database_password
+    redis_host        = hipchatdc_datastore_node.data.redis_host
+    redis_port        = hipchatdc_datastore_node.data.redis_port
+    redis_password    = var.redis_password
+    nfs_export        = hipchatdc_datastore_node.data.nfs_export
+    public_url        = "https://${var.public_hostname}"
+  }
+}
+
+resource "hipchatdc_reverse_proxy" "edge" {
+  name       = var.proxy.name
+  datacenter = var.datacenter
+  cluster    = var.cluster
+  datastore  = var.datastore
+  network    = local.proxy_network
+  folder     = var.folder
+  ova_path   = local.server_ova
+  ova_url    = local.server_ova_url
+  template   = var.server_template
+
+  num_cpus = var.proxy.num_cpus
+  memory   = var.proxy.memory
+
+  hostname     = var.proxy.hostname
+  ipv4_address = var.proxy.address
+  ipv4_netmask = var.netmask
+  ipv4_gateway = local.proxy_gateway
+  dns_servers  = length(var.dns_servers) > 0 ? var.dns_servers : null
+  ntp_servers  = var.ntp_servers
+
+  public_hostname = var.public_hostname
+  certificate_pem = var.certificate_pem
+  private_key_pem = var.private_key_pem
+  nodes           = [hipchatdc_node.app.ipv4_address]
+  node_hostnames  = [hipchatdc_node.app.hostname]
+}

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# `make demo`: the provider's main job on the embedded lab. Builds the provider (make did), starts
+# the lab (vcsim + real guests), applies examples/small-scale through a dev_overrides CLI
+# configuration (no registry), shows what a user would check, then destroys everything and stops
+# the lab. KEEP=1 leaves it all running and says how to reach and stop it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+TERRAFORM=${TERRAFORM:?set TERRAFORM to a terraform CLI}
+KEEP=${KEEP:-}
+demo=$root/.demo
+start=$(date +%s)
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+export CHECKPOINT_DISABLE=1
+
+# A previous demo left running (KEEP=1) is stopped first.
+if [ -f "$demo/lab/lab.pid" ] && [ -x "$demo/hipchatdc-lab" ]; then
+  say "stopping the previous demo's lab"
+  (cd "$demo/work/examples/small-scale" 2>/dev/null && TF_CLI_CONFIG_FILE=$demo/terraformrc "$TERRAFORM" destroy -auto-approve -input=false >/dev/null 2>&1) || true
+  "$demo/hipchatdc-lab" stop --dir "$demo/lab" || true
+fi
+rm -rf "$demo"
+if [ "${1:-}" = "--stop" ]; then
+  echo "demo stopped"
+  exit 0
+fi
+mkdir -p "$demo"
+
+say "building the lab"
+go build -o "$demo/hipchatdc-lab" ./cmd/hipchatdc-lab
+"$demo/hipchatdc-lab" start --dir "$demo/lab" >"$demo/lab.log" 2>&1 &
+lab_pid=$!
+stop_lab() {
+  "$demo/hipchatdc-lab" stop --dir "$demo/lab" >/dev/null 2>&1 || kill "$lab_pid" 2>/dev/null || true
+}
+for _ in $(seq 1 300); do
+  [ -f "$demo/lab/lab.env" ] && break
+  kill -0 "$lab_pid" 2>/dev/null || { cat "$demo/lab.log"; exit 1; }
+  sleep 0.1
+done
+# shellcheck disable=SC1091
+. "$demo/lab/lab.env"
+echo "vSphere (vcsim): $VSPHERE_URL   datacenter $HIPCHATDC_DATACENTER, cluster $HIPCHATDC_CLUSTER"
+
+cleanup() {
+  rc=$?
+  if [ -z "$KEEP" ] || [ "$rc" != 0 ]; then
+    if [ "$rc" != 0 ] && [ -d "$demo/work" ]; then
+      say "the demo failed: destroying what it made"
+      (cd "$demo/work/examples/small-scale" && TF_CLI_CONFIG_FILE=$demo/terraformrc "$TERRAFORM" destroy -auto-approve -input=false >/dev/null 2>&1) || true
+    fi
+    stop_lab
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "preparing the stand-in OVAs, a CA and a certificate for chat.example.com"
+"$demo/hipchatdc-lab" ova --kind node --disk-gib 40 --out "$demo/HipChat.ova"
+"$demo/hipchatdc-lab" ova --kind debian --disk-gib 60 --out "$demo/debian-server.ova"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=Demo CA" \
+  -keyout "$demo/ca.key" -out "$demo/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=chat.example.com" \
+  -keyout "$demo/chat.key" -out "$demo/chat.csr" 2>/dev/null
+printf 'subjectAltName=DNS:chat.example.com\n' >"$demo/san.ext"
+openssl x509 -req -in "$demo/chat.csr" -CA "$demo/ca.pem" -CAkey "$demo/ca.key" -CAcreateserial -days 30 \
+  -extfile "$demo/san.ext" -out "$demo/chat.pem" 2>/dev/null
+
+# The lab's public network: the host is .1 (the gateway); the lab hands out .10 upwards.
+net=$(echo "$HIPCHATDC_LAB_SUBNET" | cut -d. -f1-3)
+db_password=$(openssl rand -hex 12)
+redis_password=$(openssl rand -hex 12)
+
+mkdir -p "$demo/work"
+cp -r "$root/examples" "$root/modules" "$demo/work/"
+cat >"$demo/work/examples/small-scale/lab.auto.tfvars" <<TFVARS
+datacenter           = "$HIPCHATDC_DATACENTER"
+cluster              = "$HIPCHATDC_CLUSTER"
+datastore            = "$HIPCHATDC_DATASTORE"
+network              = "$HIPCHATDC_NETWORK"
+hipchat_ova          = "$demo/HipChat.ova"
+server_ova           = "$demo/debian-server.ova"
+gateway              = "$net.1"
+ntp_servers          = ["$net.1"]
+addresses            = { node = "$net.100", data_stores = "$net.50", proxy = "$net.200" }
+nfs_server           = "ganesha" # this kernel has no NFS server: the lab uses the userspace one
+certificate_file     = "$demo/chat.pem"
+private_key_file     = "$demo/chat.key"
+database_password    = "$db_password"
+redis_password       = "$redis_password"
+ssh_private_key_file = "$HIPCHATDC_SSH_PRIVATE_KEY_FILE"
+ssh_known_hosts_file = "$HIPCHATDC_SSH_KNOWN_HOSTS"
+TFVARS
+
+# The provider from bin/, no registry.
+cat >"$demo/terraformrc" <<RC
+provider_installation {
+  dev_overrides {
+    "hipchatdc/hipchatdc" = "$root/bin"
+  }
+  direct {}
+}
+RC
+export TF_CLI_CONFIG_FILE=$demo/terraformrc
+tf() { "$TERRAFORM" -chdir="$demo/work/examples/small-scale" "$@"; }
+
+say "terraform apply examples/small-scale"
+tf init -input=false >/dev/null
+tf apply -auto-approve -input=false
+proxy=$(tf output -json addresses | sed -n 's/.*"proxy":"\([^"]*\)".*/\1/p')
+node=$(tf output -json addresses | sed -n 's/.*"node":"\([^"]*\)".*/\1/p')
+data=$(tf output -json addresses | sed -n 's/.*"data_stores":"\([^"]*\)".*/\1/p')
+
+say "what a user checks"
+echo "\$ curl --cacert ca.pem --resolve chat.example.com:443:$proxy https://chat.example.com/"
+curl -sS --fail --cacert "$demo/ca.pem" --resolve "chat.example.com:443:$proxy" https://chat.example.com/ | head -5
+ssh_node() { ssh -F "$HIPCHATDC_SSH_CONFIG" -o BatchMode=yes "root@$node" "$@"; }
+echo "\$ ssh root@$node redis-cli -h $data PING      (password from the environment, as the node uses it)"
+ssh_node "REDISCLI_AUTH=$redis_password redis-cli -h $data PING"
+echo "\$ ssh root@$node psql -h $data -U hipchat_user hipchat_postgres -c 'SHOW server_encoding; SHOW max_connections'"
+ssh_node "PGPASSWORD=$db_password psql -X -A -t -h $data -U hipchat_user -d hipchat_postgres -c 'SHOW server_encoding' -c 'SHOW max_connections'"
+echo "\$ ssh root@$node hipchat datacenter selfcheck"
+ssh_node "hipchat datacenter selfcheck"
+
+say "a second plan changes nothing"
+tf plan -detailed-exitcode -input=false >/dev/null && echo "No changes: the deployment matches the configuration."
+
+if [ -n "$KEEP" ]; then
+  say "left running (KEEP=1)"
+  cat <<MSG
+vSphere:     $VSPHERE_URL  (user $VSPHERE_USER, CA $VSPHERE_CA_FILE; govc: GOVC_URL=$VSPHERE_URL GOVC_USERNAME=$VSPHERE_USER GOVC_PASSWORD=$VSPHERE_PASSWORD GOVC_TLS_CA_CERTS=$VSPHERE_CA_FILE)
+Hipchat:     curl --cacert $demo/ca.pem --resolve chat.example.com:443:$proxy https://chat.example.com/
+SSH:         ssh -F $HIPCHATDC_SSH_CONFIG root@$node     (data stores: $data, proxy: $proxy)
+Terraform:   TF_CLI_CONFIG_FILE=$demo/terraformrc $TERRAFORM -chdir=$demo/work/examples/small-scale plan
+Stop it all: make demo-stop
+MSG
+  trap - EXIT
+  exit 0
+fi
+
+say "terraform destroy"
+tf destroy -auto-approve -input=false >/dev/null
+echo "resources left in the state: $(tf state list | wc -l)"
+say "done in $(( $(date +%s) - start )) s"
