@@ -152,12 +152,14 @@ func (c *Client) uploadDisks(ctx context.Context, spec ImportSpec, src ovfSource
 		body := &entryReader{r: r, prog: prog}
 		err := lease.Upload(ctx, item, body, soap.Upload{ContentLength: size})
 		switch {
+		case (err != nil || body.err != nil) && ctx.Err() != nil:
+			// Cancellation shows up on whichever side notices first (the source's read or
+			// the upload); either way it is a cancellation, not a bad archive.
+			return fmt.Errorf("import of %q cancelled after %d bytes: %w", spec.Name, prog.done.Load(), ctx.Err())
 		case errors.Is(body.err, io.ErrUnexpectedEOF):
 			return fmt.Errorf("%s: disk %s is truncated: the archive ends after %d of its %d bytes", spec.Source, name, body.n, size)
 		case body.err != nil && !errors.Is(body.err, io.EOF):
 			return fmt.Errorf("%s: reading disk %s: %w", spec.Source, name, body.err)
-		case err != nil && ctx.Err() != nil:
-			return fmt.Errorf("import of %q cancelled after %d bytes: %w", spec.Name, prog.done.Load(), ctx.Err())
 		case err != nil:
 			return fmt.Errorf("import of %q: uploading disk %s: %w", spec.Name, name, err)
 		}

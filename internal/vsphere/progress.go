@@ -8,13 +8,14 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 )
 
-// progressLog reports transfer progress through tflog at least every
-// interval or every 5 %, whichever comes first, so a long import shows it is
-// alive in TF_LOG=INFO output.
+// progressLog reports transfer progress through tflog at every 5 % step and at least every
+// interval, so a long import shows it is alive in TF_LOG=INFO output.
 type progressLog struct {
+	ctx      context.Context
 	what     string
 	total    int64
 	done     atomic.Int64
+	lastLog  atomic.Int64 // unix nanoseconds of the last line
 	start    time.Time
 	stop     chan struct{}
 	finished chan struct{}
@@ -23,31 +24,37 @@ type progressLog struct {
 const progressInterval = 5 * time.Second
 
 func startProgress(ctx context.Context, what string, total int64) *progressLog {
-	p := &progressLog{what: what, total: total, start: time.Now(), stop: make(chan struct{}), finished: make(chan struct{})}
-	go p.run(ctx)
+	p := &progressLog{ctx: ctx, what: what, total: total, start: time.Now(), stop: make(chan struct{}), finished: make(chan struct{})}
+	p.lastLog.Store(p.start.UnixNano())
+	go p.run()
 	return p
 }
 
-func (p *progressLog) add(n int) { p.done.Add(int64(n)) }
+// add counts transferred bytes and logs the line of a 5 % step right away: a fast import covers
+// many percent between two ticks of the reporter, and every step should show. It runs on the
+// upload's read path, but only 20 times per transfer does it do more than an addition.
+func (p *progressLog) add(n int) {
+	done := p.done.Add(int64(n))
+	if p.total > 0 && 20*done/p.total != 20*(done-int64(n))/p.total {
+		p.log("progress")
+	}
+}
 
-func (p *progressLog) run(ctx context.Context) {
+// run covers the slow case: a line at least every progressInterval.
+func (p *progressLog) run() {
 	defer close(p.finished)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	lastLog := time.Now()
-	lastPct := int64(-5)
 	for {
 		select {
 		case <-p.stop:
-			p.log(ctx, "finished")
+			p.log("finished")
 			return
-		case <-ctx.Done():
+		case <-p.ctx.Done():
 			return
 		case <-tick.C:
-			pct := p.percent()
-			if time.Since(lastLog) >= progressInterval || pct >= lastPct+5 {
-				p.log(ctx, "progress")
-				lastLog, lastPct = time.Now(), pct/5*5
+			if time.Since(time.Unix(0, p.lastLog.Load())) >= progressInterval {
+				p.log("progress")
 			}
 		}
 	}
@@ -60,14 +67,15 @@ func (p *progressLog) percent() int64 {
 	return 100 * p.done.Load() / p.total
 }
 
-func (p *progressLog) log(ctx context.Context, msg string) {
+func (p *progressLog) log(msg string) {
+	p.lastLog.Store(time.Now().UnixNano())
 	done := p.done.Load()
 	secs := time.Since(p.start).Seconds()
 	rate := 0.0
 	if secs > 0 {
 		rate = float64(done) / (1 << 20) / secs
 	}
-	tflog.Info(ctx, p.what+" "+msg, map[string]any{
+	tflog.Info(p.ctx, p.what+" "+msg, map[string]any{
 		"bytes": done, "total_bytes": p.total, "percent": p.percent(), "mib_per_s": rate,
 	})
 }
