@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"fmt"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 	"io"
 	"net/netip"
 	"slices"
@@ -76,17 +77,16 @@ type Observation struct {
 	Incomplete []string
 }
 
-// marker separates the sections of Read's output; no config file has such a line.
-const marker = "@@hipchatdc-identity@@"
-
-func readScript(f Flavor) string {
+// ReadScript is the command Read runs. A resource may run it together with other recipes' read
+// scripts as one command and give the output to Parse.
+func ReadScript(f Flavor) string {
 	ntp := NTPConfFile
 	if f == Debian {
 		ntp = TimesyncdFile
 	}
 	section := func(name, cmd string) string {
 		// The echo after each file keeps a missing final newline from gluing the next marker on.
-		return fmt.Sprintf("echo '%s %s'; %s 2>/dev/null; echo\n", marker, name, cmd)
+		return guest.EchoSection("identity", name) + cmd + " 2>/dev/null; echo\n"
 	}
 	return "# read network identity\n" +
 		section("interfaces", "cat "+InterfacesFile) +
@@ -96,7 +96,7 @@ func readScript(f Flavor) string {
 		section("ntp", "cat "+ntp) +
 		section("timezone", "cat "+TimezoneFile) +
 		section("localtime", "readlink "+LocaltimeFile) +
-		"true\n"
+		guest.EchoSection("identity", "end")
 }
 
 // Read returns the guest's identity with one command.
@@ -107,35 +107,28 @@ func Read(ctx context.Context, r Runner, f Flavor) (Identity, error) {
 
 // Observe is Read with the details Apply needs.
 func Observe(ctx context.Context, r Runner, f Flavor) (Observation, error) {
-	out, err := r.Run(ctx, readScript(f), nil)
+	out, err := r.Run(ctx, ReadScript(f), nil)
 	if err != nil {
 		return Observation{}, fmt.Errorf("read network identity: %w", err)
 	}
 	return parseObservation(string(out), f)
 }
 
+// Parse reads the identity from the output of ReadScript (alone or among other recipes').
+func Parse(out string, f Flavor) (Identity, error) {
+	o, err := parseObservation(out, f)
+	return o.Identity, err
+}
+
 func parseObservation(out string, f Flavor) (Observation, error) {
-	sections := map[string]string{}
-	name := ""
-	var body []string
-	flush := func() {
-		if name != "" {
-			s := strings.TrimRight(strings.Join(body, "\n"), "\n")
-			if s != "" {
-				s += "\n"
-			}
-			sections[name] = s
+	sections := guest.Sections(out, "identity")
+	for name, s := range sections {
+		// Files keep one final newline, whatever the script's echo added.
+		if s = strings.TrimRight(s, "\n"); s != "" {
+			s += "\n"
 		}
+		sections[name] = s
 	}
-	for _, line := range strings.Split(out, "\n") {
-		if rest, ok := strings.CutPrefix(line, marker+" "); ok {
-			flush()
-			name, body = rest, nil
-			continue
-		}
-		body = append(body, line)
-	}
-	flush()
 	for _, s := range []string{"interfaces", "addr", "hostname", "hosts", "ntp", "timezone", "localtime"} {
 		if _, ok := sections[s]; !ok {
 			return Observation{}, fmt.Errorf("read network identity: output has no %s section", s)

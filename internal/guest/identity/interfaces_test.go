@@ -144,6 +144,9 @@ func TestParseNTPConf(t *testing.T) {
 	}
 }
 
+// marker begins a section line of this recipe, as guest.EchoSection prints it.
+const marker = "@@hipchatdc-identity@@"
+
 func TestParseObservation(t *testing.T) {
 	out := strings.Join([]string{
 		marker + " interfaces", "auto lo", "iface lo inet loopback", "auto eth0", "iface eth0 inet static", "address 10.0.0.5", "netmask 255.255.255.0", "gateway 10.0.0.1", "",
@@ -153,6 +156,7 @@ func TestParseObservation(t *testing.T) {
 		marker + " ntp", "server a.example.com iburst", "",
 		marker + " timezone", "Etc/UTC", "",
 		marker + " localtime", "/usr/share/zoneinfo/Europe/Berlin", "",
+		"@@hipchatdc-redis@@ conf", "port 6379", // another recipe's read, run in the same command
 	}, "\n")
 	o, err := parseObservation(out, Appliance)
 	must(t, err)

@@ -3,6 +3,7 @@ package nfs
 import (
 	"context"
 	"fmt"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 	"io"
 	"io/fs"
 	"strconv"
@@ -66,12 +67,10 @@ func (s State) Drift(c Config) []string {
 	return d
 }
 
-const marker = "@@hipchatdc-nfs@@ "
-
 // ReadScript is the shell fragment Read runs; the resource may concatenate several recipes'
 // fragments into one command and give the output to each Parse. c must be valid.
 func ReadScript(c Config) string {
-	sec := func(name string) string { return "echo '" + marker + name + "'\n" }
+	sec := func(name string) string { return guest.EchoSection("nfs", name) }
 	dev := c.Device
 	return "# read nfs\n(\n" +
 		sec("exports") + "cat " + ExportsFile + " 2>/dev/null; echo\n" +
@@ -97,32 +96,6 @@ func Read(ctx context.Context, r Runner, c Config) (State, error) {
 	return Parse(string(out), c)
 }
 
-func sections(out string) map[string]string {
-	m := map[string]string{}
-	name := ""
-	var body []string
-	flush := func() {
-		if name != "" {
-			m[name] = strings.Join(body, "\n")
-		}
-	}
-	for _, line := range strings.Split(out, "\n") {
-		if rest, ok := strings.CutPrefix(line, marker); ok {
-			flush()
-			name, body = rest, nil
-			continue
-		}
-		if strings.HasPrefix(line, "@@hipchatdc-") {
-			flush()
-			name, body = "", nil
-			continue
-		}
-		body = append(body, line)
-	}
-	flush()
-	return m
-}
-
 func fileSection(s string) string {
 	s = strings.TrimSuffix(s, "\n")
 	if strings.TrimSpace(s) == "" {
@@ -133,7 +106,7 @@ func fileSection(s string) string {
 
 // Parse reads the output of ReadScript(c) (alone or among other recipes' sections).
 func Parse(out string, c Config) (State, error) {
-	sec := sections(out)
+	sec := guest.Sections(out, "nfs")
 	for _, s := range []string{"exports", "exportfs", "ganesha", "ganesha-pid", "dir", "device", "mount", "fstab", "end"} {
 		if _, ok := sec[s]; !ok {
 			return State{}, fmt.Errorf("read nfs: output has no %s section", s)

@@ -72,6 +72,9 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// marker is the start of a section line of this recipe, as guest.EchoSection prints it.
+const marker = "@@hipchatdc-nfs@@ "
+
 func TestParseDrift(t *testing.T) {
 	c := testConfig
 	out := marker + "exports\n" + c.ExportLine() + "\n\n" + marker + "exportfs\n" + DefaultPath + "\t10.0.0.0/24(sync,wdelay,hide,no_subtree_check,fsid=1,sec=sys,rw,insecure,no_root_squash,no_all_squash)\n\n" +

@@ -3,6 +3,7 @@ package nginx
 import (
 	"context"
 	"fmt"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 	"io"
 	"strconv"
 	"strings"
@@ -34,13 +35,12 @@ type State struct {
 	MasterPID   int
 }
 
-// marker separates the sections of Read's output; no PEM or NGINX file has such a line.
-const marker = "@@hipchatdc-nginx@@"
-
-func readScript() string {
+// ReadScript is the command Read runs. A resource may run it together with other recipes' read
+// scripts as one command and give the output to Parse.
+func ReadScript() string {
 	section := func(name, cmd string) string {
 		// The echo after each file keeps a missing final newline from gluing the next marker on.
-		return fmt.Sprintf("echo '%s %s'; %s 2>/dev/null; echo\n", marker, name, cmd)
+		return guest.EchoSection("nginx", name) + cmd + " 2>/dev/null; echo\n"
 	}
 	return "# read reverse proxy\n" +
 		section("conf", "cat "+ConfFile) +
@@ -49,40 +49,28 @@ func readScript() string {
 		section("default", "[ -e "+DefaultSite+" ] && echo enabled") +
 		section("installed", "command -v nginx") +
 		section("pid", "p=$(cat "+PIDFile+") && kill -0 \"$p\" && echo \"$p\"") +
-		"true\n"
+		guest.EchoSection("nginx", "end")
 }
 
 // Read returns the proxy's state with one command.
 func Read(ctx context.Context, r Runner) (State, error) {
-	out, err := r.Run(ctx, readScript(), nil)
+	out, err := r.Run(ctx, ReadScript(), nil)
 	if err != nil {
 		return State{}, fmt.Errorf("read reverse proxy: %w", err)
 	}
-	return parseState(string(out))
+	return Parse(string(out))
 }
 
-func parseState(out string) (State, error) {
-	sections := map[string]string{}
-	name := ""
-	var body []string
-	flush := func() {
-		if name != "" {
-			s := strings.TrimRight(strings.Join(body, "\n"), "\n")
-			if s != "" {
-				s += "\n"
-			}
-			sections[name] = s
+// Parse reads the proxy's state from the output of ReadScript (alone or among other recipes').
+func Parse(out string) (State, error) {
+	sections := guest.Sections(out, "nginx")
+	for name, s := range sections {
+		// Files keep one final newline, whatever the script's echo added.
+		if s = strings.TrimRight(s, "\n"); s != "" {
+			s += "\n"
 		}
+		sections[name] = s
 	}
-	for _, line := range strings.Split(out, "\n") {
-		if rest, ok := strings.CutPrefix(line, marker+" "); ok {
-			flush()
-			name, body = rest, nil
-			continue
-		}
-		body = append(body, line)
-	}
-	flush()
 	for _, s := range []string{"conf", "cert", "key", "default", "installed", "pid"} {
 		if _, ok := sections[s]; !ok {
 			return State{}, fmt.Errorf("read reverse proxy: output has no %s section", s)

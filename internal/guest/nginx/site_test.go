@@ -139,6 +139,9 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// marker begins a section line of this recipe, as guest.EchoSection prints it.
+const marker = "@@hipchatdc-nginx@@"
+
 func TestParseState(t *testing.T) {
 	cert, key := testPair(t)
 	site := Site{ServerName: "chat.example.com", Nodes: []string{"10.0.0.10"}, CertificatePEM: cert, PrivateKeyPEM: key}
@@ -154,7 +157,7 @@ func TestParseState(t *testing.T) {
 		marker + " installed", "/usr/sbin/nginx", "",
 		marker + " pid", "123", "",
 	}, "\n")
-	st, err := parseState(out)
+	st, err := Parse(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,14 +173,14 @@ func TestParseState(t *testing.T) {
 
 	empty := strings.Join([]string{marker + " conf", "", marker + " cert", "", marker + " key", "", marker + " default", "enabled",
 		marker + " installed", "", marker + " pid", ""}, "\n")
-	st, err = parseState(empty)
+	st, err = Parse(empty)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Deployed || st.Running || st.Installed || !st.DefaultSite || st.KeySHA256 != "" {
 		t.Errorf("fresh guest read as %+v", st)
 	}
-	if _, err := parseState(marker + " conf\n"); err == nil {
+	if _, err := Parse(marker + " conf\n"); err == nil {
 		t.Error("truncated output accepted")
 	}
 }

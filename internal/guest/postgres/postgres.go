@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 	"io"
 	"io/fs"
 	"strconv"
@@ -152,13 +153,11 @@ func (s State) databaseDrift(c Config) []string {
 	return d
 }
 
-const marker = "@@hipchatdc-postgres@@ "
-
 // ReadScript is the shell fragment Read runs; the resource may concatenate several recipes'
 // fragments into one command and give the output to each Parse. Names come from a validated
 // Config and are not secrets; the password is not needed to read.
 func ReadScript(c Config) string {
-	sec := func(name string) string { return "echo '" + marker + name + "'\n" }
+	sec := func(name string) string { return guest.EchoSection("postgres", name) }
 	db, user := sqlLiteral(c.Database), sqlLiteral(c.User)
 	return "# read postgres\n(\ncd /tmp\n" +
 		"v=" + shellQuote(versionOrEmpty(c.Version)) + "\n" +
@@ -193,32 +192,6 @@ func Read(ctx context.Context, r Runner, c Config) (State, error) {
 	return Parse(string(out))
 }
 
-func sections(out string) map[string]string {
-	m := map[string]string{}
-	name := ""
-	var body []string
-	flush := func() {
-		if name != "" {
-			m[name] = strings.Join(body, "\n")
-		}
-	}
-	for _, line := range strings.Split(out, "\n") {
-		if rest, ok := strings.CutPrefix(line, marker); ok {
-			flush()
-			name, body = rest, nil
-			continue
-		}
-		if strings.HasPrefix(line, "@@hipchatdc-") {
-			flush()
-			name, body = "", nil
-			continue
-		}
-		body = append(body, line)
-	}
-	flush()
-	return m
-}
-
 func fileSection(s string) string {
 	s = strings.TrimSuffix(s, "\n")
 	if strings.TrimSpace(s) == "" {
@@ -229,7 +202,7 @@ func fileSection(s string) string {
 
 // Parse reads the output of ReadScript (alone or among other recipes' sections).
 func Parse(out string) (State, error) {
-	sec := sections(out)
+	sec := guest.Sections(out, "postgres")
 	for _, s := range []string{"major", "cluster", "conf", "hba", "sql", "dbsql", "end"} {
 		if _, ok := sec[s]; !ok {
 			return State{}, fmt.Errorf("read postgres: output has no %s section", s)

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 	"io"
 	"io/fs"
 	"net/netip"
@@ -90,9 +91,6 @@ func (s State) Drift(c Config) []string {
 	return d
 }
 
-// marker starts each section of the read output; no file or server reply has such a line.
-const marker = "@@hipchatdc-redis@@ "
-
 // liveSettings are asked of the running server.
 func liveSettings() []string {
 	names := []string{"bind", "port"}
@@ -120,7 +118,7 @@ func quoteAll(ss []string) []string {
 // ReadScript is the shell fragment Read runs. The resource may concatenate the fragments of
 // several recipes into one command and hand the output to each recipe's Parse.
 func ReadScript() string {
-	sec := func(name string) string { return "echo '" + marker + name + "'\n" }
+	sec := func(name string) string { return guest.EchoSection("redis", name) }
 	return "# read redis\n(\nconf=" + ConfigFile + "\n" +
 		sec("conf") + `cat "$conf" 2>/dev/null; echo` + "\n" +
 		`port=$(sed -n 's/^port[[:space:]]\{1,\}\([0-9]*\).*/\1/p' "$conf" 2>/dev/null | tail -n 1); port=${port:-6379}` + "\n" +
@@ -138,36 +136,9 @@ func Read(ctx context.Context, r Runner) (State, error) {
 	return Parse(string(out))
 }
 
-// sections splits read output at this package's markers, ignoring other recipes' output.
-func sections(out string) map[string]string {
-	m := map[string]string{}
-	name := ""
-	var body []string
-	flush := func() {
-		if name != "" {
-			m[name] = strings.Join(body, "\n")
-		}
-	}
-	for _, line := range strings.Split(out, "\n") {
-		if rest, ok := strings.CutPrefix(line, marker); ok {
-			flush()
-			name, body = rest, nil
-			continue
-		}
-		if strings.HasPrefix(line, "@@hipchatdc-") {
-			flush()
-			name, body = "", nil
-			continue
-		}
-		body = append(body, line)
-	}
-	flush()
-	return m
-}
-
 // Parse reads the output of ReadScript (alone or among other recipes' sections).
 func Parse(out string) (State, error) {
-	sec := sections(out)
+	sec := guest.Sections(out, "redis")
 	for _, s := range []string{"conf", "live", "info", "end"} {
 		if _, ok := sec[s]; !ok {
 			return State{}, fmt.Errorf("read redis: output has no %s section", s)

@@ -78,6 +78,9 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// marker is the start of a section line of this recipe, as guest.EchoSection prints it.
+const marker = "@@hipchatdc-redis@@ "
+
 func TestParseReadOutput(t *testing.T) {
 	c := Config{Address: netip.MustParseAddr("10.0.0.20"), Password: "pw"}
 	conf := Render(c)
