@@ -1,0 +1,107 @@
+package hipchat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
+)
+
+// Result says what Apply did.
+type Result struct {
+	Before    State
+	Changed   bool   // the config file was written and configure and the self-check ran
+	Configure string // the configure command's output (passwords removed)
+	SelfCheck string // the self-check's output (passwords removed)
+}
+
+// StepError is a configure command or self-check that ran and failed, or could not finish.
+// Output is what the step printed (stdout and stderr), with the passwords removed; it holds
+// the clients' own words, such as "password authentication failed for user hipchat_user".
+type StepError struct {
+	Step    string // "configure" or "self-check"
+	Command string // the command line, as configured
+	Output  string
+	err     error
+	secrets []string
+}
+
+func (e *StepError) Error() string {
+	msg := fmt.Sprintf("hipchat datacenter %s (%s) failed: %v", e.Step, e.Command, e.err)
+	if e.Output != "" {
+		msg += "\n" + e.Output
+	}
+	return redact(msg, e.secrets)
+}
+
+func (e *StepError) Unwrap() error { return e.err }
+
+// redact replaces each non-empty secret in s, so that a command's output that echoes one back
+// does not carry it into an error, a log or Terraform's diagnostics.
+func redact(s string, secrets []string) string {
+	for _, p := range secrets {
+		if p != "" {
+			s = strings.ReplaceAll(s, p, "(sensitive value)")
+		}
+	}
+	return s
+}
+
+// Apply points the node at d: it reads first (one command) and, when the node differs from d
+// (State.Drift), writes the config file with the passwords on stdin (0600 root:root), runs the
+// configure command and then the self-check. A failing self-check is returned as a
+// *StepError with its output; the new file stays in place, marked unverified, so the next
+// Apply with corrected values rewrites it and one with the same values tries again. When
+// nothing differs Apply runs no changing command (and no self-check).
+func Apply(ctx context.Context, r Runner, d DataStores, c Commands) (Result, error) {
+	var res Result
+	if err := c.Validate(); err != nil {
+		return res, err
+	}
+	c = c.WithDefaults()
+	want, err := Render(d)
+	if err != nil {
+		return res, err
+	}
+	st, err := Read(ctx, r, c)
+	if err != nil {
+		return res, err
+	}
+	res.Before = st
+	if len(st.Drift(d, c)) == 0 {
+		return res, nil
+	}
+	res.Changed = true
+	secrets := d.secrets()
+	// The previous settings' passwords may show up in the outputs too.
+	secrets = append(secrets, st.DataStores.secrets()...)
+	secrets = append(secrets, st.Site.secrets()...)
+	if err := r.WriteFile(ctx, c.ConfigFile, want, 0o600, "root:root"); err != nil {
+		return res, fmt.Errorf("hipchat: write %s (is this a Hipchat node?): %w", c.ConfigFile, err)
+	}
+
+	// Marked unverified before configure runs and cleared only by a passing self-check: a
+	// failure at either step makes the next Apply run both again.
+	mark := guest.Quote(c.unverifiedFile())
+	configure := c.configureLine()
+	out, err := r.RunChange(ctx, "# hipchat datacenter configure\n: > "+mark+"\n{\n"+configure+"\n} 2>&1\n", nil)
+	res.Configure = redact(strings.TrimSpace(string(out)), secrets)
+	if err != nil {
+		return res, &StepError{Step: "configure", Command: configure, Output: res.Configure, err: err, secrets: secrets}
+	}
+	out, err = r.RunChange(ctx, "# hipchat datacenter self-check\n{\n"+c.SelfCheck+"\n} 2>&1\nst=$?\n[ $st -ne 0 ] || rm -f "+mark+"\nexit $st\n", nil)
+	res.SelfCheck = redact(strings.TrimSpace(string(out)), secrets)
+	if err != nil {
+		return res, &StepError{Step: "self-check", Command: c.SelfCheck, Output: res.SelfCheck, err: err, secrets: secrets}
+	}
+	return res, nil
+}
+
+// IsSelfCheckFailure reports whether err is a failed self-check (the node was configured but
+// does not reach its data stores).
+func IsSelfCheckFailure(err error) bool {
+	var s *StepError
+	return errors.As(err, &s) && s.Step == "self-check"
+}
