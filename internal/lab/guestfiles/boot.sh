@@ -28,5 +28,7 @@ ifup -a >/var/log/hipchatdc-lab-ifup.log 2>&1 || { cat /var/log/hipchatdc-lab-if
 install -d -m 0755 /run/sshd
 /usr/sbin/sshd
 if [ "$GUEST_KIND" = node ]; then
+	# The appliance's settings folder (see init.sh for where /hipchat comes from).
+	install -d -m 0755 /hipchat/config
 	nginx
 fi
