@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 )
 
 var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
@@ -127,10 +129,12 @@ func TestParseAndDrift(t *testing.T) {
 	c := Commands{}.WithDefaults()
 	rendered, _ := Render(d)
 	site := strings.Replace(string(rendered), "{\n", "{\n  \"appliance-only\": \"x\",\n", 1)
+	m := func(name string) string { return guest.SectionMarker(recipe, name) + "\n" }
 	out := "other recipe output\n" +
-		marker + "config present 600 root:root\n" + string(rendered) + "\n" +
-		marker + "site present 600 root:root\n" + site + "\n" +
-		marker + "unverified no\n" + marker + "end\n"
+		m("config") + "present 600 root:root\n" + string(rendered) + "\n" +
+		m("site") + "present 600 root:root\n" + site + "\n" +
+		guest.SectionMarker("redis", "conf") + "\nport 6379\n" +
+		m("unverified") + "no\n" + m("end")
 	st, err := Parse(out)
 	if err != nil {
 		t.Fatal(err)
@@ -160,14 +164,14 @@ func TestParseAndDrift(t *testing.T) {
 		t.Errorf("drift: %s", drift)
 	}
 
-	absent, err := Parse(marker + "config absent\n" + marker + "site absent\n" + marker + "unverified no\n" + marker + "end\n")
-	if err != nil || absent.ConfigPresent || absent.SitePresent {
+	absent, err := Parse(m("config") + "absent\n" + m("site") + "absent\n" + m("unverified") + "yes\n" + m("end"))
+	if err != nil || absent.ConfigPresent || absent.SitePresent || !absent.Unverified {
 		t.Fatalf("%+v %v", absent, err)
 	}
-	if len(absent.Drift(d, c)) != 2 {
+	if len(absent.Drift(d, c)) != 3 {
 		t.Errorf("drift of an unconfigured node: %q", absent.Drift(d, c))
 	}
-	if _, err := Parse(marker + "config absent\n"); err == nil {
+	if _, err := Parse(m("config") + "absent\n"); err == nil {
 		t.Error("truncated output accepted")
 	}
 }

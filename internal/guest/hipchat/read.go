@@ -152,22 +152,22 @@ func differences(got, want DataStores, skipUnset ...bool) []string {
 	return out
 }
 
-// marker starts each section of the read output; no line of a JSON file the provider wrote
-// starts with it.
-const marker = "@@hipchatdc-hipchat@@ "
+// recipe names this package's sections in read output (guest.Sections).
+const recipe = "hipchat"
 
 // ReadScript is the shell fragment Read runs. The resource may concatenate it with other
 // recipes' fragments into one command and hand the output to Parse.
 func ReadScript(c Commands) string {
 	c = c.WithDefaults()
-	// file NAME PATH prints a section header "NAME present MODE OWNER" or "NAME absent" and
-	// the file's content, followed by a newline so the next header starts on its own line.
+	// file NAME PATH prints section NAME: "present MODE OWNER" and the file's content followed
+	// by a newline (so the next marker starts on its own line), or "absent".
 	return "# read hipchat datacenter settings\n(\n" +
-		`file() { if [ -f "$2" ]; then echo "` + marker + `$1 present $(stat -c '%a %U:%G' "$2")"; cat "$2"; echo; else echo "` + marker + `$1 absent"; fi; }` + "\n" +
+		`file() { echo "` + guest.SectionMarker(recipe, "") + `$1"; if [ -f "$2" ]; then echo "present $(stat -c '%a %U:%G' "$2")"; cat "$2"; echo; else echo absent; fi; }` + "\n" +
 		"file config " + guest.Quote(c.ConfigFile) + "\n" +
 		"file site " + SiteFile + "\n" +
-		`if [ -e ` + guest.Quote(c.unverifiedFile()) + ` ]; then echo "` + marker + `unverified yes"; else echo "` + marker + `unverified no"; fi` + "\n" +
-		`echo "` + marker + `end"` + "\n)\n"
+		guest.EchoSection(recipe, "unverified") +
+		`if [ -e ` + guest.Quote(c.unverifiedFile()) + ` ]; then echo yes; else echo no; fi` + "\n" +
+		guest.EchoSection(recipe, "end") + ")\n"
 }
 
 // Read returns the node's data-store settings with one command.
@@ -182,73 +182,40 @@ func Read(ctx context.Context, r Runner, c Commands) (State, error) {
 	return Parse(string(out))
 }
 
-type section struct {
-	fields []string // the header's words after the name
-	body   string
-}
-
-// sections splits read output at this package's markers, ignoring other recipes' output.
-func sections(out string) map[string]section {
-	m := map[string]section{}
-	name := ""
-	var cur section
-	var body []string
-	flush := func() {
-		if name != "" {
-			cur.body = strings.Join(body, "\n")
-			m[name] = cur
-		}
-	}
-	for _, line := range strings.Split(out, "\n") {
-		if rest, ok := strings.CutPrefix(line, marker); ok {
-			flush()
-			f := strings.Fields(rest)
-			name, cur, body = "", section{}, nil
-			if len(f) > 0 {
-				name, cur.fields = f[0], f[1:]
-			}
-			continue
-		}
-		if strings.HasPrefix(line, "@@hipchatdc-") {
-			flush()
-			name, body = "", nil
-			continue
-		}
-		body = append(body, line)
-	}
-	flush()
-	return m
+// fileSection splits a section printed by ReadScript's file function into its status words
+// and the file's exact content: the script added one newline after the content, which the
+// split at newlines and the join in guest.Sections took away again.
+func fileSection(body string) (status []string, content []byte) {
+	head, rest, _ := strings.Cut(body, "\n")
+	return strings.Fields(head), []byte(rest)
 }
 
 // Parse reads the output of ReadScript (alone or among other recipes' sections).
 func Parse(out string) (State, error) {
-	sec := sections(out)
+	sec := guest.Sections(out, recipe)
 	for _, s := range []string{"config", "site", "unverified", "end"} {
 		if _, ok := sec[s]; !ok {
 			return State{}, fmt.Errorf("read hipchat datacenter settings: output has no %s section", s)
 		}
 	}
 	var st State
-	if cf := sec["config"]; len(cf.fields) > 0 && cf.fields[0] == "present" {
-		st.ConfigPresent = true
-		// The script printed the content and one newline, which the split at newlines and the
-		// join in sections took away again: body is the file's exact content.
-		st.Config = []byte(cf.body)
-		if len(cf.fields) == 3 {
-			st.ConfigMode, st.ConfigOwner = cf.fields[1], cf.fields[2]
+	if status, content := fileSection(sec["config"]); len(status) > 0 && status[0] == "present" {
+		st.ConfigPresent, st.Config = true, content
+		if len(status) == 3 {
+			st.ConfigMode, st.ConfigOwner = status[1], status[2]
 		}
 		var err error
-		if st.DataStores, err = ParseConfig(st.Config); err != nil {
+		if st.DataStores, err = ParseConfig(content); err != nil {
 			st.ConfigError = err.Error()
 		}
 	}
-	if sf := sec["site"]; len(sf.fields) > 0 && sf.fields[0] == "present" {
+	if status, content := fileSection(sec["site"]); len(status) > 0 && status[0] == "present" {
 		st.SitePresent = true
 		var err error
-		if st.Site, err = ParseConfig([]byte(sf.body)); err != nil {
+		if st.Site, err = ParseConfig(content); err != nil {
 			st.SiteError = err.Error()
 		}
 	}
-	st.Unverified = len(sec["unverified"].fields) > 0 && sec["unverified"].fields[0] == "yes"
+	st.Unverified = strings.TrimSpace(sec["unverified"]) == "yes"
 	return st, nil
 }
