@@ -76,6 +76,8 @@ func (datastoreRole) extraDisks(m *datastoreModel) []int64 {
 	return []int64{m.NFSDiskSize.ValueInt64()}
 }
 
+func (datastoreRole) blocks() map[string]schema.Block { return nil }
+
 func (datastoreRole) attributes() map[string]schema.Attribute {
 	computed := func(doc string) schema.Attribute {
 		return schema.StringAttribute{Computed: true, MarkdownDescription: doc}
@@ -282,36 +284,33 @@ func (datastoreRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *datas
 	}
 }
 
-// read refreshes the three services in one SSH command: each recipe's read script, run
-// together, parsed apart.
-func (datastoreRole) read(ctx context.Context, conn *guest.Conn, m *datastoreModel, diags *diag.Diagnostics) {
-	if conn == nil {
-		return
-	}
+// readScript reads the three services: each recipe's read script, run together (and with the
+// network identity's) as one command, parsed apart.
+func (datastoreRole) readScript(m *datastoreModel) string {
+	defaults(m)
+	_, pc, nc := m.recipes()
+	return redis.ReadScript() + postgres.ReadScript(pc) + nfs.ReadScript(nc)
+}
+
+func (datastoreRole) parse(_ context.Context, out string, m *datastoreModel, _ bool, diags *diag.Diagnostics) {
 	if m.AllowedCIDR.IsNull() || m.AllowedCIDR.IsUnknown() {
 		if p, ok := m.network(); ok {
 			m.AllowedCIDR = types.StringValue(p.String())
 		}
 	}
-	defaults(m)
 	rc, pc, nc := m.recipes()
-	out, err := conn.Run(ctx, redis.ReadScript()+postgres.ReadScript(pc)+nfs.ReadScript(nc), nil)
-	if err != nil {
-		diags.AddError("Cannot read the data stores", err.Error())
-		return
-	}
 	var drift []string
-	rs, err := redis.Parse(string(out))
+	rs, err := redis.Parse(out)
 	if err != nil {
 		diags.AddError("Cannot read Redis", err.Error())
 		return
 	}
-	ps, err := postgres.Parse(string(out))
+	ps, err := postgres.Parse(out)
 	if err != nil {
 		diags.AddError("Cannot read Postgres", err.Error())
 		return
 	}
-	ns, err := nfs.Parse(string(out), nc)
+	ns, err := nfs.Parse(out, nc)
 	if err != nil {
 		diags.AddError("Cannot read the NFS export", err.Error())
 		return
@@ -331,11 +330,14 @@ func (datastoreRole) read(ctx context.Context, conn *guest.Conn, m *datastoreMod
 	if ps.Version != "" {
 		m.PostgresVersion = types.StringValue(ps.Version)
 	}
-	if known(m.PostgresPassword) && ps.UserExists && !ps.PasswordMatches(pc.User, pc.Password) {
-		drift = append(drift, "postgres: the password of "+pc.User+" was changed")
-	}
-	for _, d := range ps.Drift(pc) {
-		drift = append(drift, "postgres: "+d)
+	// Without a database and user (after an import) there is nothing of ours to compare.
+	if known(m.PostgresDatabase) && known(m.PostgresUser) {
+		if known(m.PostgresPassword) && ps.UserExists && !ps.PasswordMatches(pc.User, pc.Password) {
+			drift = append(drift, "postgres: the password of "+pc.User+" was changed")
+		}
+		for _, d := range ps.Drift(pc) {
+			drift = append(drift, "postgres: "+d)
+		}
 	}
 	for _, d := range ns.Drift(nc) {
 		drift = append(drift, "nfs: "+d)

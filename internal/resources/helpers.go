@@ -42,6 +42,13 @@ func stringValue(s string) types.String {
 	return types.StringValue(s)
 }
 
+func intValue(n int) types.Int64 {
+	if n == 0 {
+		return types.Int64Null()
+	}
+	return types.Int64Value(int64(n))
+}
+
 // importKey marks, in private state, a resource that was just imported: its first Read fills
 // what the configuration will hold (placement names, the guest's settings) instead of keeping
 // what state says.

@@ -3,6 +3,17 @@ package resources
 import (
 	"context"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/hipchat"
+
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -19,6 +30,26 @@ func NewNodeResource() resource.Resource {
 
 type nodeModel struct {
 	vmCore
+	DataStores *nodeDataStoresModel `tfsdk:"data_stores"`
+	Drift      types.List           `tfsdk:"drift"`
+}
+
+// nodeDataStoresModel is the guide's next step, "Configure Hipchat Data Center nodes": where the
+// node finds Postgres, Redis and the NFS share.
+type nodeDataStoresModel struct {
+	PostgresHost     types.String `tfsdk:"postgres_host"`
+	PostgresPort     types.Int64  `tfsdk:"postgres_port"`
+	PostgresDatabase types.String `tfsdk:"postgres_database"`
+	PostgresUser     types.String `tfsdk:"postgres_user"`
+	PostgresPassword types.String `tfsdk:"postgres_password"`
+	RedisHost        types.String `tfsdk:"redis_host"`
+	RedisPort        types.Int64  `tfsdk:"redis_port"`
+	RedisPassword    types.String `tfsdk:"redis_password"`
+	NFSExport        types.String `tfsdk:"nfs_export"`
+	PublicURL        types.String `tfsdk:"public_url"`
+	ConfigFile       types.String `tfsdk:"config_file"`
+	ConfigureCommand types.String `tfsdk:"configure_command"`
+	SelfCheckCommand types.String `tfsdk:"selfcheck_command"`
 }
 
 type nodeRole struct{}
@@ -34,7 +65,49 @@ func (nodeRole) description() string {
 		"the way the guide does by hand (`/etc/network/interfaces`, `dont-blame-hipchat -c \"hostnamectl set-hostname ...\"`, `hipchat service --ntp-servers`)."
 }
 
-func (nodeRole) attributes() map[string]schema.Attribute { return nil }
+func (nodeRole) attributes() map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		"drift": schema.ListAttribute{
+			ElementType: types.StringType, Optional: true, Computed: true,
+			Default:             listdefault.StaticValue(types.ListValueMust(types.StringType, nil)),
+			MarkdownDescription: "What refresh found different on the node from `data_stores` (for example a configuration whose self-check failed, or one edited by hand). Always planned back to empty: the next apply configures and checks again. Leave unset.",
+			Validators:          []validator.List{listvalidator.SizeAtMost(0)},
+		},
+	}
+}
+
+func (nodeRole) blocks() map[string]schema.Block {
+	str := func(doc string, sensitive bool) schema.Attribute {
+		return schema.StringAttribute{Optional: true, Sensitive: sensitive, MarkdownDescription: doc}
+	}
+	return map[string]schema.Block{
+		"data_stores": schema.SingleNestedBlock{
+			MarkdownDescription: "The guide's next step, \"Configure Hipchat Data Center nodes\": where the node finds Postgres, Redis and the NFS share " +
+				"(usually the outputs of a `hipchatdc_datastore_node`). The provider writes the appliance's configuration file (mode 0600, secrets " +
+				"never on a command line or in logs), runs the configure command, then the self-check; a failing self-check fails the apply with its own message.",
+			Attributes: map[string]schema.Attribute{
+				"postgres_host": str("Postgres address.", false),
+				"postgres_port": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(hipchat.DefaultPostgresPort),
+					MarkdownDescription: "Postgres port.", Validators: portValidators},
+				"postgres_database": str("Database name.", false),
+				"postgres_user":     str("Database user.", false),
+				"postgres_password": str("Database password.", true),
+				"redis_host":        str("Redis address.", false),
+				"redis_port": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(spec.RedisDefaultPort),
+					MarkdownDescription: "Redis port.", Validators: portValidators},
+				"redis_password": str("Redis password.", true),
+				"nfs_export":     str("NFS v4 share as `host:/path` (the appliance's shared-storage-location).", false),
+				"public_url":     str("The URL users reach Hipchat at (`https://chat.example.com`), behind the reverse proxy.", false),
+				"config_file": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(hipchat.DefaultConfigFile),
+					MarkdownDescription: "Where the configuration file is written on the node."},
+				"configure_command": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(hipchat.DefaultConfigure),
+					MarkdownDescription: "The appliance command that applies the file; `{file}` stands for its path. The exact flags of the appliance are not public: override them here if yours differ."},
+				"selfcheck_command": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(hipchat.DefaultSelfCheck),
+					MarkdownDescription: "The appliance command that verifies Postgres, Redis and NFS from the node."},
+			},
+		},
+	}
+}
 
 func (nodeRole) validate(ctx context.Context, m *nodeModel, diags *diag.Diagnostics) {
 	m.validate(ctx, spec.RoleNode, "", diags)
@@ -42,6 +115,73 @@ func (nodeRole) validate(ctx context.Context, m *nodeModel, diags *diag.Diagnost
 
 func (nodeRole) modifyPlan(context.Context, *nodeModel, *nodeModel, *diag.Diagnostics) {}
 
-func (nodeRole) apply(context.Context, *guest.Conn, *nodeModel, *nodeModel, *diag.Diagnostics) {}
+func (d *nodeDataStoresModel) recipe() (hipchat.DataStores, hipchat.Commands) {
+	return hipchat.DataStores{
+			PostgresHost: d.PostgresHost.ValueString(), PostgresPort: int(d.PostgresPort.ValueInt64()),
+			Database: d.PostgresDatabase.ValueString(), User: d.PostgresUser.ValueString(), Password: d.PostgresPassword.ValueString(),
+			RedisHost: d.RedisHost.ValueString(), RedisPort: int(d.RedisPort.ValueInt64()), RedisPassword: d.RedisPassword.ValueString(),
+			NFSExport: d.NFSExport.ValueString(), PublicURL: d.PublicURL.ValueString(),
+		}, hipchat.Commands{
+			Configure: d.ConfigureCommand.ValueString(), SelfCheck: d.SelfCheckCommand.ValueString(), ConfigFile: d.ConfigFile.ValueString(),
+		}
+}
 
-func (nodeRole) read(context.Context, *guest.Conn, *nodeModel, *diag.Diagnostics) {}
+// apply wires the node to its data stores: the appliance's configuration file, its configure
+// command and its self-check, whose own words fail the apply when a data store is not reachable.
+func (nodeRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *nodeModel, diags *diag.Diagnostics) {
+	if plan.DataStores == nil {
+		return
+	}
+	d, c := plan.DataStores.recipe()
+	if err := d.Validate(); err != nil {
+		diags.AddAttributeError(path.Root("data_stores"), "Invalid data_stores", err.Error())
+		return
+	}
+	res, err := hipchat.Apply(ctx, conn, d, c)
+	if err != nil {
+		summary := "Cannot configure the node's data stores"
+		if hipchat.IsSelfCheckFailure(err) {
+			summary = "The node's self-check failed"
+		}
+		diags.AddAttributeError(path.Root("data_stores"), summary, err.Error())
+		return
+	}
+	if res.Changed {
+		tflog.Info(ctx, "node configured for its data stores", map[string]any{"self_check": res.SelfCheck})
+	}
+}
+
+// readScript always reads the appliance's configuration: an imported node shows where it points.
+func (nodeRole) readScript(m *nodeModel) string {
+	var c hipchat.Commands
+	if m.DataStores != nil {
+		_, c = m.DataStores.recipe()
+	}
+	return hipchat.ReadScript(c.WithDefaults())
+}
+
+func (nodeRole) parse(_ context.Context, out string, m *nodeModel, imported bool, diags *diag.Diagnostics) {
+	st, err := hipchat.Parse(out)
+	if err != nil {
+		diags.AddError("Cannot read the node's data stores configuration", err.Error())
+		return
+	}
+	var drift []string
+	switch {
+	case m.DataStores != nil:
+		d, c := m.DataStores.recipe()
+		drift = st.Drift(d, c)
+	case imported && st.ConfigPresent && st.ConfigError == "":
+		got := st.DataStores
+		m.DataStores = &nodeDataStoresModel{
+			PostgresHost: stringValue(got.PostgresHost), PostgresPort: intValue(got.PostgresPort),
+			PostgresDatabase: stringValue(got.Database), PostgresUser: stringValue(got.User), PostgresPassword: stringValue(got.Password),
+			RedisHost: stringValue(got.RedisHost), RedisPort: intValue(got.RedisPort), RedisPassword: stringValue(got.RedisPassword),
+			NFSExport: stringValue(got.NFSExport), PublicURL: stringValue(got.PublicURL),
+			ConfigFile:       types.StringValue(hipchat.DefaultConfigFile),
+			ConfigureCommand: types.StringValue(hipchat.DefaultConfigure),
+			SelfCheckCommand: types.StringValue(hipchat.DefaultSelfCheck),
+		}
+	}
+	m.Drift = stringList(drift, types.ListValueMust(types.StringType, nil))
+}

@@ -64,6 +64,8 @@ func (proxyRole) description() string {
 		"Enterprise-scale path). `nginx -t` runs before every reload, and a rejected configuration leaves the previous one serving."
 }
 
+func (proxyRole) blocks() map[string]schema.Block { return nil }
+
 func (proxyRole) attributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
 		"public_hostname": schema.StringAttribute{
@@ -198,13 +200,12 @@ func (proxyRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *proxyMode
 	}
 }
 
-// read refreshes the deployed site and certificate, so that a certificate changed on the host
+func (proxyRole) readScript(*proxyModel) string { return nginx.ReadScript() }
+
+// parse refreshes the deployed site and certificate, so that a certificate changed on the host
 // shows in the plan.
-func (proxyRole) read(ctx context.Context, conn *guest.Conn, m *proxyModel, diags *diag.Diagnostics) {
-	if conn == nil {
-		return
-	}
-	st, err := nginx.Read(ctx, conn)
+func (proxyRole) parse(ctx context.Context, out string, m *proxyModel, _ bool, diags *diag.Diagnostics) {
+	st, err := nginx.Parse(out)
 	if err != nil {
 		diags.AddError("Cannot read NGINX", err.Error())
 		return

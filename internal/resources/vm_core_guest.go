@@ -196,11 +196,12 @@ func (o vmOps) configureGuest(ctx context.Context, plan, prior *vmCore, flavor i
 	return conn
 }
 
-// readGuest refreshes the network identity from the guest so that drift shows in the plan. A
-// guest that cannot be reached is a warning, not an error: the plan still shows the VM.
-func (o vmOps) readGuest(ctx context.Context, c *vmCore, defaultIP string, flavor identity.Flavor, imported bool, diags *diag.Diagnostics) *guest.Conn {
+// readGuest refreshes the network identity from the guest so that drift shows in the plan, in
+// one SSH command that also runs the role's read script; it returns that command's output. A guest that cannot be reached is a
+// warning, not an error: the plan still shows the VM.
+func (o vmOps) readGuest(ctx context.Context, c *vmCore, defaultIP string, flavor identity.Flavor, imported bool, script func() string, diags *diag.Diagnostics) (string, bool) {
 	if !c.managesGuest() && !imported {
-		return nil
+		return "", false
 	}
 	host := defaultIP
 	if known(c.IPv4Address) {
@@ -213,12 +214,12 @@ func (o vmOps) readGuest(ctx context.Context, c *vmCore, defaultIP string, flavo
 		if !imported {
 			diags.AddWarning("Guest settings not read", "The VM reports no IPv4 address, so its network identity could not be checked for drift.")
 		}
-		return nil
+		return "", false
 	}
 	cfg, err := o.guestConfig(c, host)
 	if err != nil {
 		diags.AddAttributeError(path.Root("ssh"), "Invalid ssh settings", err.Error())
-		return nil
+		return "", false
 	}
 	// Refresh is read-only: do not wait minutes for a guest that is down.
 	if cfg.Timeout == 0 || cfg.Timeout > 30*time.Second {
@@ -231,16 +232,21 @@ func (o vmOps) readGuest(ctx context.Context, c *vmCore, defaultIP string, flavo
 		} else {
 			diags.AddWarning("Guest settings not read", "Could not reach the guest at "+host+" to check its settings for drift: "+err.Error())
 		}
-		return nil
+		return "", false
 	}
-	got, err := identity.Read(ctx, conn, flavor)
+	defer conn.Close()
+	out, err := conn.Run(ctx, identity.ReadScript(flavor)+script(), nil)
 	if err != nil {
-		conn.Close()
 		diags.AddError("Cannot read the guest's settings", err.Error())
-		return nil
+		return "", false
+	}
+	got, err := identity.Parse(string(out), flavor)
+	if err != nil {
+		diags.AddError("Cannot read the guest's settings", err.Error())
+		return "", false
 	}
 	c.setIdentity(got)
-	return conn
+	return string(out), true
 }
 
 // setIdentity records what the guest has.

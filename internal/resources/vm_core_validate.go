@@ -107,7 +107,7 @@ func (c *vmCore) validateIdentity(ctx context.Context, publicName string, diags 
 }
 
 // modifyPlan fills sizing defaults on create and refuses to shrink a disk.
-func (c *vmCore) modifyPlan(role spec.Role, state *vmCore, diags *diag.Diagnostics) {
+func (c *vmCore) modifyPlan(role spec.Role, state *vmCore, changing bool, diags *diag.Diagnostics) {
 	min := spec.Hardware[role]
 	if state == nil {
 		if c.NumCPUs.IsUnknown() {
@@ -123,8 +123,9 @@ func (c *vmCore) modifyPlan(role spec.Role, state *vmCore, diags *diag.Diagnosti
 			diags.AddAttributeError(path.Root("disk_size"), "Disk cannot shrink", "disk_size: "+err.Error())
 		}
 	}
-	// What the guest reports is only known after the update when the identity changes.
-	if !c.IPv4Address.Equal(state.IPv4Address) {
+	// What VMware Tools reports is only known after an update: a new address, or a power cycle
+	// that a CPU or memory change needs, changes it.
+	if changing {
 		c.DefaultIPAddress = types.StringUnknown()
 	} else {
 		c.DefaultIPAddress = state.DefaultIPAddress

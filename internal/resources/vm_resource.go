@@ -27,6 +27,7 @@ type role[M any] interface {
 	typeSuffix() string
 	description() string
 	attributes() map[string]schema.Attribute
+	blocks() map[string]schema.Block
 	// validate checks the role's attributes at plan time (values may be unknown).
 	validate(ctx context.Context, m *M, diags *diag.Diagnostics)
 	// modifyPlan adjusts the plan (state is nil on create).
@@ -35,9 +36,12 @@ type role[M any] interface {
 	extraDisks(m *M) []int64
 	// apply configures the role's services on the guest (state is nil on create).
 	apply(ctx context.Context, conn *guest.Conn, plan, state *M, diags *diag.Diagnostics)
-	// read refreshes the role's attributes from the guest (conn is nil when the guest is not
-	// managed or not reachable).
-	read(ctx context.Context, conn *guest.Conn, m *M, diags *diag.Diagnostics)
+	// readScript is the shell script that reads the role's services back ("" for none). It runs
+	// in the same SSH command as the network identity's read: a refresh costs one command.
+	readScript(m *M) string
+	// parse refreshes the role's attributes from that command's output; imported is true on
+	// the first read after an import, when the role fills what it finds.
+	parse(ctx context.Context, out string, m *M, imported bool, diags *diag.Diagnostics)
 }
 
 // vmResource is a Terraform resource made of the VM core and a role.
@@ -62,6 +66,9 @@ func (r *vmResource[M, PM]) Schema(ctx context.Context, _ resource.SchemaRequest
 	attrs, blocks := vmCoreSchema(ctx, r.role.spec())
 	for k, v := range r.role.attributes() {
 		attrs[k] = v
+	}
+	for k, v := range r.role.blocks() {
+		blocks[k] = v
 	}
 	resp.Schema = schema.Schema{MarkdownDescription: r.role.description(), Attributes: attrs, Blocks: blocks}
 }
@@ -97,7 +104,10 @@ func (r *vmResource[M, PM]) ModifyPlan(ctx context.Context, req resource.ModifyP
 	if state != nil {
 		stateCore = PM(state).core()
 	}
-	PM(&plan).core().modifyPlan(r.role.spec(), stateCore, &resp.Diagnostics)
+	// Whether anything changes must be known before the plan is adjusted: adjusting it must
+	// not itself turn an empty plan into a change.
+	changing := state == nil || !req.Plan.Raw.Equal(req.State.Raw)
+	PM(&plan).core().modifyPlan(r.role.spec(), stateCore, changing, &resp.Diagnostics)
 	r.role.modifyPlan(ctx, &plan, state, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
@@ -149,11 +159,9 @@ func (r *vmResource[M, PM]) read(ctx context.Context, m *M, imported bool, diags
 	if !found || info == nil {
 		return found
 	}
-	conn := r.vm.readGuest(ctx, c, info.GuestIP, r.role.flavor(), imported, diags)
-	if conn != nil {
-		defer conn.Close()
+	if out, ok := r.vm.readGuest(ctx, c, info.GuestIP, r.role.flavor(), imported, func() string { return r.role.readScript(m) }, diags); ok {
+		r.role.parse(ctx, out, m, imported, diags)
 	}
-	r.role.read(ctx, conn, m, diags)
 	return true
 }
 
