@@ -245,12 +245,13 @@ func (o vmOps) readGuest(ctx context.Context, c *vmCore, defaultIP string, flavo
 		diags.AddError("Cannot read the guest's settings", err.Error())
 		return "", false
 	}
-	c.setIdentity(got)
+	c.setIdentity(got, imported)
 	return string(out), true
 }
 
-// setIdentity records what the guest has.
-func (c *vmCore) setIdentity(id identity.Identity) {
+// setIdentity records what the guest has. Settings the configuration leaves out (null) are
+// not the provider's to manage and stay null, except on import, which records everything.
+func (c *vmCore) setIdentity(id identity.Identity, imported bool) {
 	c.Hostname = stringValue(id.Hostname)
 	if id.Address.IsValid() {
 		c.IPv4Address = types.StringValue(id.Address.Addr().String())
@@ -258,13 +259,18 @@ func (c *vmCore) setIdentity(id identity.Identity) {
 	} else {
 		c.IPv4Address, c.IPv4Netmask = types.StringNull(), types.Int64Null()
 	}
-	if id.Gateway.IsValid() {
-		c.IPv4Gateway = types.StringValue(id.Gateway.String())
-	} else {
+	if !c.IPv4Gateway.IsNull() || imported {
 		c.IPv4Gateway = types.StringNull()
+		if id.Gateway.IsValid() {
+			c.IPv4Gateway = types.StringValue(id.Gateway.String())
+		}
 	}
-	c.DNSServers = stringList(id.DNS, c.DNSServers)
-	c.NTPServers = stringList(id.NTPServers, c.NTPServers)
+	if !c.DNSServers.IsNull() || imported {
+		c.DNSServers = stringList(id.DNS, c.DNSServers)
+	}
+	if !c.NTPServers.IsNull() || imported {
+		c.NTPServers = stringList(id.NTPServers, c.NTPServers)
+	}
 	c.Timezone = stringValue(id.Timezone)
 }
 

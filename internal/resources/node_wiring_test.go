@@ -1,0 +1,107 @@
+package resources_test
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+)
+
+// wiredConfig is a data stores VM and a node pointed at it, the node given nodePassword for
+// Postgres (the data stores have the right one).
+func wiredConfig(t *testing.T, l *lab.Lab, nodePassword string) string {
+	v := l.VSphere()
+	ds := datastoreConfig(t, l, dsOpts{name: "tf-wired-data", address: acctest.LabAddress(l, false, 211)})
+	return ds + fmt.Sprintf(`
+resource "hipchatdc_node" "app" {
+  name         = "tf-wired-node"
+  datacenter   = %q
+  cluster      = %q
+  datastore    = %q
+  network      = %q
+  ova_path     = %q
+  hostname     = "hipchat-wired-1.example.com"
+  ipv4_address = %q
+  ipv4_netmask = 24
+  ipv4_gateway = %q
+
+  data_stores {
+    postgres_host     = hipchatdc_datastore_node.data.postgres_host
+    postgres_database = hipchatdc_datastore_node.data.postgres_database
+    postgres_user     = hipchatdc_datastore_node.data.postgres_user
+    postgres_password = %q
+    redis_host        = hipchatdc_datastore_node.data.redis_host
+    redis_password    = "redis-secret-1"
+    nfs_export        = hipchatdc_datastore_node.data.nfs_export
+    public_url        = "https://chat.example.test"
+  }
+}
+`, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, lab.KindNode, 40), acctest.LabAddress(l, false, 212), acctest.Gateway(l, false), nodePassword)
+}
+
+func TestAccNode_wiredToItsDataStores(t *testing.T) {
+	l := acctest.Lab(t)
+	ids := map[string]string{}
+	recordIDs := func(s *terraform.State) error {
+		for _, r := range []string{"hipchatdc_node.app", "hipchatdc_datastore_node.data"} {
+			ids[r] = s.RootModule().Resources[r].Primary.ID
+		}
+		return nil
+	}
+	sameIDs := func(s *terraform.State) error {
+		for r, id := range ids {
+			if got := s.RootModule().Resources[r].Primary.ID; got != id {
+				return fmt.Errorf("%s was replaced: %s, was %s", r, got, id)
+			}
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             resource.ComposeTestCheckFunc(checkNoVM(t, "tf-wired-node"), checkNoVM(t, "tf-wired-data")),
+		Steps: []resource.TestStep{
+			{
+				Config: wiredConfig(t, l, "pg-secret-1"),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					recordIDs,
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "drift.#", "0"),
+					func(*terraform.State) error {
+						// The node reaches Postgres, Redis and NFS with what it was given.
+						out := acctest.GuestExec(t, l, "tf-wired-node", "hipchat datacenter selfcheck")
+						for _, want := range []string{"postgres: OK", "redis: OK", "nfs: OK"} {
+							if !strings.Contains(out, want) {
+								return fmt.Errorf("self-check on the node:\n%s", out)
+							}
+						}
+						if got := acctest.GuestExec(t, l, "tf-wired-node", "stat -c '%a %U' /hipchat/config/site.json /hipchat/config/datacenter.json"); got != "600 root\n600 root" {
+							return fmt.Errorf("config files: %q", got)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				// A wrong Postgres password: the apply fails with the self-check's own words.
+				Config:      wiredConfig(t, l, "not-the-password"),
+				ExpectError: regexp.MustCompile(`(?s)self-check failed.*postgres: FAILED.*password authentication failed`),
+			},
+			{
+				// Corrected, the next apply converges in place: no VM replaced.
+				Config: wiredConfig(t, l, "pg-secret-1"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_node.app", plancheck.ResourceActionUpdate),
+					plancheck.ExpectResourceAction("hipchatdc_datastore_node.data", plancheck.ResourceActionNoop),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(sameIDs,
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "drift.#", "0")),
+			},
+		},
+	})
+}
