@@ -161,11 +161,11 @@ func (proxyRole) validate(ctx context.Context, m *proxyModel, diags *diag.Diagno
 	for _, f := range res.Warnings {
 		diags.AddAttributeWarning(path.Root(tlsFieldAttr[f.Field]), f.Summary, f.Detail)
 	}
-	for i, n := range listStrings(ctx, m.Nodes) {
+	eachKnownString(m.Nodes, func(i int, n string) {
 		if _, err := nginx.NormalizeNode(n); err != nil {
 			diags.AddAttributeError(path.Root("nodes").AtListIndex(i), "Invalid node address", err.Error())
 		}
-	}
+	})
 	if !m.managesGuest() && !m.IPv4Address.IsUnknown() {
 		diags.AddAttributeError(path.Root("ipv4_address"), "Missing network identity",
 			"NGINX is configured over SSH at the VM's static address: set hostname, ipv4_address and ipv4_netmask.")

@@ -94,16 +94,16 @@ func (c *vmCore) validateIdentity(ctx context.Context, publicName string, diags 
 			}
 		}
 	}
-	for i, s := range listStrings(ctx, c.NTPServers) {
+	eachKnownString(c.NTPServers, func(i int, s string) {
 		if err := spec.CheckNTPServer(s); err != nil {
 			diags.AddAttributeError(path.Root("ntp_servers").AtListIndex(i), "Invalid NTP server", err.Error())
 		}
-	}
-	for i, s := range listStrings(ctx, c.DNSServers) {
+	})
+	eachKnownString(c.DNSServers, func(i int, s string) {
 		if a, err := netip.ParseAddr(s); err != nil || !a.Is4() {
 			diags.AddAttributeError(path.Root("dns_servers").AtListIndex(i), "Invalid DNS server", s+" is not an IPv4 address.")
 		}
-	}
+	})
 }
 
 // modifyPlan fills sizing defaults on create and refuses to shrink a disk.
@@ -132,18 +132,22 @@ func (c *vmCore) modifyPlan(role spec.Role, state *vmCore, changing bool, diags 
 	}
 }
 
-func listStrings(ctx context.Context, l types.List) []string {
-	if !known(l) {
-		return nil
-	}
+// listStrings returns a list's known strings: at plan time, elements that come from other
+// resources may still be unknown, and are checked at apply time.
+func listStrings(_ context.Context, l types.List) []string {
 	var out []string
-	for _, e := range l.Elements() {
-		if s, ok := e.(types.String); ok && known(s) {
-			out = append(out, s.ValueString())
-		} else {
-			out = append(out, "")
+	eachKnownString(l, func(_ int, s string) { out = append(out, s) })
+	return out
+}
+
+// eachKnownString calls f with the index and value of each known element of l.
+func eachKnownString(l types.List, f func(int, string)) {
+	if !known(l) {
+		return
+	}
+	for i, e := range l.Elements() {
+		if v, ok := e.(types.String); ok && known(v) {
+			f(i, v.ValueString())
 		}
 	}
-	_ = ctx
-	return out
 }

@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
+)
+
+// TestAccExample_smallScale applies examples/small-scale, the whole deployment of the guide,
+// checks it as a user would, plans again (nothing), and destroys it (nothing left).
+func TestAccExample_smallScale(t *testing.T) {
+	l := acctest.Lab(t)
+	w := newWorkspace(t)
+	const ex = "examples/small-scale"
+	if err := os.WriteFile(filepath.Join(w.dir, ex, "lab.auto.tfvars"), []byte(w.smallScaleVars(t, "", 150)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Modules only: with dev_overrides, init would look the provider up in the registry.
+	w.mustTF(ex, "get")
+	destroyed := false
+	t.Cleanup(func() {
+		if !destroyed {
+			_, _ = w.tf(ex, "destroy", "-auto-approve", "-input=false")
+		}
+	})
+
+	start := time.Now()
+	w.mustTF(ex, "apply", "-auto-approve", "-input=false")
+	t.Logf("apply of the whole deployment: %v", time.Since(start).Round(time.Millisecond))
+
+	var addrs map[string]string
+	if err := json.Unmarshal([]byte(w.mustTF(ex, "output", "-json", "addresses")), &addrs); err != nil {
+		t.Fatal(err)
+	}
+	url := strings.TrimSpace(w.mustTF(ex, "output", "-raw", "public_url"))
+	if url != "https://chat.example.com" {
+		t.Errorf("public_url = %q", url)
+	}
+
+	// The public URL answers over HTTPS through the proxy, chain and name verified.
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: w.ca.Pool(), ServerName: "chat.example.com"},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort(addrs["proxy"], "443"))
+		},
+	}}
+	resp, err := client.Get(url + "/")
+	if err != nil {
+		t.Fatalf("HTTPS through the proxy: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "configured for https://chat.example.com") {
+		t.Errorf("the public URL answered %d:\n%s", resp.StatusCode, body)
+	}
+
+	// The node reaches Postgres, Redis and NFS with the configured credentials.
+	node := func(cmd string) string { return acctest.GuestExec(t, l, "hipchat-node-1", cmd) }
+	if out := node("hipchat datacenter selfcheck"); !strings.Contains(out, "postgres: OK") || !strings.Contains(out, "redis: OK") || !strings.Contains(out, "nfs: OK") {
+		t.Errorf("self-check on the node:\n%s", out)
+	}
+	if out := node(fmt.Sprintf("REDISCLI_AUTH=e2e-redis-secret redis-cli -h %s PING", addrs["data_stores"])); out != "PONG" {
+		t.Errorf("redis from the node: %q", out)
+	}
+	if out := node(fmt.Sprintf("PGPASSWORD=e2e-db-secret psql -X -A -t -h %s -U hipchat_user -d hipchat_postgres -c 'SHOW max_connections'", addrs["data_stores"])); out != "1000" {
+		t.Errorf("postgres from the node: %q", out)
+	}
+
+	// A second apply plans nothing.
+	if out, err := w.tf(ex, "plan", "-detailed-exitcode", "-input=false"); err != nil {
+		t.Errorf("second plan is not empty: %v", err)
+	} else {
+		t.Logf("no-op plan:\n%s", lastLines(out, 2))
+	}
+	// The cost of a no-op plan of the three resources against one of an empty configuration,
+	// in the same run (reported, not asserted: timing belongs to benchmarks).
+	full := timePlan(t, w, ex)
+	emptyDir := filepath.Join(w.dir, "empty")
+	if err := os.MkdirAll(emptyDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(emptyDir, "main.tf"), []byte("terraform {\n  required_providers {\n    hipchatdc = { source = \"hipchatdc/hipchatdc\" }\n  }\n}\nprovider \"hipchatdc\" {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := timePlan(t, w, "empty")
+	t.Logf("no-op plan of the three resources: %v; plan of an empty configuration: %v (ratio %.2f)", full, empty, float64(full)/float64(empty))
+
+	w.mustTF(ex, "destroy", "-auto-approve", "-input=false")
+	destroyed = true
+	if n := acctest.VMCount(t, "hipchat-"); n != 0 {
+		t.Errorf("%d VMs left in vSphere after destroy", n)
+	}
+	for _, g := range l.Guests() {
+		if strings.HasPrefix(g.VMName, "hipchat-") && g.Running() {
+			t.Errorf("guest of %s still running after destroy", g.VMName)
+		}
+	}
+}
+
+// timePlan is the median wall time of three no-op plans (refresh included).
+func timePlan(t *testing.T, w *workspace, dir string) time.Duration {
+	var times []time.Duration
+	for i := 0; i < 3; i++ {
+		start := time.Now()
+		w.mustTF(dir, "plan", "-input=false", "-lock=false")
+		times = append(times, time.Since(start))
+	}
+	if times[0] > times[1] {
+		times[0], times[1] = times[1], times[0]
+	}
+	if times[1] > times[2] {
+		times[1], times[2] = times[2], times[1]
+	}
+	if times[0] > times[1] {
+		times[0], times[1] = times[1], times[0]
+	}
+	return times[1].Round(time.Millisecond)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
