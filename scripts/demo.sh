@@ -106,7 +106,8 @@ export TF_CLI_CONFIG_FILE=$demo/terraformrc
 tf() { "$TERRAFORM" -chdir="$demo/work/examples/small-scale" "$@"; }
 
 say "terraform apply examples/small-scale"
-tf init -input=false >/dev/null
+# Modules only: with dev_overrides in effect, init would still ask the registry for the provider.
+tf get >/dev/null
 tf apply -auto-approve -input=false
 proxy=$(tf output -json addresses | sed -n 's/.*"proxy":"\([^"]*\)".*/\1/p')
 node=$(tf output -json addresses | sed -n 's/.*"node":"\([^"]*\)".*/\1/p')
