@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
 )
 
 // TestAccExample_smallScale applies examples/small-scale, the whole deployment of the guide,
@@ -134,4 +135,57 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestAccModule_terraformTest runs the module's own `terraform test` files against the lab.
+func TestAccModule_terraformTest(t *testing.T) {
+	l := acctest.Lab(t)
+	w := newWorkspace(t)
+	v := l.VSphere()
+	const mod = "modules/small-scale-cluster"
+	vars := fmt.Sprintf(`datacenter        = %q
+cluster           = %q
+datastore         = %q
+network           = %q
+hipchat_ova       = %q
+server_ova        = %q
+gateway           = %q
+ntp_servers       = [%q]
+node              = { name = "tftest-node", hostname = "tftest-node.example.com", address = %q }
+data_stores       = { name = "tftest-data", hostname = "tftest-data.example.com", address = %q, nfs_server = "ganesha" }
+proxy             = { name = "tftest-proxy", hostname = "tftest-proxy.example.com", address = %q }
+public_hostname   = "chat.example.com"
+certificate_pem   = <<PEM
+%sPEM
+private_key_pem   = <<PEM
+%sPEM
+database_password = "tftest-db-secret"
+redis_password    = "tftest-redis-secret"
+`, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, lab.KindNode, 40), acctest.OVA(t, lab.KindDebian, 60),
+		acctest.Gateway(l, false), acctest.Gateway(l, false),
+		acctest.LabAddress(l, false, 160), acctest.LabAddress(l, false, 161), acctest.LabAddress(l, false, 162),
+		readFile(t, filepath.Join(w.dir, "chat.pem")), readFile(t, filepath.Join(w.dir, "chat.key")))
+	varFile := filepath.Join(w.dir, "lab.tfvars")
+	if err := os.WriteFile(varFile, []byte(vars), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := w.tf(mod, "test", "-var-file="+varFile, "-no-color")
+	t.Log(lastLines(out, 12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "6 passed, 0 failed") {
+		t.Errorf("terraform test did not pass all six runs:\n%s", out)
+	}
+	if n := acctest.VMCount(t, "tftest-"); n != 0 {
+		t.Errorf("terraform test left %d VMs behind", n)
+	}
+}
+
+func readFile(t *testing.T, name string) string {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

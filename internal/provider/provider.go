@@ -79,7 +79,9 @@ func (p *hipchatdcProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 		Blocks: map[string]schema.Block{
 			"ssh": schema.SingleNestedBlock{
 				MarkdownDescription: "Defaults for every resource's `ssh` block: how the provider reaches guests over SSH. " +
-					"Named like Terraform's `connection` block.",
+					"Named like Terraform's `connection` block. Unset values fall back to the environment: `HIPCHATDC_SSH_USER`, " +
+					"`HIPCHATDC_SSH_PRIVATE_KEY_FILE`, `HIPCHATDC_SSH_KNOWN_HOSTS`, `HIPCHATDC_SSH_BASTION_HOST`, `HIPCHATDC_SSH_BASTION_PORT`, " +
+					"`HIPCHATDC_SSH_BASTION_USER` and `HIPCHATDC_SSH_BASTION_HOST_KEY`.",
 				Attributes: resources.ProviderSSHAttributes(),
 			},
 		},
@@ -123,7 +125,12 @@ func (p *hipchatdcProvider) Configure(ctx context.Context, req provider.Configur
 		cfg.Timeout = time.Duration(m.APITimeout.ValueInt64()) * time.Minute
 	}
 
-	data := &resources.ProviderData{SSH: m.SSH}
+	ssh, err := sshFromEnv(m.SSH)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("ssh").AtName("private_key"), "Cannot read HIPCHATDC_SSH_PRIVATE_KEY_FILE", err.Error())
+		return
+	}
+	data := &resources.ProviderData{SSH: ssh}
 	switch {
 	case unknown:
 		// A value is only known after apply (for example it comes from another resource).
