@@ -199,7 +199,11 @@ func (datastoreRole) modifyPlan(ctx context.Context, plan, state *datastoreModel
 		plan.NFSExport = types.StringValue(endpoint.ValueString() + ":" + plan.NFSExportPath.ValueString())
 	}
 	if state != nil {
+		// Known once Postgres runs: an imported VM may not have it yet.
 		plan.PostgresVersion = state.PostgresVersion
+		if !known(state.PostgresVersion) {
+			plan.PostgresVersion = types.StringUnknown()
+		}
 		if known(state.NFSDiskSize) && known(plan.NFSDiskSize) {
 			if err := spec.CheckGrow(state.NFSDiskSize.ValueInt64(), plan.NFSDiskSize.ValueInt64()); err != nil {
 				diags.AddAttributeError(path.Root("nfs_disk_size"), "Disk cannot shrink", "nfs_disk_size: "+err.Error())
