@@ -80,3 +80,15 @@ func addConnectError(diags *diag.Diagnostics, cfg vsphere.Config, err error) {
 	}
 	diags.AddAttributeError(path.Root(attr), summary, err.Error())
 }
+
+// RoundTrips is the number of vSphere API calls this process's sessions have made: what tests
+// and benchmarks count to show what a refresh costs.
+func RoundTrips() int64 {
+	sessions.Lock()
+	defer sessions.Unlock()
+	var n int64
+	for _, c := range sessions.byConfig {
+		n += c.RoundTrips()
+	}
+	return n
+}

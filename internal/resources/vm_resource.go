@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -165,7 +166,15 @@ func (r *vmResource[M, PM]) read(ctx context.Context, m *M, imported bool, diags
 	return true
 }
 
+// reads counts the resources' refreshes (Read calls), so that tests and benchmarks can relate
+// vSphere round trips and SSH commands to them.
+var reads atomic.Int64
+
+// Reads is the number of resource refreshes this process has made.
+func Reads() int64 { return reads.Load() }
+
 func (r *vmResource[M, PM]) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	reads.Add(1)
 	var m M
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
