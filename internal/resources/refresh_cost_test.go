@@ -32,11 +32,11 @@ func TestAccRefreshCost(t *testing.T) {
 	nodeAddr := acctest.LabAddress(l, false, 213)
 	// The three resources' configurations, each written for a test of its own: one provider
 	// block for all.
-	provider := acctest.ProviderConfigFor(l)
+	providerBlock := acctest.ProviderConfigFor(l)
 	cfg := strings.Replace(nodeGuestConfig(l, false, "tf-cost-node", nodeAddr, "hipchat-cost-1.example.com", ""),
 		`ova_path     = ""`, fmt.Sprintf("ova_path     = %q", acctest.OVA(t, lab.KindNode, 40)), 1) +
-		strings.TrimPrefix(datastoreConfig(t, l, dsOpts{name: "tf-cost-data", address: acctest.LabAddress(l, false, 214)}), provider) +
-		strings.TrimPrefix(proxyConfig(t, l, proxyOpts{name: "tf-cost-proxy", address: acctest.LabAddress(l, false, 215), cert: leaf, nodes: []string{nodeAddr}}), provider)
+		strings.TrimPrefix(datastoreConfig(t, l, dsOpts{name: "tf-cost-data", address: acctest.LabAddress(l, false, 214)}), providerBlock) +
+		strings.TrimPrefix(proxyConfig(t, l, proxyOpts{name: "tf-cost-proxy", address: acctest.LabAddress(l, false, 215), cert: leaf, nodes: []string{nodeAddr}}), providerBlock)
 
 	var rt0, reads0 int64
 	resource.Test(t, resource.TestCase{
