@@ -2,6 +2,7 @@ package acctest
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/vmware/govmomi/find"
@@ -27,7 +28,8 @@ func VM(t testing.TB, name string) (vm mo.VirtualMachine, ok bool) {
 	f.SetDatacenter(dc)
 	obj, err := f.VirtualMachine(ctx, name)
 	if err != nil {
-		if _, notFound := err.(*find.NotFoundError); notFound {
+		var notFound *find.NotFoundError
+		if errors.As(err, &notFound) {
 			return vm, false
 		}
 		t.Fatal(err)
@@ -72,7 +74,8 @@ func VMCount(t testing.TB, prefix string) int {
 	f := find.NewFinder(c.Client, false)
 	vms, err := f.VirtualMachineList(ctx, "/*/vm/"+prefix+"*")
 	if err != nil {
-		if _, notFound := err.(*find.NotFoundError); notFound {
+		var notFound *find.NotFoundError
+		if errors.As(err, &notFound) {
 			return 0
 		}
 		t.Fatal(err)

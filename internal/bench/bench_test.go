@@ -138,7 +138,7 @@ func assertNothingLeft(t *testing.T, ep Endpoint) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Logout(ctx)
+	defer func() { _ = c.Logout(ctx) }()
 	vms, leases := cleanup(ctx, c, ep)
 	if len(vms) != 0 || len(leases) != 0 {
 		t.Errorf("left behind: VMs %v, open leases %v", vms, leases)

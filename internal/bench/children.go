@@ -151,7 +151,7 @@ func tarLayout(f *os.File) ([]byte, map[string]tarEntry, error) {
 	entries := map[string]tarEntry{}
 	for {
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

@@ -26,7 +26,7 @@ func byHand(t *testing.T, l *lab.Lab, name, ova string, console string) *lab.Gue
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Logout(context.Background())
+	defer func() { _ = c.Logout(context.Background()) }()
 	moid, err := c.ImportOVA(ctx, vsphere.ImportSpec{Name: name, Source: ova,
 		Placement: vsphere.Placement{Datacenter: v.Datacenter, Cluster: v.Cluster, Datastore: v.Datastore, Network: v.Network}})
 	if err != nil {

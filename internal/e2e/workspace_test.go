@@ -41,7 +41,7 @@ func providerBinary(t testing.TB) string {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(pluginDir, "terraform-provider-hipchatdc"), ".")
 		cmd.Dir = repoRoot(t)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {

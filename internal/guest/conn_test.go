@@ -220,7 +220,7 @@ func TestAgent(t *testing.T) {
 				return
 			}
 			served.Add(1)
-			go func() { defer c.Close(); agent.ServeAgent(keyring, c) }()
+			go func() { defer c.Close(); _ = agent.ServeAgent(keyring, c) }()
 		}
 	}()
 	t.Setenv("SSH_AUTH_SOCK", sock)

@@ -23,7 +23,7 @@ func hostKeyCheck(e *Endpoint) (ssh.HostKeyCallback, []string, error) {
 	case e.HostKey != "":
 		want, _, _, _, err := ssh.ParseAuthorizedKey([]byte(e.HostKey))
 		if err != nil {
-			return nil, nil, fmt.Errorf("host_key for %s is not a public key in authorized_keys format (\"ssh-ed25519 AAAA...\"): %v", e.Host, err)
+			return nil, nil, fmt.Errorf("host_key for %s is not a public key in authorized_keys format (\"ssh-ed25519 AAAA...\"): %w", e.Host, err)
 		}
 		check := func(_ string, _ net.Addr, got ssh.PublicKey) error {
 			if bytes.Equal(got.Marshal(), want.Marshal()) {

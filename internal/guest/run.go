@@ -64,18 +64,21 @@ func (c *Conn) run(ctx context.Context, desc, script string, stdin io.Reader, ch
 	if err := session.Start(cmd); err != nil {
 		return nil, fail(-1, nil, fmt.Errorf("cannot start: %w", err))
 	}
-	waited := make(chan error, 1)
-	go func() { waited <- session.Wait() }()
+	// waited is closed once Wait has returned, with its error in waitErr.
+	var waitErr error
+	waited := make(chan struct{})
+	go func() { waitErr = session.Wait(); close(waited) }()
 
 	select {
-	case err = <-waited:
+	case <-waited:
+		err = waitErr
 	case <-ctx.Done():
-		session.Signal(ssh.SIGKILL)
+		_ = session.Signal(ssh.SIGKILL) // best effort: closing the session ends the command's channel anyway
 		session.Close()
 		// stderr is only safe to read once Wait has returned (its copier has stopped).
 		var errOut []byte
 		select {
-		case <-waited:
+		case <-waited: // the command was killed: ctx.Err() is the outcome, not Wait's error
 			errOut = stderr.Bytes()
 		case <-time.After(500 * time.Millisecond):
 			// A child of the script may hold the channel open; do not wait for it.

@@ -104,7 +104,7 @@ func (l *Lab) prepareLayers() error {
 			continue
 		}
 		wo := filepath.Join(layers, "bare", layer, filepath.Base(f))
-		if err := unix.Mknod(wo, unix.S_IFCHR|0o000, 0); err != nil && !os.IsExist(err) {
+		if err := unix.Mknod(wo, unix.S_IFCHR, 0); err != nil && !os.IsExist(err) {
 			return fmt.Errorf("whiteout %s: %w", wo, err)
 		}
 	}

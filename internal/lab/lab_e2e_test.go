@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -198,7 +199,7 @@ func TestLab(t *testing.T) {
 				}
 				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode != 200 || !strings.Contains(string(body), "hipchat-node-1") {
+				if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "hipchat-node-1") {
 					t.Errorf("node page: %d %q", resp.StatusCode, body)
 				}
 			}
@@ -352,7 +353,8 @@ func TestLab(t *testing.T) {
 	if errPub != nil || errPriv != nil {
 		t.Errorf("Stop: %v / %v", errPub, errPriv)
 	}
-	if err := pub.Stop(); err != errPub {
+	// Stop is idempotent: the very same error again (Is both ways rules out a mere wrapper).
+	if err := pub.Stop(); !errors.Is(err, errPub) || !errors.Is(errPub, err) {
 		t.Errorf("second Stop: %v", err)
 	}
 	after := snapshotHost(t)

@@ -65,16 +65,6 @@ func linesWith(s string, words ...string) []string {
 	return out
 }
 
-func startLab(t *testing.T, private bool) (*Lab, time.Duration) {
-	t.Helper()
-	start := time.Now()
-	l, err := Start(context.Background(), Options{PrivateNetwork: private, Logf: t.Logf})
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	return l, time.Since(start)
-}
-
 // createVM makes a VM as an operator would in the vSphere client: in the lab's folder, pool,
 // datastore, with a NIC on the given network, and extraConfig for the guest kind.
 func createVM(t *testing.T, ctx context.Context, c *govmomi.Client, l *Lab, name, kind, network string) *object.VirtualMachine {
@@ -182,7 +172,7 @@ func opensshRun(l *Lab, args ...string) ([]byte, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return out, fmt.Errorf("ssh %v: %v: %s", args, err, stderr.String())
+		return out, fmt.Errorf("ssh %v: %w: %s", args, err, stderr.String())
 	}
 	return out, nil
 }

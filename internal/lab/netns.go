@@ -104,5 +104,5 @@ func waitSSHBanner(nsFile *os.File, deadline time.Time) error {
 		}
 		time.Sleep(30 * time.Millisecond)
 	}
-	return fmt.Errorf("sshd did not answer: %v", last)
+	return fmt.Errorf("sshd did not answer: %w", last)
 }

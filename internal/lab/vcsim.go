@@ -52,7 +52,6 @@ type vcsim struct {
 	info   VSphereInfo
 	pgName map[string]string // DVS portgroup key -> name
 
-	mu      sync.Mutex
 	onPower func(vmEvent)
 }
 

@@ -27,7 +27,7 @@ func TestAccReverseProxy_fromTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Logout(context.Background())
+	defer func() { _ = c.Logout(context.Background()) }()
 	if _, err := c.ImportOVA(ctx, vsphere.ImportSpec{Name: "debian-12-template", Source: acctest.OVA(t, lab.KindDebian, 20),
 		Placement: vsphere.Placement{Datacenter: v.Datacenter, Cluster: v.Cluster, Datastore: v.Datastore, Network: v.Network}}); err != nil {
 		t.Fatal(err)

@@ -153,7 +153,7 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 }
 
 func (datastoreRole) validate(ctx context.Context, m *datastoreModel, diags *diag.Diagnostics) {
-	m.vmCore.validate(ctx, spec.RoleDataStores, "", diags)
+	m.validate(ctx, spec.RoleDataStores, "", diags)
 	if known(m.NFSDiskSize) {
 		if err := spec.CheckNFSVolume(m.NFSDiskSize.ValueInt64()); err != nil {
 			diags.AddAttributeError(path.Root("nfs_disk_size"), "Configuration breaks the small-scale guide", fmt.Sprintf("nfs_disk_size = %d: %s", m.NFSDiskSize.ValueInt64(), err))

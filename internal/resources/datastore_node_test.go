@@ -107,7 +107,7 @@ func TestAccDatastoreNode_servesTheNode(t *testing.T) {
 					func(*terraform.State) error {
 						// Redis with the password works, without it NOAUTH.
 						if out, err := fromNode(fmt.Sprintf(`REDISCLI_AUTH=redis-secret-1 redis-cli -h %s -p 6379 SET hipchat ok && REDISCLI_AUTH=redis-secret-1 redis-cli -h %s GET hipchat`, addr, addr)); err != nil || !strings.HasSuffix(out, "ok") {
-							return fmt.Errorf("redis with password: %q %v", out, err)
+							return fmt.Errorf("redis with password: %q %w", out, err)
 						}
 						if out, _ := fromNode(fmt.Sprintf(`redis-cli -h %s GET hipchat`, addr)); !strings.Contains(out, "NOAUTH") {
 							return fmt.Errorf("redis without password answered %q, want NOAUTH", out)
@@ -121,12 +121,12 @@ func TestAccDatastoreNode_servesTheNode(t *testing.T) {
 							"'CREATE TABLE IF NOT EXISTS rooms (id int); SELECT 1'":        "1",
 						} {
 							if out, err := fromNode(psql + q); err != nil || !strings.HasSuffix(out, want) {
-								return fmt.Errorf("psql %s: %q %v, want %s", q, out, err, want)
+								return fmt.Errorf("psql %s: %q %w, want %s", q, out, err, want)
 							}
 						}
 						// NFS v4: the node writes a file anonymously and reads it back.
 						if out, err := fromNode(fmt.Sprintf(`echo shared > /tmp/probe && nfs-cp /tmp/probe 'nfs://%s/srv/hipchat-nfs/probe?version=4' && nfs-cp 'nfs://%s/srv/hipchat-nfs/probe?version=4' /tmp/back && cat /tmp/back`, addr, addr)); err != nil || !strings.HasSuffix(out, "\nshared") {
-							return fmt.Errorf("nfs: %q %v", out, err)
+							return fmt.Errorf("nfs: %q %w", out, err)
 						}
 						return nil
 					},

@@ -205,9 +205,12 @@ func TestAccNodeGuest_privateNetworkThroughJumpHost(t *testing.T) {
 						Target:  guest.Endpoint{Host: addr, User: "root", PrivateKey: s.PrivateKeyPEM, KnownHostsFile: s.KnownHostsFile},
 						Timeout: 2 * time.Second,
 					})
+					if err == nil {
+						return errors.New("direct SSH to the private node succeeded, want a connect error")
+					}
 					var ce *guest.ConnectError
 					if !errors.As(err, &ce) {
-						return fmt.Errorf("direct SSH to the private node: %v, want a connect error", err)
+						return fmt.Errorf("direct SSH to the private node: %w, want a connect error", err)
 					}
 					return nil
 				},

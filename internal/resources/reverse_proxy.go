@@ -138,7 +138,7 @@ var tlsFieldAttr = map[tlscheck.Field]string{
 }
 
 func (proxyRole) validate(ctx context.Context, m *proxyModel, diags *diag.Diagnostics) {
-	m.vmCore.validate(ctx, spec.RoleReverseProxy, m.PublicHostname.ValueString(), diags)
+	m.validate(ctx, spec.RoleReverseProxy, m.PublicHostname.ValueString(), diags)
 	if known(m.PublicHostname) {
 		if err := spec.CheckHostname(m.PublicHostname.ValueString(), ""); err != nil && !strings.Contains(err.Error(), "resist") {
 			diags.AddAttributeError(path.Root("public_hostname"), "Invalid public_hostname", err.Error())

@@ -158,14 +158,21 @@ func TestAccReverseProxy_tlsInFrontOfTheNode(t *testing.T) {
 						// Port 80 redirects to HTTPS.
 						plain := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 						resp, _, err = get(plain, "http://"+addr+"/chat")
-						if err != nil || resp.StatusCode != http.StatusMovedPermanently || !strings.HasPrefix(resp.Header.Get("Location"), "https://") {
-							return fmt.Errorf("port 80: %v %v", resp, err)
+						if err != nil {
+							return fmt.Errorf("port 80: %w", err)
+						}
+						if resp.StatusCode != http.StatusMovedPermanently || !strings.HasPrefix(resp.Header.Get("Location"), "https://") {
+							return fmt.Errorf("port 80: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
 						}
 						// Upstream keep-alive: 30 client connections, far fewer node connections.
 						for i := 0; i < 30; i++ {
 							c := httpsClient(ca, addr)
-							if resp, _, err := get(c, fmt.Sprintf("https://%s/keepalive-%d", publicName, i)); err != nil || resp.StatusCode != http.StatusOK {
-								return fmt.Errorf("request %d: %v %v", i, resp, err)
+							resp, _, err := get(c, fmt.Sprintf("https://%s/keepalive-%d", publicName, i))
+							if err != nil {
+								return fmt.Errorf("request %d: %w", i, err)
+							}
+							if resp.StatusCode != http.StatusOK {
+								return fmt.Errorf("request %d: %d", i, resp.StatusCode)
 							}
 						}
 						log, err := node.Exec(context.Background(), `grep keepalive- /var/log/nginx/access.log`)

@@ -82,9 +82,13 @@ func CheckPort(p int64) error {
 
 func isASCIILetter(b byte) bool { return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') }
 
+func isNameRune(r rune) bool {
+	return r < utf8.RuneSelf && (isASCIILetter(byte(r)) || (r >= '0' && r <= '9') || r == '.' || r == '_' || r == '-')
+}
+
 func firstInvalid(s string) string {
 	for _, r := range s {
-		if !(r < utf8.RuneSelf && (isASCIILetter(byte(r)) || (r >= '0' && r <= '9') || r == '.' || r == '_' || r == '-')) {
+		if !isNameRune(r) {
 			return string(r)
 		}
 	}

@@ -183,7 +183,7 @@ func ParseChain(pemText string) ([]*x509.Certificate, error) {
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("certificate %d of the chain does not parse: %v", len(chain)+1, err)
+			return nil, fmt.Errorf("certificate %d of the chain does not parse: %w", len(chain)+1, err)
 		}
 		chain = append(chain, c)
 	}
@@ -223,7 +223,7 @@ func parseKey(pemText string) error {
 		return fmt.Errorf("a %q PEM block is not a private key", b.Type)
 	}
 	if err != nil {
-		return fmt.Errorf("the %s block does not parse: %v", b.Type, err)
+		return fmt.Errorf("the %s block does not parse: %w", b.Type, err)
 	}
 	return nil
 }

@@ -228,7 +228,8 @@ func (rt *sessionRoundTripper) RoundTrip(ctx context.Context, req, res soap.HasF
 	gen := rt.generation.Load()
 
 	err := rt.next.RoundTrip(ctx, req, res)
-	if !(isNotAuthenticated(err) || (err == nil && unauthenticatedRead(res))) || rt.vim == nil {
+	expired := isNotAuthenticated(err) || (err == nil && unauthenticatedRead(res))
+	if !expired || rt.vim == nil {
 		return err
 	}
 	switch req.(type) {
@@ -236,7 +237,7 @@ func (rt *sessionRoundTripper) RoundTrip(ctx context.Context, req, res soap.HasF
 		return err
 	}
 	if lerr := rt.relogin(ctx, gen); lerr != nil {
-		return fmt.Errorf("%w (re-login failed: %v)", err, lerr)
+		return fmt.Errorf("%w (re-login failed: %w)", err, lerr)
 	}
 	// Clear the fault decoded into res before decoding the retry into it.
 	v := reflect.ValueOf(res).Elem()

@@ -226,7 +226,11 @@ func TestClone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Destroy(ctx, id)
+	defer func() {
+		if err := c.Destroy(ctx, id); err != nil {
+			t.Errorf("Destroy(clone): %v", err)
+		}
+	}()
 	info, err := c.ReadVM(ctx, id)
 	if err != nil || info.Name != "cloned" || info.Host != "DC0_H0" || info.Annotation != "clone" || info.Cluster != "" {
 		t.Errorf("ReadVM(clone) = %+v, %v", info, err)
@@ -252,7 +256,11 @@ func TestImportBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Destroy(context.Background(), existing)
+	defer func() {
+		if err := c.Destroy(context.Background(), existing); err != nil {
+			t.Errorf("Destroy(existing): %v", err)
+		}
+	}()
 	drainLeases()
 
 	cases := []struct {

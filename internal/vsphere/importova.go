@@ -329,7 +329,7 @@ type tarSource struct {
 
 func (t *tarSource) descriptor() (string, []byte, error) {
 	h, err := t.tr.Next()
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		return "", nil, fmt.Errorf("%s: archive is empty: no .ovf descriptor", t.source)
 	}
 	if err != nil {
@@ -354,7 +354,7 @@ func (t *tarSource) each(fn func(string, int64, io.Reader) error, want map[strin
 	// KiB and a web server sees the whole archive served exactly once.
 	for {
 		h, err := t.tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {

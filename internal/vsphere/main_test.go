@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/pem"
-	"fmt"
 	"log"
 	"net/url"
 	"os"
@@ -74,8 +73,4 @@ func connect(t testing.TB) *Client {
 	}
 	t.Cleanup(func() { _ = c.Logout(context.Background()) })
 	return c
-}
-
-func uniqueName(t testing.TB) string {
-	return fmt.Sprintf("%s-%d", t.Name(), os.Getpid())
 }

@@ -96,8 +96,8 @@ func (c *Client) ResolvePlacement(ctx context.Context, p Placement) (*ResolvedPl
 	}
 
 	// Folder: relative to the VM folder unless absolute or a moid.
-	switch {
-	case p.Folder == "":
+	switch p.Folder {
+	case "":
 		r.Folder = folders.VmFolder
 	default:
 		fp := p.Folder

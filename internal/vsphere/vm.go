@@ -66,7 +66,7 @@ func (c *Client) FindVM(ctx context.Context, id string) (string, error) {
 	if !strings.HasPrefix(id, "/") {
 		dc, err := f.DefaultDatacenter(ctx)
 		if err != nil {
-			return "", fmt.Errorf("VM %q: give an inventory path such as /DC/vm/%s (%v)", id, id, err)
+			return "", fmt.Errorf("VM %q: give an inventory path such as /DC/vm/%s (%w)", id, id, err)
 		}
 		f.SetDatacenter(dc)
 	}

@@ -137,7 +137,7 @@ func differences(got, want DataStores, skipUnset ...bool) []string {
 	skip := len(skipUnset) > 0 && skipUnset[0]
 	var out []string
 	check := func(key string, g, w any, unset bool) {
-		if g != w && !(skip && unset) {
+		if g != w && (!skip || !unset) {
 			out = append(out, key)
 		}
 	}

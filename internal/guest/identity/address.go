@@ -184,7 +184,7 @@ func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Ide
 			"its watchdog restores the previous /etc/network/interfaces (kept as %s) unless the change was confirmed",
 			oldCfg.Target.Host, want.Address, reason, oldCfg.Target.Host, r.err, PreviousFile)
 	}
-	return r.conn, fmt.Errorf("changing the address of %s to %s failed and was rolled back; the guest answers at %s again. Cause: %v. On the guest: %s",
+	return r.conn, fmt.Errorf("changing the address of %s to %s failed and was rolled back; the guest answers at %s again. Cause: %w. On the guest: %s",
 		oldCfg.Target.Host, want.Address, oldCfg.Target.Host, reason, strings.Join(strings.Fields(string(r.report)), " "))
 }
 

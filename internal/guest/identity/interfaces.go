@@ -78,7 +78,7 @@ func ParseInterfaces(content string) (Stanza, error) {
 			s.DNS = append([]string(nil), f[1:]...)
 		}
 		if err != nil {
-			return s, fmt.Errorf("/etc/network/interfaces line %d: %q: %v", n+1, strings.TrimSpace(line), err)
+			return s, fmt.Errorf("/etc/network/interfaces line %d: %q: %w", n+1, strings.TrimSpace(line), err)
 		}
 	}
 	if addr.IsValid() {

@@ -108,10 +108,6 @@ func TestOnLab(t *testing.T) {
 	}
 	defer l.Stop()
 
-	type started struct {
-		g   *lab.Guest
-		err error
-	}
 	guests := map[string]*lab.Guest{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -176,7 +172,7 @@ func TestOnLab(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.StatusCode != 200 || !strings.Contains(body, "Hipchat Data Center") {
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Hipchat Data Center") {
 			t.Fatalf("%s: %s", resp.Status, body)
 		}
 		if v := resp.TLS.Version; v != tls.VersionTLS13 {
@@ -210,7 +206,7 @@ func TestOnLab(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.StatusCode != 301 || resp.Header.Get("Location") != https+"/chat/room?x=1" {
+		if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != https+"/chat/room?x=1" {
 			t.Errorf("%s Location %q", resp.Status, resp.Header.Get("Location"))
 		}
 	})
@@ -221,7 +217,7 @@ func TestOnLab(t *testing.T) {
 		c := client(ca, proxy.Address(), nil, false)
 		const n = 40
 		for i := range n {
-			if resp, _, err := get(c, fmt.Sprintf("%s/keepalive?i=%d", https, i)); err != nil || resp.StatusCode != 200 {
+			if resp, _, err := get(c, fmt.Sprintf("%s/keepalive?i=%d", https, i)); err != nil || resp.StatusCode != http.StatusOK {
 				t.Fatalf("request %d: %v %v", i, resp, err)
 			}
 		}
@@ -333,7 +329,7 @@ func TestOnLab(t *testing.T) {
 					default:
 					}
 					resp, _, err := get(c, fmt.Sprintf("%s/rotation?w=%d&i=%d", https, w, i))
-					if err == nil && resp.StatusCode != 200 {
+					if err == nil && resp.StatusCode != http.StatusOK {
 						err = fmt.Errorf("status %s", resp.Status)
 					}
 					if err != nil {
@@ -398,7 +394,7 @@ func TestOnLab(t *testing.T) {
 			t.Errorf("NGINX processes changed: %s -> %s", before, after)
 		}
 		resp, _, err := get(client(ca, proxy.Address(), nil, false), https+"/")
-		if err != nil || resp.StatusCode != 200 || !resp.TLS.PeerCertificates[0].Equal(leaf2.Cert) {
+		if err != nil || resp.StatusCode != http.StatusOK || !resp.TLS.PeerCertificates[0].Equal(leaf2.Cert) {
 			t.Fatalf("old site does not serve: %v %v", resp, err)
 		}
 		// Rejected with a new certificate too: the old certificate and key are back.
@@ -431,7 +427,7 @@ func TestOnLab(t *testing.T) {
 			hc := client(ca, proxy.Address(), jar, c%2 == 0) // half reuse their connection, half do not
 			for i := range requests {
 				resp, _, err := get(hc, fmt.Sprintf("%s/sticky?c=%d&i=%d", https, c, i))
-				if err != nil || resp.StatusCode != 200 {
+				if err != nil || resp.StatusCode != http.StatusOK {
 					t.Fatalf("client %d request %d: %v %v", c, i, resp, err)
 				}
 				if set := resp.Header.Get("Set-Cookie"); (i == 0) != strings.HasPrefix(set, RouteCookie+"=") {
@@ -489,7 +485,7 @@ func TestOnLab(t *testing.T) {
 		if !res.Started || len(res.Changed) != 0 || guest.Stats().ChangeCommands != 1 {
 			t.Errorf("result %+v with %d changing commands", res, guest.Stats().ChangeCommands)
 		}
-		if resp, _, err := get(client(ca, proxy.Address(), nil, false), https+"/"); err != nil || resp.StatusCode != 200 {
+		if resp, _, err := get(client(ca, proxy.Address(), nil, false), https+"/"); err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("%v %v", resp, err)
 		}
 	})

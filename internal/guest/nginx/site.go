@@ -166,7 +166,7 @@ func (s Site) Validate() error {
 		errs = append(errs, errors.New("certificate and private key are both required"))
 	} else if _, err := tls.X509KeyPair([]byte(s.CertificatePEM), []byte(s.PrivateKeyPEM)); err != nil {
 		// NGINX would refuse the pair at nginx -t; saying so here names the inputs.
-		errs = append(errs, fmt.Errorf("certificate and private key: %v", err))
+		errs = append(errs, fmt.Errorf("certificate and private key: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -328,7 +328,7 @@ func ParseSite(conf string) (Site, error) {
 		case name == "proxy_read_timeout":
 			d, err := time.ParseDuration(args[0])
 			if err != nil {
-				return s, fmt.Errorf("%s: proxy_read_timeout %q: %v", ConfFile, args[0], err)
+				return s, fmt.Errorf("%s: proxy_read_timeout %q: %w", ConfFile, args[0], err)
 			}
 			s.ReadTimeout = d
 		}
