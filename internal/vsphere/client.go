@@ -237,6 +237,10 @@ func (rt *sessionRoundTripper) RoundTrip(ctx context.Context, req, res soap.HasF
 		return err
 	}
 	if lerr := rt.relogin(ctx, gen); lerr != nil {
+		if err == nil {
+			// vcsim answers a read without a session with an empty result, not a fault.
+			return fmt.Errorf("the vSphere session expired and logging in again failed: %w", lerr)
+		}
 		return fmt.Errorf("%w (re-login failed: %w)", err, lerr)
 	}
 	// Clear the fault decoded into res before decoding the retry into it.
