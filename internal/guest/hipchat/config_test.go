@@ -3,34 +3,12 @@ package hipchat
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"strings"
 	"testing"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 )
-
-var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 func example() DataStores {
 	return DataStores{
@@ -46,7 +24,7 @@ func TestRenderGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "datacenter.json.golden", got)
+	guesttest.Golden(t, "datacenter.json.golden", string(got))
 
 	ipv6 := example()
 	ipv6.PostgresHost, ipv6.PostgresPort, ipv6.RedisHost, ipv6.RedisPort = "fd00::20", 6432, "redis.internal", 6380
@@ -54,7 +32,7 @@ func TestRenderGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "datacenter-ports.json.golden", got)
+	guesttest.Golden(t, "datacenter-ports.json.golden", string(got))
 
 	// The same values give the same bytes: Apply compares bytes to decide whether to act.
 	again, _ := Render(example())

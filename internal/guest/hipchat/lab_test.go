@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"net/netip"
 	"strings"
 	"sync"
@@ -28,27 +29,6 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func dial(t *testing.T, ctx context.Context, l *lab.Lab, g *lab.Guest) *guest.Conn {
-	t.Helper()
-	s := l.SSH()
-	c, err := guest.Dial(ctx, guest.Config{
-		Target:  guest.Endpoint{Host: g.Address(), User: s.User, PrivateKey: s.PrivateKeyPEM, HostKey: g.HostKey()},
-		Timeout: 30 * time.Second, KeepAliveInterval: 5 * time.Second,
-	})
-	must(t, err)
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func exec1(t *testing.T, ctx context.Context, g *lab.Guest, cmd string) string {
-	t.Helper()
-	out, err := g.Exec(ctx, cmd)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // processWatch records the command lines of every process on a guest, many times a second,
@@ -108,7 +88,7 @@ func TestNodeWiredToItsDataStores(t *testing.T) {
 	rc := redis.Config{Address: addr, Password: `r3dis "pass" \ word`}
 	pc := postgres.Config{Address: addr, AllowedCIDR: l.PublicSubnet(), Database: "hipchat_postgres", User: "hipchat_user", Password: "pg pa$$word 'quoted'"}
 	nc := nfs.Config{AllowedCIDR: l.PublicSubnet(), Server: nfs.Ganesha}
-	dc := dial(t, ctx, l, data)
+	dc := guesttest.Dial(t, ctx, l, data)
 	start := time.Now()
 	_, err = redis.Apply(ctx, dc, rc)
 	must(t, err)
@@ -133,7 +113,7 @@ func TestNodeWiredToItsDataStores(t *testing.T) {
 		}
 	}
 	var cmds hipchat.Commands // the defaults
-	c := dial(t, ctx, l, node)
+	c := guesttest.Dial(t, ctx, l, node)
 
 	t.Run("first apply configures the node and the self-check passes", func(t *testing.T) {
 		watch := processWatch(ctx, node)
@@ -153,19 +133,19 @@ func TestNodeWiredToItsDataStores(t *testing.T) {
 				t.Errorf("self-check output lacks %q:\n%s", want, res.SelfCheck)
 			}
 		}
-		if got := exec1(t, ctx, node, "stat -c '%a %U:%G' "+hipchat.SiteFile+" "+hipchat.DefaultConfigFile); got != "600 root:root\n600 root:root" {
+		if got := guesttest.Exec(t, ctx, node, "stat -c '%a %U:%G' "+hipchat.SiteFile+" "+hipchat.DefaultConfigFile); got != "600 root:root\n600 root:root" {
 			t.Errorf("modes and owners of site.json and the config file: %q", got)
 		}
-		site := exec1(t, ctx, node, "jq -r '.\"database-server\", .\"redis-server\", .\"shared-storage-location\", .\"database-password\"' "+hipchat.SiteFile)
+		site := guesttest.Exec(t, ctx, node, "jq -r '.\"database-server\", .\"redis-server\", .\"shared-storage-location\", .\"database-password\"' "+hipchat.SiteFile)
 		if want := addr.String() + ":5432\n" + addr.String() + ":6379\n" + right.NFSExport + "\n" + pc.Password; site != want {
 			t.Errorf("site.json says %q, want %q", site, want)
 		}
 		// The node was restarted with its new settings: its page says so.
-		if page := exec1(t, ctx, node, "curl -sS http://127.0.0.1/"); !strings.Contains(page, "configured for https://chat.example.com") {
+		if page := guesttest.Exec(t, ctx, node, "curl -sS http://127.0.0.1/"); !strings.Contains(page, "configured for https://chat.example.com") {
 			t.Errorf("the node's page: %s", page)
 		}
 		// The NFS check really wrote to the export: its probe is on the data-stores VM.
-		if got := exec1(t, ctx, data, "ls -A "+nfs.DefaultPath); !strings.Contains(got, ".hipchat-selfcheck-") {
+		if got := guesttest.Exec(t, ctx, data, "ls -A "+nfs.DefaultPath); !strings.Contains(got, ".hipchat-selfcheck-") {
 			t.Errorf("no self-check probe on the NFS server: %q", got)
 		}
 	})

@@ -1,7 +1,7 @@
 package identity
 
 import (
-	"flag"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -9,22 +9,6 @@ import (
 	"strings"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		must(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	must(t, err)
-	if got != string(want) {
-		t.Errorf("%s differs (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 func must(t *testing.T, err error) {
 	t.Helper()
@@ -48,7 +32,7 @@ func TestRenderInterfacesGolden(t *testing.T) {
 			existing, err := os.ReadFile(in)
 			must(t, err)
 			got := RenderInterfaces(string(existing), addr, gw, dns)
-			golden(t, name+".golden", got)
+			guesttest.Golden(t, name+".golden", got)
 
 			// What was written parses back to what was asked.
 			s, err := ParseInterfaces(got)
@@ -112,7 +96,7 @@ func TestNetmask(t *testing.T) {
 func TestRenderHostsGolden(t *testing.T) {
 	debian := "127.0.0.1\tlocalhost\n127.0.1.1\tdebian\n\n# IPv6\n::1\tlocalhost ip6-localhost\n10.0.0.9\tdata.example.com\n"
 	got := RenderHosts(debian, "hipchat-worker-1.example.com", "debian")
-	golden(t, "hosts.golden", got)
+	guesttest.Golden(t, "hosts.golden", got)
 	if !hostsHasEntry(got, "hipchat-worker-1.example.com") || strings.Contains(got, "debian") {
 		t.Errorf("hosts not as the guide asks:\n%s", got)
 	}
@@ -125,7 +109,7 @@ func TestTimesyncdGolden(t *testing.T) {
 	shipped, err := os.ReadFile("testdata/timesyncd-shipped.conf")
 	must(t, err)
 	got := RenderTimesyncd(string(shipped), []string{"time1.example.com", "10.0.0.123"})
-	golden(t, "timesyncd.conf.golden", got)
+	guesttest.Golden(t, "timesyncd.conf.golden", got)
 	if s := parseTimesyncd(got); !slices.Equal(s, []string{"time1.example.com", "10.0.0.123"}) {
 		t.Errorf("parsed back %v", s)
 	}

@@ -1,32 +1,12 @@
 package nfs
 
 import (
-	"flag"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 var testConfig = Config{AllowedCIDR: netip.MustParsePrefix("10.0.0.0/24")}
 
@@ -36,7 +16,7 @@ func TestRenderExportsGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := RenderExports(string(in), testConfig)
-	golden(t, "exports.golden", got)
+	guesttest.Golden(t, "exports.golden", got)
 	if strings.Count(got, DefaultPath+" ") != 1 || !strings.Contains(got, "/srv/other 192.168.1.0/24(ro,sync)") {
 		t.Errorf("the old line for the path must be replaced and others kept:\n%s", got)
 	}
@@ -51,7 +31,7 @@ func TestRenderExportsGolden(t *testing.T) {
 }
 
 func TestRenderGaneshaGolden(t *testing.T) {
-	golden(t, "ganesha.conf.golden", RenderGanesha(testConfig))
+	guesttest.Golden(t, "ganesha.conf.golden", RenderGanesha(testConfig))
 }
 
 func TestValidate(t *testing.T) {

@@ -1,9 +1,7 @@
 package nginx
 
 import (
-	"flag"
-	"os"
-	"path/filepath"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,26 +9,6 @@ import (
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/tlscheck/tlstest"
 )
-
-var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // testPair is a certificate for chat.example.com and its key.
 func testPair(t *testing.T) (cert, key string) {
@@ -76,7 +54,7 @@ func TestRenderAndParse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, c.golden, conf)
+			guesttest.Golden(t, c.golden, conf)
 			if strings.Contains(conf, "PRIVATE KEY") || strings.Contains(conf, "CERTIFICATE") {
 				t.Error("the configuration contains PEM")
 			}

@@ -8,6 +8,7 @@ package packages_test
 import (
 	"context"
 	"errors"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"net/netip"
 	"os/exec"
 	"slices"
@@ -28,27 +29,6 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func dial(t *testing.T, ctx context.Context, l *lab.Lab, g *lab.Guest) *guest.Conn {
-	t.Helper()
-	s := l.SSH()
-	c, err := guest.Dial(ctx, guest.Config{
-		Target:  guest.Endpoint{Host: g.Address(), User: s.User, PrivateKey: s.PrivateKeyPEM, HostKey: g.HostKey()},
-		Timeout: 30 * time.Second, KeepAliveInterval: 5 * time.Second,
-	})
-	must(t, err)
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func exec1(t *testing.T, ctx context.Context, g *lab.Guest, cmd string) string {
-	t.Helper()
-	out, err := g.Exec(ctx, cmd)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // configs are the three recipes' settings for a data-stores guest at addr in subnet.
@@ -84,7 +64,7 @@ func readAll(t *testing.T, ctx context.Context, c *guest.Conn, pc postgres.Confi
 }
 
 func postmasterPID(t *testing.T, ctx context.Context, g *lab.Guest) string {
-	return exec1(t, ctx, g, "head -n 1 /var/lib/postgresql/15/main/postmaster.pid")
+	return guesttest.Exec(t, ctx, g, "head -n 1 /var/lib/postgresql/15/main/postmaster.pid")
 }
 
 func TestDataStoresOnLabGuests(t *testing.T) {
@@ -105,7 +85,7 @@ func TestDataStoresOnLabGuests(t *testing.T) {
 	all := slices.Concat(redis.Packages, postgres.Packages, nc.Packages())
 
 	t.Run("missing packages on a bare guest are named and nothing is written", func(t *testing.T) {
-		c := dial(t, ctx, l, bare)
+		c := guesttest.Dial(t, ctx, l, bare)
 		upper := func() string {
 			out, err := exec.Command("find", bare.Dir()+"/etc/upper", bare.Dir()+"/var/upper").CombinedOutput()
 			must(t, err)
@@ -141,7 +121,7 @@ func TestDataStoresOnLabGuests(t *testing.T) {
 		t.Logf("install failure as reported: %v", err)
 	})
 
-	c := dial(t, ctx, l, data)
+	c := guesttest.Dial(t, ctx, l, data)
 	installed, err := packages.Ensure(ctx, c, c.Host(), false, all...)
 	if err != nil || len(installed) != 0 {
 		t.Fatalf("packages on the debian guest: %v %v", installed, err)
@@ -154,32 +134,32 @@ func TestDataStoresOnLabGuests(t *testing.T) {
 	t.Run("redis from the node", func(t *testing.T) {
 		cli := "redis-cli -h " + addr.String() + " -p 6379 "
 		auth := "REDISCLI_AUTH=" + guest.Quote(rc.Password) + " "
-		if got := exec1(t, ctx, node, auth+cli+"PING"); got != "PONG" {
+		if got := guesttest.Exec(t, ctx, node, auth+cli+"PING"); got != "PONG" {
 			t.Errorf("PING: %q", got)
 		}
-		exec1(t, ctx, node, auth+cli+"SET hipchat ok")
-		if got := exec1(t, ctx, node, auth+cli+"GET hipchat"); got != "ok" {
+		guesttest.Exec(t, ctx, node, auth+cli+"SET hipchat ok")
+		if got := guesttest.Exec(t, ctx, node, auth+cli+"GET hipchat"); got != "ok" {
 			t.Errorf("GET: %q", got)
 		}
-		if got := exec1(t, ctx, node, cli+"GET hipchat 2>&1"); !strings.Contains(got, "NOAUTH") {
+		if got := guesttest.Exec(t, ctx, node, cli+"GET hipchat 2>&1"); !strings.Contains(got, "NOAUTH") {
 			t.Errorf("without the password: %q", got)
 		}
 		for _, s := range [][2]string{{"appendonly", "no"}, {"maxclients", "10000"}, {"auto-aof-rewrite-min-size", "67108864"}, {"repl-timeout", "60"}} {
-			if got := exec1(t, ctx, node, auth+cli+"CONFIG GET "+s[0]); got != s[0]+"\n"+s[1] {
+			if got := guesttest.Exec(t, ctx, node, auth+cli+"CONFIG GET "+s[0]); got != s[0]+"\n"+s[1] {
 				t.Errorf("CONFIG GET %s: %q", s[0], got)
 			}
 		}
-		if u := exec1(t, ctx, data, "ps -o user= -p $(cat /run/redis/redis-server.pid)"); u != "redis" {
+		if u := guesttest.Exec(t, ctx, data, "ps -o user= -p $(cat /run/redis/redis-server.pid)"); u != "redis" {
 			t.Errorf("redis-server runs as %q", u)
 		}
-		if ps := exec1(t, ctx, data, "ps -eo args"); strings.Contains(ps, "r3dis") {
+		if ps := guesttest.Exec(t, ctx, data, "ps -eo args"); strings.Contains(ps, "r3dis") {
 			t.Errorf("the password is on a command line:\n%s", ps)
 		}
 	})
 
 	t.Run("postgres from the node", func(t *testing.T) {
 		psql := func(sql string) string {
-			return exec1(t, ctx, node, "PGPASSWORD="+guest.Quote(pc.Password)+" psql -X -At -h "+addr.String()+" -U hipchat_user -d hipchat_postgres -c "+guest.Quote(sql))
+			return guesttest.Exec(t, ctx, node, "PGPASSWORD="+guest.Quote(pc.Password)+" psql -X -At -h "+addr.String()+" -U hipchat_user -d hipchat_postgres -c "+guest.Quote(sql))
 		}
 		if got := psql("SHOW server_encoding"); got != "UTF8" {
 			t.Errorf("server_encoding %q", got)
@@ -201,23 +181,23 @@ func TestDataStoresOnLabGuests(t *testing.T) {
 
 	t.Run("nfs v4 through ganesha, anonymously from the node", func(t *testing.T) {
 		url := "nfs://" + addr.String() + nfs.DefaultPath + "/from-node?version=4"
-		exec1(t, ctx, node, "echo written-by-node > /tmp/nfs-probe && nfs-cp /tmp/nfs-probe "+guest.Quote(url))
-		if got := exec1(t, ctx, data, "cat "+nfs.DefaultPath+"/from-node"); got != "written-by-node" {
+		guesttest.Exec(t, ctx, node, "echo written-by-node > /tmp/nfs-probe && nfs-cp /tmp/nfs-probe "+guest.Quote(url))
+		if got := guesttest.Exec(t, ctx, data, "cat "+nfs.DefaultPath+"/from-node"); got != "written-by-node" {
 			t.Errorf("on the server: %q", got)
 		}
-		if got := exec1(t, ctx, node, "nfs-cp "+guest.Quote(url)+" /tmp/nfs-back >/dev/null && cat /tmp/nfs-back"); got != "written-by-node" {
+		if got := guesttest.Exec(t, ctx, node, "nfs-cp "+guest.Quote(url)+" /tmp/nfs-back >/dev/null && cat /tmp/nfs-back"); got != "written-by-node" {
 			t.Errorf("read back: %q", got)
 		}
 		// root's file kept uid 0: no root squashing.
-		if got := exec1(t, ctx, data, "stat -c %u "+nfs.DefaultPath+"/from-node"); got != "0" {
+		if got := guesttest.Exec(t, ctx, data, "stat -c %u "+nfs.DefaultPath+"/from-node"); got != "0" {
 			t.Errorf("owner uid %q, want 0 (root not squashed)", got)
 		}
 	})
 
 	t.Run("second apply changes nothing and restarts nothing; refresh is one command", func(t *testing.T) {
-		redisPID := exec1(t, ctx, data, "cat /run/redis/redis-server.pid")
+		redisPID := guesttest.Exec(t, ctx, data, "cat /run/redis/redis-server.pid")
 		pgPID := postmasterPID(t, ctx, data)
-		ganeshaPID := exec1(t, ctx, data, "cat "+nfs.GaneshaPIDFile)
+		ganeshaPID := guesttest.Exec(t, ctx, data, "cat "+nfs.GaneshaPIDFile)
 		guest.ResetStats()
 		rr, pr, nr := applyAll(t, ctx, c, rc, pc, nc)
 		if s := guest.Stats(); s.ChangeCommands != 0 {
@@ -226,8 +206,8 @@ func TestDataStoresOnLabGuests(t *testing.T) {
 		if rr.Restarted || len(pr.Changed) > 0 || len(nr.Changed) > 0 {
 			t.Errorf("changed: %+v %v %v", rr.Restarted, pr.Changed, nr.Changed)
 		}
-		if redisPID != exec1(t, ctx, data, "cat /run/redis/redis-server.pid") || pgPID != postmasterPID(t, ctx, data) ||
-			ganeshaPID != exec1(t, ctx, data, "cat "+nfs.GaneshaPIDFile) {
+		if redisPID != guesttest.Exec(t, ctx, data, "cat /run/redis/redis-server.pid") || pgPID != postmasterPID(t, ctx, data) ||
+			ganeshaPID != guesttest.Exec(t, ctx, data, "cat "+nfs.GaneshaPIDFile) {
 			t.Error("a server was restarted")
 		}
 
@@ -251,23 +231,23 @@ func TestDataStoresOnLabGuests(t *testing.T) {
 
 	t.Run("drift is read and fixed with a restart", func(t *testing.T) {
 		// Redis: the file edited by hand and a runtime CONFIG SET.
-		exec1(t, ctx, data, "sed -i 's/^maxclients 10000$/maxclients 50/' "+redis.ConfigFile)
-		exec1(t, ctx, data, "REDISCLI_AUTH="+guest.Quote(rc.Password)+" redis-cli CONFIG SET appendonly yes")
+		guesttest.Exec(t, ctx, data, "sed -i 's/^maxclients 10000$/maxclients 50/' "+redis.ConfigFile)
+		guesttest.Exec(t, ctx, data, "REDISCLI_AUTH="+guest.Quote(rc.Password)+" redis-cli CONFIG SET appendonly yes")
 		// Postgres: max_connections lowered and the server restarted by hand.
-		exec1(t, ctx, data, "sed -i 's/^max_connections = 1000$/max_connections = 500/' /etc/postgresql/15/main/conf.d/"+postgres.ConfFileName+" && pg_ctlcluster 15 main restart")
+		guesttest.Exec(t, ctx, data, "sed -i 's/^max_connections = 1000$/max_connections = 500/' /etc/postgresql/15/main/conf.d/"+postgres.ConfFileName+" && pg_ctlcluster 15 main restart")
 
 		rs, ps, _ := readAll(t, ctx, c, pc, nc)
 		if rs.Settings["maxclients"] != "50" || rs.Live["appendonly"] != "yes" || ps.MaxConnections != 500 {
 			t.Fatalf("drift not visible: redis file maxclients %q, live appendonly %q; postgres max_connections %d", rs.Settings["maxclients"], rs.Live["appendonly"], ps.MaxConnections)
 		}
 		t.Logf("drift read: %q %q", rs.Drift(rc), ps.Drift(pc))
-		redisPID := exec1(t, ctx, data, "cat /run/redis/redis-server.pid")
+		redisPID := guesttest.Exec(t, ctx, data, "cat /run/redis/redis-server.pid")
 		pgPID := postmasterPID(t, ctx, data)
 		rr, pr, _ := applyAll(t, ctx, c, rc, pc, nc)
 		if !rr.Restarted || !slices.Contains(pr.Changed, "restarted") {
 			t.Errorf("not restarted: redis %v, postgres %v", rr.Restarted, pr.Changed)
 		}
-		if redisPID == exec1(t, ctx, data, "cat /run/redis/redis-server.pid") || pgPID == postmasterPID(t, ctx, data) {
+		if redisPID == guesttest.Exec(t, ctx, data, "cat /run/redis/redis-server.pid") || pgPID == postmasterPID(t, ctx, data) {
 			t.Error("PIDs unchanged after a restart")
 		}
 		rs, ps, _ = readAll(t, ctx, c, pc, nc)
@@ -281,13 +261,13 @@ func TestDataStoresOnLabGuests(t *testing.T) {
 		kc.Server = nfs.Kernel
 		res, err := nfs.Apply(ctx, c, kc)
 		must(t, err)
-		out := exec1(t, ctx, data, "exportfs -v")
+		out := guesttest.Exec(t, ctx, data, "exportfs -v")
 		for _, want := range []string{nfs.DefaultPath, l.PublicSubnet().String(), "rw", "no_root_squash", "sec=sys"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("exportfs -v lacks %q:\n%s", want, out)
 			}
 		}
-		if got := exec1(t, ctx, data, "grep '^"+nfs.DefaultPath+" ' "+nfs.ExportsFile); got != kc.ExportLine() {
+		if got := guesttest.Exec(t, ctx, data, "grep '^"+nfs.DefaultPath+" ' "+nfs.ExportsFile); got != kc.ExportLine() {
 			t.Errorf("/etc/exports has %q", got)
 		}
 		guest.ResetStats()

@@ -1,32 +1,12 @@
 package postgres
 
 import (
-	"flag"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 var testConfig = Config{
 	Address: netip.MustParseAddr("10.0.0.20"), AllowedCIDR: netip.MustParsePrefix("10.0.0.0/24"),
@@ -34,7 +14,7 @@ var testConfig = Config{
 }
 
 func TestRenderConfGolden(t *testing.T) {
-	golden(t, "hipchatdc.conf.golden", RenderConf(testConfig))
+	guesttest.Golden(t, "hipchatdc.conf.golden", RenderConf(testConfig))
 }
 
 func TestRenderHBAGolden(t *testing.T) {
@@ -43,7 +23,7 @@ func TestRenderHBAGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := RenderHBA(string(shipped), testConfig, "15")
-	golden(t, "pg_hba.conf.golden", got)
+	guesttest.Golden(t, "pg_hba.conf.golden", got)
 	if !strings.HasPrefix(got, string(shipped)) {
 		t.Error("the shipped rules were not kept in front")
 	}
@@ -67,7 +47,7 @@ func TestRenderHBAGolden(t *testing.T) {
 
 func TestSetupSQLGolden(t *testing.T) {
 	// The password is quoted as a SQL literal: the quote in it is doubled.
-	golden(t, "setup.sql.golden", SetupSQL(testConfig, "15"))
+	guesttest.Golden(t, "setup.sql.golden", SetupSQL(testConfig, "15"))
 }
 
 func TestValidate(t *testing.T) {

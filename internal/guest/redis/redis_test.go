@@ -1,39 +1,18 @@
 package redis
 
 import (
-	"flag"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
 )
 
-var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 func TestRenderGolden(t *testing.T) {
 	c := Config{Address: netip.MustParseAddr("10.0.0.20"), Password: `s3cret "quoted" \ tab	end`}
 	got := Render(c)
-	golden(t, "redis.conf.golden", got)
+	guesttest.Golden(t, "redis.conf.golden", got)
 
 	// The file parses back to what was asked, with Redis's own quoting rules.
 	m, err := ParseConfig(got)
