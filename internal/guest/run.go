@@ -170,3 +170,13 @@ func describe(script string) string {
 	}
 	return "empty command"
 }
+
+// Runner is what a recipe needs of its connection to a guest: read-only commands, changing
+// commands and atomic file writes, each counted in Stats. *Conn is one.
+type Runner interface {
+	Run(ctx context.Context, script string, stdin io.Reader) ([]byte, error)
+	RunChange(ctx context.Context, script string, stdin io.Reader) ([]byte, error)
+	WriteFile(ctx context.Context, file string, data []byte, mode fs.FileMode, owner string) error
+}
+
+var _ Runner = (*Conn)(nil)

@@ -55,7 +55,7 @@ func redact(s string, secrets []string) string {
 // *StepError with its output; the new file stays in place, marked unverified, so the next
 // Apply with corrected values rewrites it and one with the same values tries again. When
 // nothing differs Apply runs no changing command (and no self-check).
-func Apply(ctx context.Context, r Runner, d DataStores, c Commands) (Result, error) {
+func Apply(ctx context.Context, r guest.Runner, d DataStores, c Commands) (Result, error) {
 	var res Result
 	if err := c.Validate(); err != nil {
 		return res, err

@@ -3,20 +3,11 @@ package hipchat
 import (
 	"context"
 	"fmt"
-	"io"
-	"io/fs"
 	"path"
 	"strings"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 )
-
-// Runner runs commands on a guest; *guest.Conn is one.
-type Runner interface {
-	Run(ctx context.Context, script string, stdin io.Reader) ([]byte, error)
-	RunChange(ctx context.Context, script string, stdin io.Reader) ([]byte, error)
-	WriteFile(ctx context.Context, path string, data []byte, mode fs.FileMode, owner string) error
-}
 
 // The appliance's command line and files.
 const (
@@ -171,7 +162,7 @@ func ReadScript(c Commands) string {
 }
 
 // Read returns the node's data-store settings with one command.
-func Read(ctx context.Context, r Runner, c Commands) (State, error) {
+func Read(ctx context.Context, r guest.Runner, c Commands) (State, error) {
 	if err := c.Validate(); err != nil {
 		return State{}, err
 	}

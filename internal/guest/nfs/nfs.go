@@ -4,18 +4,9 @@ import (
 	"context"
 	"fmt"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
-	"io"
-	"io/fs"
 	"strconv"
 	"strings"
 )
-
-// Runner runs commands on a guest; *guest.Conn is one.
-type Runner interface {
-	Run(ctx context.Context, script string, stdin io.Reader) ([]byte, error)
-	RunChange(ctx context.Context, script string, stdin io.Reader) ([]byte, error)
-	WriteFile(ctx context.Context, path string, data []byte, mode fs.FileMode, owner string) error
-}
 
 // State is what Read finds on the guest.
 type State struct {
@@ -85,7 +76,7 @@ func ReadScript(c Config) string {
 }
 
 // Read returns the guest's export with one command.
-func Read(ctx context.Context, r Runner, c Config) (State, error) {
+func Read(ctx context.Context, r guest.Runner, c Config) (State, error) {
 	if err := c.Validate(); err != nil {
 		return State{}, err
 	}
@@ -187,7 +178,7 @@ done
 
 // Apply brings the guest's export to c, changing only what differs; a second Apply with the
 // same c runs no changing command. Switching servers leaves the other one's files alone.
-func Apply(ctx context.Context, r Runner, c Config) (Result, error) {
+func Apply(ctx context.Context, r guest.Runner, c Config) (Result, error) {
 	var res Result
 	st, err := Read(ctx, r, c)
 	if err != nil {

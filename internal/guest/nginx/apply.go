@@ -6,20 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path"
 	"strings"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 )
-
-// Conn runs commands and writes files on the proxy guest; *guest.Conn is one.
-type Conn interface {
-	Runner
-	RunChange(ctx context.Context, script string, stdin io.Reader) ([]byte, error)
-	WriteFile(ctx context.Context, file string, data []byte, mode fs.FileMode, owner string) error
-}
 
 // Result says what Apply did.
 type Result struct {
@@ -60,7 +52,7 @@ type file struct {
 // NGINX runs, changes nothing. Otherwise it writes the new files to a staging folder, moves
 // them into place, tests with `nginx -t`, and either restores the previous files (returning
 // a *RejectedError with NGINX's message) or reloads (or starts) NGINX.
-func Apply(ctx context.Context, c Conn, site Site) (Result, error) {
+func Apply(ctx context.Context, c guest.Runner, site Site) (Result, error) {
 	var res Result
 	conf, err := Render(site)
 	if err != nil {

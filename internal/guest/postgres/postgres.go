@@ -10,20 +10,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
-	"io"
-	"io/fs"
 	"strconv"
 	"strings"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
 )
-
-// Runner runs commands on a guest; *guest.Conn is one.
-type Runner interface {
-	Run(ctx context.Context, script string, stdin io.Reader) ([]byte, error)
-	RunChange(ctx context.Context, script string, stdin io.Reader) ([]byte, error)
-	WriteFile(ctx context.Context, path string, data []byte, mode fs.FileMode, owner string) error
-}
 
 // State is what Read finds on the guest.
 type State struct {
@@ -184,7 +175,7 @@ SQL
 }
 
 // Read returns the guest's PostgreSQL with one command.
-func Read(ctx context.Context, r Runner, c Config) (State, error) {
+func Read(ctx context.Context, r guest.Runner, c Config) (State, error) {
 	out, err := r.Run(ctx, ReadScript(c), nil)
 	if err != nil {
 		return State{}, fmt.Errorf("read postgres: %w", err)
@@ -278,7 +269,7 @@ func (r *Result) did(what string) { r.Changed = append(r.Changed, what) }
 
 // Apply brings the guest's PostgreSQL to c, changing only what differs; a second Apply with
 // the same c runs no changing command. Packages must be installed (see package packages).
-func Apply(ctx context.Context, r Runner, c Config) (Result, error) {
+func Apply(ctx context.Context, r guest.Runner, c Config) (Result, error) {
 	var res Result
 	if err := c.Validate(); err != nil {
 		return res, err
@@ -330,7 +321,7 @@ func Apply(ctx context.Context, r Runner, c Config) (Result, error) {
 
 // applyServer makes the cluster exist, writes the provider's files and starts, restarts or
 // reloads the server as the changes require. It returns the state of the running server.
-func applyServer(ctx context.Context, r Runner, c Config, st State, res *Result) (State, error) {
+func applyServer(ctx context.Context, r guest.Runner, c Config, st State, res *Result) (State, error) {
 	major := c.Version
 	if major == "" {
 		major = st.Major

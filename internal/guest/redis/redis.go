@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
-	"io"
-	"io/fs"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -13,13 +11,6 @@ import (
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
 )
-
-// Runner runs commands on a guest; *guest.Conn is one.
-type Runner interface {
-	Run(ctx context.Context, script string, stdin io.Reader) ([]byte, error)
-	RunChange(ctx context.Context, script string, stdin io.Reader) ([]byte, error)
-	WriteFile(ctx context.Context, path string, data []byte, mode fs.FileMode, owner string) error
-}
 
 // State is what Read finds on the guest.
 type State struct {
@@ -128,7 +119,7 @@ func ReadScript() string {
 }
 
 // Read returns the guest's Redis with one command.
-func Read(ctx context.Context, r Runner) (State, error) {
+func Read(ctx context.Context, r guest.Runner) (State, error) {
 	out, err := r.Run(ctx, ReadScript(), nil)
 	if err != nil {
 		return State{}, fmt.Errorf("read redis: %w", err)
@@ -251,7 +242,7 @@ done
 // configuration only when it differs, and restarts Redis only when the file changed, the
 // server is not running, or the running server's settings differ from the file (someone used
 // CONFIG SET). A second Apply with the same c runs no changing command.
-func Apply(ctx context.Context, r Runner, c Config) (Result, error) {
+func Apply(ctx context.Context, r guest.Runner, c Config) (Result, error) {
 	var res Result
 	if err := c.Validate(); err != nil {
 		return res, err
