@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -162,14 +163,22 @@ func keepPlacement(v *types.String, actual string) {
 	*v = types.StringValue(actual)
 }
 
-// resizeVM applies grown sizing in place.
-func (o vmOps) resizeVM(ctx context.Context, plan *vmCore, role spec.Role, extraDisks []int64, diags *diag.Diagnostics) {
+// resizeVM applies grown sizing in place. A change that needs a power cycle takes the guest
+// down for a moment: when it had an address before, wait until VMware Tools reports one again,
+// so that what the apply records (and the guest steps after it) see the running VM.
+func (o vmOps) resizeVM(ctx context.Context, plan, state *vmCore, role spec.Role, extraDisks []int64, diags *diag.Diagnostics) {
 	vc := o.client(ctx, diags)
 	if vc == nil {
 		return
 	}
 	if err := vc.Reconfigure(ctx, plan.ID.ValueString(), plan.sizing(role, extraDisks...)); err != nil {
 		diags.AddAttributeError(path.Root("num_cpus"), "Cannot resize the VM", err.Error())
+		return
+	}
+	if known(state.DefaultIPAddress) && state.DefaultIPAddress.ValueString() != "" {
+		if _, err := vc.WaitForIP(ctx, plan.ID.ValueString(), 5*time.Minute); err != nil {
+			diags.AddWarning("Guest address not back after resizing", "The VM was resized, but VMware Tools reports no IPv4 address yet: "+err.Error())
+		}
 	}
 }
 

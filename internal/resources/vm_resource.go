@@ -207,7 +207,7 @@ func (r *vmResource[M, PM]) Update(ctx context.Context, req resource.UpdateReque
 		return
 	}
 	defer cancel()
-	r.vm.resizeVM(ctx, c, r.role.spec(), r.role.extraDisks(&plan), &resp.Diagnostics)
+	r.vm.resizeVM(ctx, c, PM(&state).core(), r.role.spec(), r.role.extraDisks(&plan), &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
