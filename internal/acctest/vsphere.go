@@ -10,75 +10,73 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 )
 
-// VM looks a VM up in vcsim by name as an operator with govc would, independently of the
-// provider's own code. ok is false when there is no such VM.
-func VM(t testing.TB, name string) (vm mo.VirtualMachine, ok bool) {
+// withFinder logs in to the lab's vcsim as an operator with govc would, independently of the
+// provider's own code, and runs f with a finder set to the datacenter.
+func withFinder(t testing.TB, f func(ctx context.Context, finder *find.Finder)) {
 	t.Helper()
 	ctx := context.Background()
 	c, err := Lab(t).Client(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Logout(ctx)
-	f := find.NewFinder(c.Client, true)
-	dc, err := f.DefaultDatacenter(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.SetDatacenter(dc)
-	obj, err := f.VirtualMachine(ctx, name)
-	if err != nil {
-		var notFound *find.NotFoundError
-		if errors.As(err, &notFound) {
-			return vm, false
-		}
-		t.Fatal(err)
-	}
-	if err := obj.Properties(ctx, obj.Reference(), []string{"name", "config", "runtime", "guest", "summary"}, &vm); err != nil {
-		t.Fatal(err)
-	}
-	return vm, true
-}
-
-// WithVM runs f on a VM found by name, for tests that change it behind Terraform's back.
-func WithVM(t testing.TB, name string, f func(ctx context.Context, vm *object.VirtualMachine)) {
-	t.Helper()
-	ctx := context.Background()
-	c, err := Lab(t).Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Logout(ctx)
+	defer func() { _ = c.Logout(ctx) }()
 	finder := find.NewFinder(c.Client, true)
 	dc, err := finder.DefaultDatacenter(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	finder.SetDatacenter(dc)
-	vm, err := finder.VirtualMachine(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f(ctx, vm)
+	f(ctx, finder)
+}
+
+func isNotFound(err error) bool {
+	var notFound *find.NotFoundError
+	return errors.As(err, &notFound)
+}
+
+// VM looks a VM up in vcsim by name. ok is false when there is no such VM.
+func VM(t testing.TB, name string) (vm mo.VirtualMachine, ok bool) {
+	t.Helper()
+	withFinder(t, func(ctx context.Context, finder *find.Finder) {
+		obj, err := finder.VirtualMachine(ctx, name)
+		if isNotFound(err) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := obj.Properties(ctx, obj.Reference(), []string{"name", "config", "runtime", "guest", "summary"}, &vm); err != nil {
+			t.Fatal(err)
+		}
+		ok = true
+	})
+	return vm, ok
+}
+
+// WithVM runs f on a VM found by name, for tests that change it behind Terraform's back.
+func WithVM(t testing.TB, name string, f func(ctx context.Context, vm *object.VirtualMachine)) {
+	t.Helper()
+	withFinder(t, func(ctx context.Context, finder *find.Finder) {
+		vm, err := finder.VirtualMachine(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f(ctx, vm)
+	})
 }
 
 // VMCount counts the VMs in vcsim whose name starts with prefix.
-func VMCount(t testing.TB, prefix string) int {
+func VMCount(t testing.TB, prefix string) (n int) {
 	t.Helper()
-	ctx := context.Background()
-	c, err := Lab(t).Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Logout(ctx)
-	f := find.NewFinder(c.Client, false)
-	vms, err := f.VirtualMachineList(ctx, "/*/vm/"+prefix+"*")
-	if err != nil {
-		var notFound *find.NotFoundError
-		if errors.As(err, &notFound) {
-			return 0
+	withFinder(t, func(ctx context.Context, finder *find.Finder) {
+		vms, err := finder.VirtualMachineList(ctx, prefix+"*")
+		if isNotFound(err) {
+			return
 		}
-		t.Fatal(err)
-	}
-	return len(vms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n = len(vms)
+	})
+	return n
 }

@@ -97,6 +97,9 @@ func TestAccExample_smallScale(t *testing.T) {
 	empty := timePlan(t, w, "empty")
 	t.Logf("no-op plan of the three resources: %v; plan of an empty configuration: %v (ratio %.2f)", full, empty, float64(full)/float64(empty))
 
+	if n := acctest.VMCount(t, "hipchat-"); n != 3 {
+		t.Errorf("%d hipchat-* VMs in vSphere before destroy, want 3", n)
+	}
 	w.mustTF(ex, "destroy", "-auto-approve", "-input=false")
 	destroyed = true
 	if n := acctest.VMCount(t, "hipchat-"); n != 0 {

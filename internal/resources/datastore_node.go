@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
-	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -17,7 +16,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -139,12 +137,7 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 			MarkdownDescription: "Password of `postgres_user` (sent to psql on standard input, never on a command line).",
 			Validators:          []validator.String{stringvalidator.LengthAtLeast(8)},
 		},
-		"drift": schema.ListAttribute{
-			ElementType: types.StringType, Optional: true, Computed: true,
-			Default:             listdefault.StaticValue(types.ListValueMust(types.StringType, nil)),
-			MarkdownDescription: "What refresh found different on the guest from what the provider configures (for example a Redis persistence setting or `max_connections` changed by hand). Always planned back to empty: the next apply restores the guide's settings. Leave unset.",
-			Validators:          []validator.List{listvalidator.SizeAtMost(0)},
-		},
+		"drift":            driftAttribute("for example a Redis persistence setting or `max_connections` changed by hand, or a password changed"),
 		"redis_host":       computed("Address the Hipchat nodes use for Redis (`ipv4_address`)."),
 		"postgres_host":    computed("Address the Hipchat nodes use for Postgres (`ipv4_address`)."),
 		"postgres_version": computed("The Postgres server's version. The guide names 9.5; another major version is a warning."),

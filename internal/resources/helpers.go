@@ -2,6 +2,11 @@ package resources
 
 import (
 	"context"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listdefault"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"regexp"
 	"time"
 
@@ -86,3 +91,15 @@ var (
 	// nginxSize is an NGINX size such as 100m.
 	nginxSize = regexp.MustCompile(`^[0-9]{1,9}[kKmMgG]?$`)
 )
+
+// driftAttribute is the `drift` list of a role: what refresh found different on the guest
+// (what cannot show as a plain attribute). It is always planned back to empty, so any entry is
+// a planned change that the apply repairs.
+func driftAttribute(what string) schema.Attribute {
+	return schema.ListAttribute{
+		ElementType: types.StringType, Optional: true, Computed: true,
+		Default:             listdefault.StaticValue(types.ListValueMust(types.StringType, nil)),
+		MarkdownDescription: "What refresh found different on the guest from what the provider configures (" + what + "). Always planned back to empty: the next apply repairs it. Leave unset.",
+		Validators:          []validator.List{listvalidator.SizeAtMost(0)},
+	}
+}

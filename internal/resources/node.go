@@ -3,12 +3,9 @@ package resources
 import (
 	"context"
 
-	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
-	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -67,12 +64,7 @@ func (nodeRole) description() string {
 
 func (nodeRole) attributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
-		"drift": schema.ListAttribute{
-			ElementType: types.StringType, Optional: true, Computed: true,
-			Default:             listdefault.StaticValue(types.ListValueMust(types.StringType, nil)),
-			MarkdownDescription: "What refresh found different on the node from `data_stores` (for example a configuration whose self-check failed, or one edited by hand). Always planned back to empty: the next apply configures and checks again. Leave unset.",
-			Validators:          []validator.List{listvalidator.SizeAtMost(0)},
-		},
+		"drift": driftAttribute("for example a data stores configuration whose self-check failed, or one edited by hand"),
 	}
 }
 

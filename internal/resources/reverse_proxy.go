@@ -15,7 +15,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -104,12 +103,7 @@ func (proxyRole) attributes() map[string]schema.Attribute {
 			MarkdownDescription: "How a session sticks to one node: `cookie` (a route cookie, like NGINX Plus' sticky cookie) or `client_address`.",
 			Validators:          []validator.String{stringvalidator.OneOf(string(nginx.AffinityCookie), string(nginx.AffinityClientAddress))},
 		},
-		"drift": schema.ListAttribute{
-			ElementType: types.StringType, Optional: true, Computed: true,
-			Default:             listdefault.StaticValue(types.ListValueMust(types.StringType, nil)),
-			MarkdownDescription: "What refresh found different on the proxy (for example the private key file replaced by hand). Always planned back to empty. Leave unset.",
-			Validators:          []validator.List{listvalidator.SizeAtMost(0)},
-		},
+		"drift": driftAttribute("for example the private key file replaced by hand, or NGINX not running"),
 		"certificate_fingerprint": schema.StringAttribute{
 			Computed: true, MarkdownDescription: "SHA-256 fingerprint of the certificate NGINX serves.",
 		},
