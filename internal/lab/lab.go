@@ -15,12 +15,19 @@
 // vcsim does not copy an OVF's vmw:ExtraConfig into the VM):
 //
 //   - node: stand-in for the Hipchat appliance. dont-blame-hipchat -c CMD, hostnamectl,
-//     hipchat service --ntp-servers, and nginx on port 80 serving a page with the hostname;
-//     its access log (/var/log/nginx/access.log) records $connection and $connection_requests.
-//     More appliance commands: add guestfiles/node/hipchat-SUBCOMMAND (for example
-//     hipchat-datacenter); "hipchat SUBCOMMAND" runs it.
+//     hipchat service --ntp-servers, and nginx on port 80 serving a page with the hostname and
+//     a "data center:" line (not configured / configured for URL); its access log
+//     (/var/log/nginx/access.log) records $connection and $connection_requests. "hipchat
+//     datacenter configure --file F" checks a config.json and installs it as
+//     /hipchat/config/site.json (0600); "hipchat datacenter selfcheck" really connects to the
+//     Postgres, Redis and NFS share site.json names (psql, redis-cli, libnfs), passwords only in
+//     the environment. A node guest gets its own root (pivot_root) so that /hipchat, which the
+//     host does not have, exists and persists on the guest's disk. More appliance commands:
+//     add guestfiles/node/hipchat-SUBCOMMAND; "hipchat SUBCOMMAND" runs it.
 //   - debian (default): a Debian server with the host's programs (redis-server, postgres,
-//     nginx, ganesha) on a read-only /usr, none of them started.
+//     nginx, ganesha) on a read-only /usr, none of them started, and a 256 MB tmpfs on /srv at
+//     every power-on: the stand-in for the VM's data disk (nfs-ganesha cannot export a path on
+//     overlayfs); its content does not survive a power cycle.
 //   - debian-bare: like debian, but redis-server, postgresql and nfs-kernel-server are not
 //     installed as far as dpkg-query and PATH can tell.
 //
