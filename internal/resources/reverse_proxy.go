@@ -166,7 +166,7 @@ func (proxyRole) validate(ctx context.Context, m *proxyModel, diags *diag.Diagno
 	}
 }
 
-func (proxyRole) modifyPlan(_ context.Context, plan, state *proxyModel, _ *diag.Diagnostics) {
+func (proxyRole) modifyPlan(_ context.Context, plan, _ *proxyModel, _ *diag.Diagnostics) {
 	if known(plan.PublicHostname) {
 		plan.URL = types.StringValue("https://" + plan.PublicHostname.ValueString())
 	}
@@ -175,7 +175,6 @@ func (proxyRole) modifyPlan(_ context.Context, plan, state *proxyModel, _ *diag.
 			plan.CertificateFingerprint = types.StringValue(fp)
 		}
 	}
-	_ = state
 }
 
 func (proxyRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *proxyModel, diags *diag.Diagnostics) {
