@@ -7,6 +7,7 @@ import (
 
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/mo"
 )
 
@@ -79,4 +80,21 @@ func VMCount(t testing.TB, prefix string) (n int) {
 		n = len(vms)
 	})
 	return n
+}
+
+// Sessions counts the sessions logged in to the lab's vcsim, not counting the one this call
+// opens to look: what a provider that does not log out leaves behind.
+func Sessions(t testing.TB) int {
+	t.Helper()
+	ctx := context.Background()
+	c, err := Lab(t).Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Logout(ctx) }()
+	var sm mo.SessionManager
+	if err := property.DefaultCollector(c.Client).RetrieveOne(ctx, *c.ServiceContent.SessionManager, []string{"sessionList"}, &sm); err != nil {
+		t.Fatal(err)
+	}
+	return len(sm.SessionList) - 1
 }

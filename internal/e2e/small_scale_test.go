@@ -29,6 +29,7 @@ func TestAccExample_smallScale(t *testing.T) {
 	}
 	// Modules only: with dev_overrides, init would look the provider up in the registry.
 	w.mustTF(ex, "get")
+	sessions := acctest.Sessions(t)
 	destroyed := false
 	t.Cleanup(func() {
 		if !destroyed {
@@ -104,6 +105,11 @@ func TestAccExample_smallScale(t *testing.T) {
 	destroyed = true
 	if n := acctest.VMCount(t, "hipchat-"); n != 0 {
 		t.Errorf("%d VMs left in vSphere after destroy", n)
+	}
+	// Every terraform command ran the provider in a process of its own, each logging in once:
+	// each must have logged out when Terraform stopped it.
+	if n := acctest.Sessions(t); n != sessions {
+		t.Errorf("vSphere has %d sessions after the terraform commands, %d before: the provider does not log out", n, sessions)
 	}
 	for _, g := range l.Guests() {
 		if strings.HasPrefix(g.VMName, "hipchat-") && g.Running() {
