@@ -2,18 +2,16 @@ package resources
 
 import (
 	"context"
-
-	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listdefault"
-	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"regexp"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listdefault"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 )
 
@@ -24,6 +22,7 @@ const (
 	defaultDeleteTimeout = 10 * time.Minute
 )
 
+// timeoutGetter is the shape of timeouts.Value's Create, Update and Delete.
 type timeoutGetter func(context.Context, time.Duration) (time.Duration, diag.Diagnostics)
 
 func withTimeout(ctx context.Context, get timeoutGetter, def time.Duration, diags *diag.Diagnostics) (context.Context, context.CancelFunc, bool) {
@@ -35,10 +34,6 @@ func withTimeout(ctx context.Context, get timeoutGetter, def time.Duration, diag
 	ctx, cancel := context.WithTimeout(ctx, d)
 	return ctx, cancel, true
 }
-
-var (
-	_ timeoutGetter = timeouts.Value{}.Create
-)
 
 func stringValue(s string) types.String {
 	if s == "" {
