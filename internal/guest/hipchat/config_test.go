@@ -3,11 +3,11 @@ package hipchat
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"strings"
 	"testing"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 )
 
 func example() DataStores {

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"net/netip"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/hipchat"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/nfs"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/postgres"

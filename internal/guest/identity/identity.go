@@ -3,11 +3,12 @@ package identity
 import (
 	"context"
 	"fmt"
-	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 	"io"
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 )
 
 // Flavor is the kind of guest, which decides how hostname and NTP are set.

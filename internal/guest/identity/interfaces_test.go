@@ -1,13 +1,14 @@
 package identity
 
 import (
-	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 )
 
 func must(t *testing.T, err error) {

@@ -3,9 +3,10 @@ package nfs
 import (
 	"context"
 	"fmt"
-	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 	"strconv"
 	"strings"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 )
 
 // State is what Read finds on the guest.

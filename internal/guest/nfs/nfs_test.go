@@ -1,11 +1,12 @@
 package nfs
 
 import (
-	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 )
 
 var testConfig = Config{AllowedCIDR: netip.MustParsePrefix("10.0.0.0/24")}

@@ -3,11 +3,11 @@ package nginx
 import (
 	"context"
 	"fmt"
-	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 	"io"
 	"strconv"
 	"strings"
 
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/tlscheck"
 )
 

@@ -1,12 +1,12 @@
 package nginx
 
 import (
-	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/tlscheck/tlstest"
 )
 

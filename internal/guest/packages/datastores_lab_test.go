@@ -8,7 +8,6 @@ package packages_test
 import (
 	"context"
 	"errors"
-	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"net/netip"
 	"os/exec"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/nfs"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/packages"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/postgres"

@@ -9,10 +9,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 	"strconv"
 	"strings"
 
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
 )
 

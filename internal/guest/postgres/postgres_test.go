@@ -1,11 +1,12 @@
 package postgres
 
 import (
-	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 )
 
 var testConfig = Config{

@@ -3,12 +3,12 @@ package redis
 import (
 	"context"
 	"fmt"
-	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
 )
 

@@ -1,11 +1,11 @@
 package redis
 
 import (
-	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"net/netip"
 	"strings"
 	"testing"
 
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/guesttest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
 )
 
