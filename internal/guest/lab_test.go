@@ -10,10 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmware/govmomi/find"
-	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/vim25/types"
-
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
 )
 
@@ -24,40 +20,8 @@ func privateGuest(t *testing.T) (*lab.Lab, *lab.Guest) {
 	defer cancel()
 	l, err := lab.Start(context.Background(), lab.Options{PrivateNetwork: true})
 	must(t, err)
-	t.Cleanup(func() { l.Stop() })
-	c, err := l.Client(ctx)
-	must(t, err)
-	defer c.Logout(ctx)
-	v := l.VSphere()
-	f := find.NewFinder(c.Client, true)
-	dc, err := f.Datacenter(ctx, v.Datacenter)
-	must(t, err)
-	f.SetDatacenter(dc)
-	folder, err := f.Folder(ctx, v.Folder)
-	must(t, err)
-	pool, err := f.ResourcePool(ctx, v.ResourcePool)
-	must(t, err)
-	nw, err := f.Network(ctx, v.PrivateNetwork)
-	must(t, err)
-	backing, err := nw.EthernetCardBackingInfo(ctx)
-	must(t, err)
-	nic, err := object.EthernetCardTypes().CreateEthernetCard("vmxnet3", backing)
-	must(t, err)
-	devices, err := object.VirtualDeviceList{nic}.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
-	must(t, err)
-	task, err := folder.CreateVM(ctx, types.VirtualMachineConfigSpec{
-		Name: "transport-private", GuestId: "debian12_64Guest", NumCPUs: 1, MemoryMB: 512,
-		Files:        &types.VirtualMachineFileInfo{VmPathName: "[" + v.Datastore + "]"},
-		DeviceChange: devices,
-		ExtraConfig:  []types.BaseOptionValue{&types.OptionValue{Key: lab.KindKey, Value: lab.KindNode}},
-	}, pool, nil)
-	must(t, err)
-	res, err := task.WaitForResult(ctx)
-	must(t, err)
-	ptask, err := object.NewVirtualMachine(c.Client, res.Result.(types.ManagedObjectReference)).PowerOn(ctx)
-	must(t, err)
-	must(t, ptask.Wait(ctx))
-	g, err := l.WaitGuest(ctx, "transport-private")
+	t.Cleanup(func() { _ = l.Stop() })
+	g, err := l.StartGuestVM(ctx, "transport-private", lab.KindNode, "private")
 	must(t, err)
 	return l, g
 }

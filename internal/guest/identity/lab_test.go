@@ -13,10 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmware/govmomi/find"
-	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/vim25/types"
-
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
 )
@@ -61,44 +57,11 @@ func startGuest(t *testing.T, l *lab.Lab, name, kind string) *lab.Guest {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := l.Client(ctx)
-	must(t, err)
-	defer c.Logout(ctx)
-	v := l.VSphere()
-	network := v.Network
+	var networks []string
 	if l.PrivateNetwork() {
-		network = v.PrivateNetwork
+		networks = []string{"private"}
 	}
-	f := find.NewFinder(c.Client, true)
-	dc, err := f.Datacenter(ctx, v.Datacenter)
-	must(t, err)
-	f.SetDatacenter(dc)
-	folder, err := f.Folder(ctx, v.Folder)
-	must(t, err)
-	pool, err := f.ResourcePool(ctx, v.ResourcePool)
-	must(t, err)
-	nw, err := f.Network(ctx, network)
-	must(t, err)
-	backing, err := nw.EthernetCardBackingInfo(ctx)
-	must(t, err)
-	nic, err := object.EthernetCardTypes().CreateEthernetCard("vmxnet3", backing)
-	must(t, err)
-	devices, err := object.VirtualDeviceList{nic}.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
-	must(t, err)
-	task, err := folder.CreateVM(ctx, types.VirtualMachineConfigSpec{
-		Name: name, GuestId: "debian12_64Guest", NumCPUs: 1, MemoryMB: 512,
-		Files:        &types.VirtualMachineFileInfo{VmPathName: "[" + v.Datastore + "]"},
-		DeviceChange: devices,
-		ExtraConfig:  []types.BaseOptionValue{&types.OptionValue{Key: lab.KindKey, Value: kind}},
-	}, pool, nil)
-	must(t, err)
-	res, err := task.WaitForResult(ctx)
-	must(t, err)
-	vm := object.NewVirtualMachine(c.Client, res.Result.(types.ManagedObjectReference))
-	ptask, err := vm.PowerOn(ctx)
-	must(t, err)
-	must(t, ptask.Wait(ctx))
-	g, err := l.WaitGuest(ctx, name)
+	g, err := l.StartGuestVM(ctx, name, kind, networks...)
 	must(t, err)
 	return g
 }
