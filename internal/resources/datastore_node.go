@@ -74,6 +74,12 @@ func (datastoreRole) extraDisks(m *datastoreModel) []int64 {
 	return []int64{m.NFSDiskSize.ValueInt64()}
 }
 
+// setExtraDisks records the NFS volume's size as vSphere reports it, so that a disk grown
+// behind Terraform's back (or an imported VM's) shows.
+func (datastoreRole) setExtraDisks(m *datastoreModel, gib []int64) {
+	m.NFSDiskSize = types.Int64Value(gib[0])
+}
+
 func (datastoreRole) blocks() map[string]schema.Block { return nil }
 
 func (datastoreRole) attributes() map[string]schema.Attribute {
@@ -289,7 +295,7 @@ func (datastoreRole) readScript(m *datastoreModel) string {
 	return redis.ReadScript() + postgres.ReadScript(pc) + nfs.ReadScript(nc)
 }
 
-func (datastoreRole) parse(_ context.Context, out string, m *datastoreModel, _ bool, diags *diag.Diagnostics) {
+func (datastoreRole) parse(_ context.Context, out string, m *datastoreModel, imported bool, diags *diag.Diagnostics) {
 	if m.AllowedCIDR.IsNull() || m.AllowedCIDR.IsUnknown() {
 		if p, ok := m.network(); ok {
 			m.AllowedCIDR = types.StringValue(p.String())
@@ -326,6 +332,23 @@ func (datastoreRole) parse(_ context.Context, out string, m *datastoreModel, _ b
 	}
 	if ps.Version != "" {
 		m.PostgresVersion = types.StringValue(ps.Version)
+	}
+	if imported {
+		// An imported server holding one database of its own names it and its owner; with
+		// several the configuration must say which (the password is never readable).
+		if m.PostgresDatabase.IsNull() && len(ps.DatabaseOwners) == 1 {
+			m.PostgresDatabase = types.StringValue(ps.DatabaseOwners[0][0])
+			m.PostgresUser = types.StringValue(ps.DatabaseOwners[0][1])
+		}
+		// The export is nfs-ganesha's when its configuration has it and /etc/exports does not.
+		if ns.ExportLine == "" && strings.Contains(ns.GaneshaConf, m.NFSExportPath.ValueString()) {
+			m.NFSServer = types.StringValue(nfs.Ganesha)
+		}
+		// Drift is the difference from a configuration; an import has none yet.
+		m.Drift = types.ListValueMust(types.StringType, nil)
+		m.RedisHost, m.PostgresHost = m.IPv4Address, m.IPv4Address
+		m.NFSExport = types.StringValue(m.IPv4Address.ValueString() + ":" + m.NFSExportPath.ValueString())
+		return
 	}
 	// Without a database and user (after an import) there is nothing of ours to compare.
 	if known(m.PostgresDatabase) && known(m.PostgresUser) {

@@ -51,10 +51,11 @@ type nodeDataStoresModel struct {
 
 type nodeRole struct{}
 
-func (nodeRole) spec() spec.Role               { return spec.RoleNode }
-func (nodeRole) flavor() identity.Flavor       { return identity.Appliance }
-func (nodeRole) typeSuffix() string            { return "_node" }
-func (nodeRole) extraDisks(*nodeModel) []int64 { return nil }
+func (nodeRole) spec() spec.Role                   { return spec.RoleNode }
+func (nodeRole) flavor() identity.Flavor           { return identity.Appliance }
+func (nodeRole) typeSuffix() string                { return "_node" }
+func (nodeRole) extraDisks(*nodeModel) []int64     { return nil }
+func (nodeRole) setExtraDisks(*nodeModel, []int64) {}
 
 func (nodeRole) description() string {
 	return "The Hipchat Data Center node: a VM imported from the Hipchat OVA (or cloned), sized to the small-scale guide " +

@@ -51,10 +51,11 @@ type proxyModel struct {
 
 type proxyRole struct{}
 
-func (proxyRole) spec() spec.Role                { return spec.RoleReverseProxy }
-func (proxyRole) flavor() identity.Flavor        { return identity.Debian }
-func (proxyRole) typeSuffix() string             { return "_reverse_proxy" }
-func (proxyRole) extraDisks(*proxyModel) []int64 { return nil }
+func (proxyRole) spec() spec.Role                    { return spec.RoleReverseProxy }
+func (proxyRole) flavor() identity.Flavor            { return identity.Debian }
+func (proxyRole) typeSuffix() string                 { return "_reverse_proxy" }
+func (proxyRole) extraDisks(*proxyModel) []int64     { return nil }
+func (proxyRole) setExtraDisks(*proxyModel, []int64) {}
 
 func (proxyRole) description() string {
 	return "The reverse proxy of the small-scale guide: a Debian or Ubuntu server VM running NGINX that terminates TLS on 443 " +

@@ -33,8 +33,10 @@ type role[M any] interface {
 	validate(ctx context.Context, m *M, diags *diag.Diagnostics)
 	// modifyPlan adjusts the plan (state is nil on create).
 	modifyPlan(ctx context.Context, plan, state *M, diags *diag.Diagnostics)
-	// extraDisks are the disks after the system disk, in GiB.
+	// extraDisks are the disks after the system disk, in GiB; setExtraDisks records the sizes
+	// vSphere reports for them.
 	extraDisks(m *M) []int64
+	setExtraDisks(m *M, gib []int64)
 	// apply configures the role's services on the guest (state is nil on create).
 	apply(ctx context.Context, conn *guest.Conn, plan, state *M, diags *diag.Diagnostics)
 	// readScript is the shell script that reads the role's services back ("" for none). It runs
@@ -159,6 +161,9 @@ func (r *vmResource[M, PM]) read(ctx context.Context, m *M, imported bool, diags
 	info, found := r.vm.readVM(ctx, c, r.role.spec(), diags)
 	if !found || info == nil {
 		return found
+	}
+	if len(info.Disks) > 1 {
+		r.role.setExtraDisks(m, info.Disks[1:])
 	}
 	if out, ok := r.vm.readGuest(ctx, c, info.GuestIP, r.role.flavor(), imported, func() string { return r.role.readScript(m) }, diags); ok {
 		r.role.parse(ctx, out, m, imported, diags)

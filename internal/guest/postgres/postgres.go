@@ -33,6 +33,9 @@ type State struct {
 	Port            int
 	PendingRestart  []string // settings changed in the files that wait for a restart
 	UserDatabases   int      // databases besides postgres, template0 and template1
+	// DatabaseOwners are those databases with their owners, by name: what an import of a
+	// server set up by hand finds.
+	DatabaseOwners [][2]string
 
 	DatabaseExists   bool
 	DatabaseEncoding string
@@ -165,6 +168,7 @@ SELECT 'encoding|' || current_setting('server_encoding');
 SELECT name || '|' || setting FROM pg_settings WHERE name IN ('max_connections', 'listen_addresses', 'port');
 SELECT 'pending_restart|' || coalesce(string_agg(name, ','), '') FROM pg_settings WHERE pending_restart;
 SELECT 'userdbs|' || count(*) FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1');
+SELECT 'userdb|' || datname || '|' || pg_get_userbyid(datdba) FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1') ORDER BY datname;
 SELECT 'db|' || pg_encoding_to_char(encoding) || '|' || pg_get_userbyid(datdba) FROM pg_database WHERE datname = ` + db + `;
 SELECT 'role|' || rolsuper::text || '|' || rolcanlogin::text || '|' || coalesce(rolpassword, '') FROM pg_authid WHERE rolname = ` + user + `;
 SQL
@@ -230,6 +234,9 @@ func Parse(out string) (State, error) {
 				}
 			case "userdbs":
 				st.UserDatabases, _ = strconv.Atoi(v)
+			case "userdb":
+				name, owner, _ := strings.Cut(v, "|")
+				st.DatabaseOwners = append(st.DatabaseOwners, [2]string{name, owner})
 			case "db":
 				st.DatabaseExists = true
 				st.DatabaseEncoding, st.DatabaseOwner, _ = strings.Cut(v, "|")

@@ -80,3 +80,19 @@ func TestPasswordMatchesMD5(t *testing.T) {
 		t.Error("wrong password matched")
 	}
 }
+
+func TestParseFindsTheDatabasesAndOwners(t *testing.T) {
+	sec := func(name string) string { return "@@hipchatdc-postgres@@ " + name + "\n" }
+	out := sec("major") + "15\n" + sec("cluster") + "15 main 5432 online postgres /var/lib/postgresql/15/main\n" +
+		sec("conf") + "\n" + sec("hba") + "\n" +
+		sec("sql") + "version|15.18\nencoding|UTF8\nmax_connections|1000\nuserdbs|2\nuserdb|hipchat_postgres|hipchat_user\nuserdb|other_db1|someone\n" +
+		sec("dbsql") + sec("end")
+	st, err := Parse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]string{{"hipchat_postgres", "hipchat_user"}, {"other_db1", "someone"}}
+	if st.UserDatabases != 2 || len(st.DatabaseOwners) != 2 || st.DatabaseOwners[0] != want[0] || st.DatabaseOwners[1] != want[1] || len(st.Errors) != 0 {
+		t.Fatalf("parsed %d databases %v, errors %v", st.UserDatabases, st.DatabaseOwners, st.Errors)
+	}
+}
