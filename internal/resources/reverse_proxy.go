@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -212,7 +213,12 @@ func (proxyRole) parse(ctx context.Context, out string, m *proxyModel, _ bool, d
 		got := st.Site
 		m.PublicHostname = types.StringValue(got.ServerName)
 		if !slices.Equal(got.Nodes, want.Nodes) {
-			m.Nodes = stringList(got.Nodes, m.Nodes)
+			// Shown as users write them: the default port left out.
+			nodes := make([]string, len(got.Nodes))
+			for i, n := range got.Nodes {
+				nodes[i] = strings.TrimSuffix(n, ":"+strconv.Itoa(nginx.DefaultPort))
+			}
+			m.Nodes = stringList(nodes, m.Nodes)
 		}
 		m.ClientMaxBodySize = types.StringValue(got.ClientMaxBodySize)
 		m.ReadTimeout = types.Int64Value(int64(got.ReadTimeout / time.Second))

@@ -244,6 +244,14 @@ func TestAccReverseProxy_tlsInFrontOfTheNode(t *testing.T) {
 				},
 				Config: proxyConfig(t, l, rotated),
 			},
+			{
+				// Import reads back the VM, its identity, the deployed site and certificate;
+				// the private key is never read back.
+				ResourceName:            "hipchatdc_reverse_proxy.edge",
+				ImportState:             true,
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"ova_path", "timeouts", "private_key_pem"},
+			},
 		},
 	})
 }
