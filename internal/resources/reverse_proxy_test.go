@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"regexp"
 	"strings"
 	"sync"
@@ -102,6 +103,16 @@ func TestAccReverseProxy_tlsInFrontOfTheNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	node2, err := l.StartGuestVM(ctx, "tf-proxy-node-2", lab.KindNode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Distinct names, so that the page tells which node answered.
+	for g, name := range map[*lab.Guest]string{node: "node-a.example.com", node2: "node-b.example.com"} {
+		if _, err := g.Exec(ctx, `hostnamectl set-hostname `+name); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ca, err := tlstest.NewCA("Test CA")
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +163,7 @@ func TestAccReverseProxy_tlsInFrontOfTheNode(t *testing.T) {
 						if err != nil {
 							return fmt.Errorf("HTTPS through the proxy: %w", err)
 						}
-						if resp.StatusCode != http.StatusOK || !strings.Contains(body, "hipchat") {
+						if resp.StatusCode != http.StatusOK || !strings.Contains(body, "node: node-a.example.com") {
 							return fmt.Errorf("HTTPS through the proxy: %d %q", resp.StatusCode, body)
 						}
 						// Port 80 redirects to HTTPS.
@@ -243,6 +254,47 @@ func TestAccReverseProxy_tlsInFrontOfTheNode(t *testing.T) {
 					}
 				},
 				Config: proxyConfig(t, l, rotated),
+			},
+			{
+				// A second node (the Enterprise-scale path): both receive requests, and a
+				// session sticks to one.
+				Config: proxyConfig(t, l, proxyOpts{name: name, address: addr, cert: leaf2, nodes: []string{node.Address(), node2.Address()}}),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_reverse_proxy.edge", plancheck.ResourceActionUpdate),
+				}},
+				Check: func(*terraform.State) error {
+					served := map[string]int{}
+					for c := 0; c < 12; c++ {
+						jar, _ := cookiejar.New(nil)
+						client := httpsClient(ca, addr)
+						client.Jar = jar
+						first := ""
+						for i := 0; i < 5; i++ {
+							resp, body, err := get(client, "https://"+publicName+"/")
+							if err != nil {
+								return err
+							}
+							if resp.StatusCode != http.StatusOK {
+								return fmt.Errorf("status %d", resp.StatusCode)
+							}
+							m := regexp.MustCompile(`node: (node-[ab])`).FindStringSubmatch(body)
+							if m == nil {
+								return fmt.Errorf("page names no node: %s", body)
+							}
+							if first == "" {
+								first = m[1]
+							} else if m[1] != first {
+								return fmt.Errorf("client %d moved from %s to %s: no stickiness", c, first, m[1])
+							}
+							served[m[1]]++
+						}
+					}
+					if served["node-a"] == 0 || served["node-b"] == 0 {
+						return fmt.Errorf("requests per node %v: both nodes must receive requests", served)
+					}
+					t.Logf("12 clients x 5 requests: %v", served)
+					return nil
+				},
 			},
 			{
 				// Import reads back the VM, its identity, the deployed site and certificate;
