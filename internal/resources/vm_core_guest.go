@@ -125,6 +125,10 @@ func (c *vmCore) desiredIdentity(ctx context.Context) identity.Identity {
 	if known(c.IPv4Gateway) {
 		id.Gateway, _ = netip.ParseAddr(c.IPv4Gateway.ValueString())
 	}
+	// An empty list asks for no DNS servers; a null one leaves the guest's alone.
+	if known(c.DNSServers) && id.DNS == nil {
+		id.DNS = []string{}
+	}
 	return id
 }
 

@@ -90,6 +90,16 @@ func Apply(ctx context.Context, c *guest.Conn, f Flavor, want Identity, opts Opt
 		return res, err
 	}
 	res.Before = obs.Identity
+	if want.Address.IsValid() {
+		// The stanza is rewritten whole: a gateway or DNS list the caller leaves zero keeps
+		// what the guest has, as every other zero field does.
+		if !want.Gateway.IsValid() {
+			want.Gateway = obs.Stanza.Gateway
+		}
+		if want.DNS == nil {
+			want.DNS = obs.Stanza.DNS
+		}
+	}
 
 	if addressDiffers(obs, want) {
 		conn, err := changeAddress(ctx, c, obs, want, opts)

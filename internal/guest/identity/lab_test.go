@@ -176,6 +176,16 @@ func TestApplyOnTheApplianceNode(t *testing.T) {
 	if st := guest.Stats(); st.ChangeCommands != 0 || st.ReadCommands != 1 || st.Connections != 0 {
 		t.Errorf("second Apply: %+v, want one read command and nothing else", st)
 	}
+	// Leaving the gateway and DNS out (a configuration that does not manage them) keeps the
+	// guest's: the address is the same, so nothing is rewritten and eth0 is not bounced.
+	guest.ResetStats()
+	partial := want
+	partial.Gateway, partial.DNS = netip.Addr{}, nil
+	again, err = Apply(ctx, res.Conn, Appliance, partial, Options{})
+	must(t, err)
+	if len(again.Changed) != 0 || guest.Stats().ChangeCommands != 0 {
+		t.Errorf("Apply without gateway and DNS changed %v (%+v)", again.Changed, guest.Stats())
+	}
 	read, err := Read(ctx, res.Conn, Appliance)
 	must(t, err)
 	if read.Address != want.Address || read.Gateway != want.Gateway || !slices.Equal(read.DNS, want.DNS) ||
