@@ -98,3 +98,16 @@ func Sessions(t testing.TB) int {
 	}
 	return len(sm.SessionList) - 1
 }
+
+// MOID returns the managed object ID of an inventory object found by path ("/DC0/datastore/X").
+func MOID(t testing.TB, inventoryPath string) (id string) {
+	t.Helper()
+	withFinder(t, func(ctx context.Context, finder *find.Finder) {
+		ref, err := finder.ManagedObjectList(ctx, inventoryPath)
+		if err != nil || len(ref) != 1 {
+			t.Fatalf("%s: %v (%d found)", inventoryPath, err, len(ref))
+		}
+		id = ref[0].Object.Reference().Value
+	})
+	return id
+}

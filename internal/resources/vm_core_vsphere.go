@@ -133,12 +133,12 @@ func (o vmOps) readVM(ctx context.Context, c *vmCore, role spec.Role, diags *dia
 		c.DiskSize = types.Int64Value(info.Disks[0])
 	}
 	c.DefaultIPAddress = types.StringValue(info.GuestIP)
-	keepPlacement(&c.Datacenter, info.Datacenter)
-	keepPlacement(&c.Folder, info.Folder)
-	keepPlacement(&c.Datastore, info.Datastore)
-	keepPlacement(&c.ResourcePool, info.ResourcePool)
+	keepPlacement(&c.Datacenter, info.Datacenter, info.IDs["datacenter"])
+	keepPlacement(&c.Folder, info.Folder, info.IDs["folder"])
+	keepPlacement(&c.Datastore, info.Datastore, info.IDs["datastore"])
+	keepPlacement(&c.ResourcePool, info.ResourcePool, info.IDs["resource_pool"])
 	if len(info.Networks) > 0 {
-		keepPlacement(&c.Network, info.Networks[0])
+		keepPlacement(&c.Network, info.Networks[0], info.IDs["network"])
 	}
 	// Hosts and clusters change under DRS without anyone asking: they are recorded once (on
 	// import or when unset) and never reported as drift.
@@ -152,11 +152,11 @@ func (o vmOps) readVM(ctx context.Context, c *vmCore, role spec.Role, diags *dia
 }
 
 // keepPlacement records where the VM really is unless the stored value already names that
-// object (the user may have written an inventory path where vSphere reports a name).
-func keepPlacement(v *types.String, actual string) {
+// object: by its name, an inventory path ending in it, or its managed object ID.
+func keepPlacement(v *types.String, actual, id string) {
 	if known(*v) {
 		s := v.ValueString()
-		if s == actual || strings.HasSuffix(s, "/"+actual) {
+		if s == actual || strings.HasSuffix(s, "/"+actual) || (id != "" && s == id) {
 			return
 		}
 	}

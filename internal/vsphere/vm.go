@@ -229,6 +229,11 @@ type VMInfo struct {
 	ResourcePool string // inventory path
 	Host         string
 	Cluster      string // "" for a standalone host
+
+	// IDs are the managed object IDs of the placement objects above, by the same names
+	// ("datacenter", "folder", "datastore", "network", "resource_pool", "host", "cluster"):
+	// a configuration may name them by ID.
+	IDs map[string]string
 }
 
 // ReadVM reads the VM and the names of everything around it in a single
@@ -316,26 +321,35 @@ func (c *Client) ReadVM(ctx context.Context, moid string) (*VMInfo, error) {
 		g.Net = n.GuestNicInfo
 	}
 	info.GuestIP, info.GuestIPs = guestIPv4s(&g)
+	info.IDs = map[string]string{}
 	if ds, ok := vm["datastore"].(types.ArrayOfManagedObjectReference); ok && len(ds.ManagedObjectReference) > 0 {
 		info.Datastore = name(ds.ManagedObjectReference[0])
+		info.IDs["datastore"] = ds.ManagedObjectReference[0].Value
 	}
 	if ns, ok := vm["network"].(types.ArrayOfManagedObjectReference); ok {
-		for _, n := range ns.ManagedObjectReference {
+		for i, n := range ns.ManagedObjectReference {
 			info.Networks = append(info.Networks, name(n))
+			if i == 0 {
+				info.IDs["network"] = n.Value
+			}
 		}
 	}
 	if h, ok := vm["runtime.host"].(types.ManagedObjectReference); ok {
 		info.Host = name(h)
+		info.IDs["host"] = h.Value
 		if p, ok := parent(h); ok && p.Type == "ClusterComputeResource" {
 			info.Cluster = name(p)
+			info.IDs["cluster"] = p.Value
 		}
 	}
 	// Folder: climb to the datacenter; the last folder below it is the vm folder.
 	if p, ok := vm["parent"].(types.ManagedObjectReference); ok {
+		info.IDs["folder"] = p.Value
 		var chain []string
 		for cur, ok := p, true; ok; cur, ok = parent(cur) {
 			if cur.Type == "Datacenter" {
 				info.Datacenter = name(cur)
+				info.IDs["datacenter"] = cur.Value
 				if len(chain) > 0 {
 					chain = chain[:len(chain)-1] // the datacenter's vm folder itself
 				}
@@ -349,6 +363,7 @@ func (c *Client) ReadVM(ctx context.Context, moid string) (*VMInfo, error) {
 		info.Folder = strings.Join(chain, "/")
 	}
 	if rp, ok := vm["resourcePool"].(types.ManagedObjectReference); ok {
+		info.IDs["resource_pool"] = rp.Value
 		var chain []string
 		for cur, ok := rp, true; ok; cur, ok = parent(cur) {
 			if _, hasParent := parent(cur); !hasParent && cur.Type == "Folder" {
