@@ -2,6 +2,8 @@ package resources
 
 import (
 	"context"
+	"net/url"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
@@ -104,6 +106,52 @@ func (nodeRole) blocks() map[string]schema.Block {
 
 func (nodeRole) validate(ctx context.Context, m *nodeModel, diags *diag.Diagnostics) {
 	m.validate(ctx, spec.RoleNode, "", diags)
+	if d := m.DataStores; d != nil {
+		d.validate(diags)
+		if !m.managesGuest() {
+			diags.AddAttributeError(path.Root("data_stores"), "Missing network identity",
+				"The node is wired to its data stores over SSH: set hostname, ipv4_address and ipv4_netmask as well.")
+		}
+	}
+}
+
+// validate checks at plan time what is known of the block (values from a data stores resource
+// that does not exist yet are checked at apply time), so that a broken wiring does not cost an
+// OVA import first.
+func (d *nodeDataStoresModel) validate(diags *diag.Diagnostics) {
+	at := func(attr string) path.Path { return path.Root("data_stores").AtName(attr) }
+	for _, a := range []struct {
+		name string
+		v    types.String
+	}{
+		{"postgres_host", d.PostgresHost}, {"postgres_database", d.PostgresDatabase}, {"postgres_user", d.PostgresUser},
+		{"postgres_password", d.PostgresPassword}, {"redis_host", d.RedisHost}, {"redis_password", d.RedisPassword},
+		{"nfs_export", d.NFSExport}, {"public_url", d.PublicURL},
+	} {
+		if a.v.IsNull() {
+			diags.AddAttributeError(at(a.name), "Missing data_stores."+a.name, "The node needs "+a.name+" to reach its data stores.")
+		}
+	}
+	if known(d.PostgresDatabase) {
+		if err := spec.CheckDatabaseName(d.PostgresDatabase.ValueString()); err != nil {
+			diags.AddAttributeError(at("postgres_database"), "Invalid database name", err.Error())
+		}
+	}
+	if known(d.PostgresUser) {
+		if err := spec.CheckDatabaseUser(d.PostgresUser.ValueString()); err != nil {
+			diags.AddAttributeError(at("postgres_user"), "Invalid database user", err.Error())
+		}
+	}
+	if known(d.NFSExport) {
+		if host, p, ok := strings.Cut(d.NFSExport.ValueString(), ":"); !ok || host == "" || !strings.HasPrefix(p, "/") {
+			diags.AddAttributeError(at("nfs_export"), "Invalid nfs_export", "nfs_export must be host:/path, as hipchatdc_datastore_node's nfs_export output is.")
+		}
+	}
+	if known(d.PublicURL) {
+		if u, err := url.Parse(d.PublicURL.ValueString()); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			diags.AddAttributeError(at("public_url"), "Invalid public_url", "public_url must be the URL users reach Hipchat at, such as https://chat.example.com.")
+		}
+	}
 }
 
 func (nodeRole) modifyPlan(context.Context, *nodeModel, *nodeModel, *diag.Diagnostics) {}

@@ -105,3 +105,26 @@ func TestAccNode_wiredToItsDataStores(t *testing.T) {
 		},
 	})
 }
+
+// TestAccNode_wiringRejectedAtPlan: what is known of data_stores at plan time is checked then,
+// before an OVA is imported.
+func TestAccNode_wiringRejectedAtPlan(t *testing.T) {
+	l := acctest.Lab(t)
+	for _, c := range []struct{ from, to, want string }{
+		{`postgres_user     = hipchatdc_datastore_node.data.postgres_user`, `postgres_user     = "postgres"`, `(?s)Invalid database user.*postgres_user.*superuser`},
+		{"postgres_user     = hipchatdc_datastore_node.data.postgres_user\n    postgres_password = \"pg-secret-1\"", "postgres_user     = hipchatdc_datastore_node.data.postgres_user", `(?s)Missing data_stores.postgres_password`},
+		{`public_url        = "https://chat.example.test"`, `public_url        = "chat.example.test"`, `(?s)Invalid public_url.*https://chat.example.com`},
+	} {
+		cfg := strings.Replace(wiredConfig(t, l, "pg-secret-1"), c.from, c.to, 1)
+		if cfg == wiredConfig(t, l, "pg-secret-1") {
+			t.Fatalf("%q not in the configuration", c.from)
+		}
+		resource.Test(t, resource.TestCase{
+			ProtoV6ProviderFactories: acctest.Factories(),
+			Steps:                    []resource.TestStep{{Config: cfg, PlanOnly: true, ExpectError: regexp.MustCompile(c.want)}},
+		})
+	}
+	if _, ok := acctest.VM(t, "tf-wired-node"); ok {
+		t.Fatal("a VM was created for a rejected plan")
+	}
+}

@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -230,6 +231,17 @@ func (o vmOps) readGuest(ctx context.Context, c *vmCore, defaultIP string, flavo
 		cfg.Timeout = 30 * time.Second
 	}
 	conn, err := guest.Dial(ctx, cfg)
+	var ce *guest.ConnectError
+	if errors.As(err, &ce) && defaultIP != "" && defaultIP != host {
+		// The recorded address does not answer (an apply that failed after moving the guest,
+		// or a change made at the console): read the guest where VMware Tools says it is, so
+		// that the plan shows the address it really has.
+		retry := cfg
+		retry.Target.Host = defaultIP
+		if c2, err2 := guest.Dial(ctx, retry); err2 == nil {
+			conn, err, host = c2, nil, defaultIP
+		}
+	}
 	if err != nil {
 		if imported {
 			diags.AddWarning("Guest settings not imported", "Could not reach the guest at "+host+" with the provider's ssh settings: "+err.Error())

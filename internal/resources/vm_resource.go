@@ -136,9 +136,9 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	// neither lost nor duplicated by the next apply.
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), c.ID)...)
 	r.configure(ctx, &plan, nil, &resp.Diagnostics)
-	if !resp.Diagnostics.HasError() {
-		r.read(ctx, &plan, false, &resp.Diagnostics)
-	}
+	// Read back even when configuring the guest failed: the state must hold what the VM and
+	// the guest really are (and no value left unknown), whatever the next apply has to redo.
+	r.read(ctx, &plan, false, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -217,9 +217,8 @@ func (r *vmResource[M, PM]) Update(ctx context.Context, req resource.UpdateReque
 		return
 	}
 	r.configure(ctx, &plan, &state, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
-	}
+	// As in Create: record what is really there, also after a failure half-way (the guest may
+	// have moved to its new address before a later step failed).
 	r.read(ctx, &plan, false, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
