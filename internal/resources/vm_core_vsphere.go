@@ -78,7 +78,7 @@ func (o vmOps) createVM(ctx context.Context, c *vmCore, role spec.Role, extraDis
 		if known(c.OVAURL) {
 			attr, src = "ova_url", c.OVAURL.ValueString()
 		}
-		tflog.Info(ctx, "importing OVA", map[string]any{"name": c.Name.ValueString(), "source": src})
+		tflog.Info(ctx, "importing OVA", map[string]any{"name": c.Name.ValueString(), "source": vsphere.Redact(src)})
 		moid, err = vc.ImportOVA(ctx, vsphere.ImportSpec{Name: c.Name.ValueString(), Placement: c.placement(), Source: src})
 	}
 	if err != nil {

@@ -70,13 +70,14 @@ func (c *Client) ImportOVA(ctx context.Context, spec ImportSpec) (string, error)
 	}
 	defer src.Close()
 
+	shown := Redact(spec.Source)
 	descName, descriptor, err := src.descriptor()
 	if err != nil {
 		return "", err
 	}
 	env, err := importer.ReadEnvelope(descriptor)
 	if err != nil {
-		return "", fmt.Errorf("%s: descriptor %s: %w", spec.Source, descName, err)
+		return "", fmt.Errorf("%s: descriptor %s: %w", shown, descName, err)
 	}
 
 	cisp := types.OvfCreateImportSpecParams{
@@ -90,16 +91,16 @@ func (c *Client) ImportOVA(ctx context.Context, spec ImportSpec) (string, error)
 	}
 	is, err := ovf.NewManager(c.vim).CreateImportSpec(ctx, string(descriptor), place.ResourcePool, place.Datastore, &cisp)
 	if err != nil {
-		return "", fmt.Errorf("%s: vSphere rejected the descriptor: %w", spec.Source, err)
+		return "", fmt.Errorf("%s: vSphere rejected the descriptor: %w", shown, err)
 	}
 	if len(is.Error) > 0 {
-		return "", fmt.Errorf("%s: vSphere rejected the descriptor: %w", spec.Source, &task.Error{LocalizedMethodFault: &is.Error[0]})
+		return "", fmt.Errorf("%s: vSphere rejected the descriptor: %w", shown, &task.Error{LocalizedMethodFault: &is.Error[0]})
 	}
 	if vmSpec, ok := is.ImportSpec.(*types.VirtualMachineImportSpec); ok {
 		vmSpec.ConfigSpec.Annotation = spec.Annotation
 		vmSpec.ConfigSpec.ExtraConfig = mergeExtraConfig(vmSpec.ConfigSpec.ExtraConfig, descriptorExtraConfig(env), spec.ExtraConfig)
 	} else if spec.Annotation != "" {
-		return "", fmt.Errorf("%s: descriptor is a vApp, not a single VM", spec.Source)
+		return "", fmt.Errorf("%s: descriptor is a vApp, not a single VM", shown)
 	}
 
 	lease, err := place.ResourcePool.ImportVApp(ctx, is.ImportSpec, place.Folder, place.Host)
@@ -132,6 +133,7 @@ func (c *Client) ImportOVA(ctx context.Context, spec ImportSpec) (string, error)
 }
 
 func (c *Client) uploadDisks(ctx context.Context, spec ImportSpec, src ovfSource, lease *nfc.Lease, info *nfc.LeaseInfo) error {
+	shown := Redact(spec.Source)
 	var total int64
 	pending := map[string]nfc.FileItem{}
 	for _, item := range info.Items {
@@ -140,7 +142,7 @@ func (c *Client) uploadDisks(ctx context.Context, spec ImportSpec, src ovfSource
 	}
 	updater := lease.StartUpdater(ctx, info)
 	defer updater.Done()
-	prog := startProgress(ctx, fmt.Sprintf("uploading %s to %q", spec.Source, spec.Name), total)
+	prog := startProgress(ctx, fmt.Sprintf("uploading %s to %q", shown, spec.Name), total)
 	defer prog.Finish()
 
 	err := src.each(func(name string, size int64, r io.Reader) error {
@@ -157,9 +159,9 @@ func (c *Client) uploadDisks(ctx context.Context, spec ImportSpec, src ovfSource
 			// the upload); either way it is a cancellation, not a bad archive.
 			return fmt.Errorf("import of %q cancelled after %d bytes: %w", spec.Name, prog.done.Load(), ctx.Err())
 		case errors.Is(body.err, io.ErrUnexpectedEOF):
-			return fmt.Errorf("%s: disk %s is truncated: the archive ends after %d of its %d bytes", spec.Source, name, body.n, size)
+			return fmt.Errorf("%s: disk %s is truncated: the archive ends after %d of its %d bytes", shown, name, body.n, size)
 		case body.err != nil && !errors.Is(body.err, io.EOF):
-			return fmt.Errorf("%s: reading disk %s: %w", spec.Source, name, body.err)
+			return fmt.Errorf("%s: reading disk %s: %w", shown, name, body.err)
 		case err != nil:
 			return fmt.Errorf("import of %q: uploading disk %s: %w", spec.Name, name, err)
 		}
@@ -169,7 +171,7 @@ func (c *Client) uploadDisks(ctx context.Context, spec ImportSpec, src ovfSource
 		return err
 	}
 	for name := range pending {
-		return fmt.Errorf("%s: disk %s named in the descriptor is not in the archive", spec.Source, name)
+		return fmt.Errorf("%s: disk %s named in the descriptor is not in the archive", shown, name)
 	}
 	tflog.Info(ctx, "OVA upload done", map[string]any{"vm": spec.Name, "bytes": prog.done.Load(), "mib_per_s": prog.Rate()})
 	return nil
@@ -262,6 +264,24 @@ type ovfSource interface {
 
 func isURL(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }
 
+// Redact is how a source appears in logs and errors: a URL without its credentials and query
+// (a pre-signed download URL carries its token there); a path as it is.
+func Redact(source string) string {
+	if !isURL(source) {
+		return source
+	}
+	u, err := url.Parse(source)
+	if err != nil {
+		return "(an unparsable URL)"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "…"
+	}
+	u.Fragment = ""
+	return u.String()
+}
+
 func (c *Client) openSource(ctx context.Context, source string) (ovfSource, error) {
 	if source == "" {
 		return nil, errors.New("no OVA/OVF source given")
@@ -270,7 +290,7 @@ func (c *Client) openSource(ctx context.Context, source string) (ovfSource, erro
 	if isURL(source) {
 		u, err := url.Parse(source)
 		if err != nil {
-			return nil, fmt.Errorf("invalid OVA URL %q: %w", source, err)
+			return nil, fmt.Errorf("invalid OVA URL %s", Redact(source))
 		}
 		base = u.Path
 	}
@@ -282,7 +302,7 @@ func (c *Client) openSource(ctx context.Context, source string) (ovfSource, erro
 	if err != nil {
 		return nil, err
 	}
-	return &tarSource{source: source, rc: rc, tr: tar.NewReader(rc)}, nil
+	return &tarSource{source: Redact(source), rc: rc, tr: tar.NewReader(rc)}, nil
 }
 
 // open returns the bytes of a local file or URL, with errors in user terms.
@@ -308,15 +328,20 @@ func (c *Client) open(ctx context.Context, source string) (io.ReadCloser, int64,
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, source, nil)
 	if err != nil {
-		return nil, 0, fmt.Errorf("invalid URL %q: %w", source, err)
+		return nil, 0, fmt.Errorf("invalid URL %s", Redact(source))
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("cannot download %s: %w", source, err)
+		// net/http's error repeats the whole URL: keep only what went wrong.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, 0, fmt.Errorf("cannot download %s: %w", Redact(source), err)
 	}
 	if res.StatusCode != http.StatusOK {
 		_ = res.Body.Close()
-		return nil, 0, fmt.Errorf("cannot download %s: HTTP %s", source, res.Status)
+		return nil, 0, fmt.Errorf("cannot download %s: HTTP %s", Redact(source), res.Status)
 	}
 	return res.Body, res.ContentLength, nil
 }
