@@ -230,9 +230,16 @@ func (o vmOps) readGuest(ctx context.Context, c *vmCore, defaultIP string, flavo
 	if cfg.Timeout == 0 || cfg.Timeout > 30*time.Second {
 		cfg.Timeout = 30 * time.Second
 	}
-	conn, err := guest.Dial(ctx, cfg)
+	// When VMware Tools reports another address, the guest has probably moved: do not spend
+	// the whole budget on the recorded one before trying it.
+	first := cfg
+	moved := defaultIP != "" && defaultIP != host
+	if moved {
+		first.Timeout = 5 * time.Second
+	}
+	conn, err := guest.Dial(ctx, first)
 	var ce *guest.ConnectError
-	if errors.As(err, &ce) && defaultIP != "" && defaultIP != host {
+	if errors.As(err, &ce) && moved {
 		// The recorded address does not answer (an apply that failed after moving the guest,
 		// or a change made at the console): read the guest where VMware Tools says it is, so
 		// that the plan shows the address it really has.
