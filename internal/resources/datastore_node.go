@@ -302,7 +302,6 @@ func (datastoreRole) parse(_ context.Context, out string, m *datastoreModel, imp
 		}
 	}
 	rc, pc, nc := m.recipes()
-	var drift []string
 	rs, err := redis.Parse(out)
 	if err != nil {
 		diags.AddError("Cannot read Redis", err.Error())
@@ -323,9 +322,6 @@ func (datastoreRole) parse(_ context.Context, out string, m *datastoreModel, imp
 		m.RedisPassword = types.StringValue(rs.Password)
 		rc.Port, rc.Password = rs.Port, rs.Password
 	}
-	for _, d := range rs.Drift(rc) {
-		drift = append(drift, "redis: "+d)
-	}
 	if ps.Port != 0 {
 		m.PostgresPort = types.Int64Value(int64(ps.Port))
 		pc.Port = ps.Port
@@ -333,6 +329,7 @@ func (datastoreRole) parse(_ context.Context, out string, m *datastoreModel, imp
 	if ps.Version != "" {
 		m.PostgresVersion = types.StringValue(ps.Version)
 	}
+	var drift []string
 	if imported {
 		// An imported server holding one database of its own names it and its owner; with
 		// several the configuration must say which (the password is never readable).
@@ -345,12 +342,23 @@ func (datastoreRole) parse(_ context.Context, out string, m *datastoreModel, imp
 			m.NFSServer = types.StringValue(nfs.Ganesha)
 		}
 		// Drift is the difference from a configuration; an import has none yet.
-		m.Drift = types.ListValueMust(types.StringType, nil)
+	} else {
+		drift = serviceDrift(rs, ps, ns, rc, pc, nc, m)
+	}
+	m.Drift = stringList(drift, types.ListValueMust(types.StringType, nil))
+	if known(m.IPv4Address) {
 		m.RedisHost, m.PostgresHost = m.IPv4Address, m.IPv4Address
 		m.NFSExport = types.StringValue(m.IPv4Address.ValueString() + ":" + m.NFSExportPath.ValueString())
-		return
 	}
-	// Without a database and user (after an import) there is nothing of ours to compare.
+}
+
+// serviceDrift lists, in words, where the three services differ from the configuration.
+func serviceDrift(rs redis.State, ps postgres.State, ns nfs.State, rc redis.Config, pc postgres.Config, nc nfs.Config, m *datastoreModel) []string {
+	var drift []string
+	for _, d := range rs.Drift(rc) {
+		drift = append(drift, "redis: "+d)
+	}
+	// Without a database and user (an import that found several) there is nothing to compare.
 	if known(m.PostgresDatabase) && known(m.PostgresUser) {
 		if known(m.PostgresPassword) && ps.UserExists && !ps.PasswordMatches(pc.User, pc.Password) {
 			drift = append(drift, "postgres: the password of "+pc.User+" was changed")
@@ -362,11 +370,7 @@ func (datastoreRole) parse(_ context.Context, out string, m *datastoreModel, imp
 	for _, d := range ns.Drift(nc) {
 		drift = append(drift, "nfs: "+d)
 	}
-	m.Drift = stringList(drift, types.ListValueMust(types.StringType, nil))
-	if known(m.IPv4Address) {
-		m.RedisHost, m.PostgresHost = m.IPv4Address, m.IPv4Address
-		m.NFSExport = types.StringValue(m.IPv4Address.ValueString() + ":" + m.NFSExportPath.ValueString())
-	}
+	return drift
 }
 
 // defaults gives an imported resource the values its configuration most likely leaves out.

@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
-	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/vsphere"
 )
 
@@ -45,7 +44,7 @@ func (c *vmCore) placement() vsphere.Placement {
 
 // sizing is what the plan asks of vSphere; extra disks (the data stores' NFS volume) follow
 // the system disk.
-func (c *vmCore) sizing(role spec.Role, extraDisks ...int64) vsphere.Sizing {
+func (c *vmCore) sizing(extraDisks ...int64) vsphere.Sizing {
 	s := vsphere.Sizing{NumCPUs: int32(c.NumCPUs.ValueInt64()), MemoryMB: c.Memory.ValueInt64()}
 	if known(c.DiskSize) {
 		s.Disks = append(s.Disks, c.DiskSize.ValueInt64())
@@ -58,7 +57,7 @@ func (c *vmCore) sizing(role spec.Role, extraDisks ...int64) vsphere.Sizing {
 
 // createVM imports or clones the VM, sizes it and powers it on. Any failure leaves no VM behind:
 // the import cleans up after itself and a later failure destroys what was made.
-func (o vmOps) createVM(ctx context.Context, c *vmCore, role spec.Role, extraDisks []int64, diags *diag.Diagnostics) string {
+func (o vmOps) createVM(ctx context.Context, c *vmCore, extraDisks []int64, diags *diag.Diagnostics) string {
 	vc := o.client(ctx, diags)
 	if vc == nil {
 		return ""
@@ -92,7 +91,7 @@ func (o vmOps) createVM(ctx context.Context, c *vmCore, role spec.Role, extraDis
 		}
 		return ""
 	}
-	if err := vc.Reconfigure(ctx, moid, c.sizing(role, extraDisks...)); err != nil {
+	if err := vc.Reconfigure(ctx, moid, c.sizing(extraDisks...)); err != nil {
 		return fail("disk_size", "Cannot size the VM", err)
 	}
 	if err := vc.PowerOn(ctx, moid); err != nil {
@@ -112,7 +111,7 @@ func addVSphereError(diags *diag.Diagnostics, attr, summary string, err error) {
 
 // readVM refreshes the VM core from vSphere in one property-collector round trip. It reports
 // false when the VM is gone, so that the resource leaves the state and a plan recreates it.
-func (o vmOps) readVM(ctx context.Context, c *vmCore, role spec.Role, diags *diag.Diagnostics) (*vsphere.VMInfo, bool) {
+func (o vmOps) readVM(ctx context.Context, c *vmCore, diags *diag.Diagnostics) (*vsphere.VMInfo, bool) {
 	vc := o.client(ctx, diags)
 	if vc == nil {
 		return nil, true
@@ -166,12 +165,12 @@ func keepPlacement(v *types.String, actual, id string) {
 // resizeVM applies grown sizing in place. A change that needs a power cycle takes the guest
 // down for a moment: when it had an address before, wait until VMware Tools reports one again,
 // so that what the apply records (and the guest steps after it) see the running VM.
-func (o vmOps) resizeVM(ctx context.Context, plan, state *vmCore, role spec.Role, extraDisks []int64, diags *diag.Diagnostics) {
+func (o vmOps) resizeVM(ctx context.Context, plan, state *vmCore, extraDisks []int64, diags *diag.Diagnostics) {
 	vc := o.client(ctx, diags)
 	if vc == nil {
 		return
 	}
-	if err := vc.Reconfigure(ctx, plan.ID.ValueString(), plan.sizing(role, extraDisks...)); err != nil {
+	if err := vc.Reconfigure(ctx, plan.ID.ValueString(), plan.sizing(extraDisks...)); err != nil {
 		diags.AddAttributeError(path.Root("num_cpus"), "Cannot resize the VM", err.Error())
 		return
 	}

@@ -128,7 +128,7 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	}
 	defer cancel()
 
-	c.ID = stringValue(r.vm.createVM(ctx, c, r.role.spec(), r.role.extraDisks(&plan), &resp.Diagnostics))
+	c.ID = stringValue(r.vm.createVM(ctx, c, r.role.extraDisks(&plan), &resp.Diagnostics))
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -158,7 +158,7 @@ func (r *vmResource[M, PM]) configure(ctx context.Context, plan, state *M, diags
 
 func (r *vmResource[M, PM]) read(ctx context.Context, m *M, imported bool, diags *diag.Diagnostics) bool {
 	c := PM(m).core()
-	info, found := r.vm.readVM(ctx, c, r.role.spec(), diags)
+	info, found := r.vm.readVM(ctx, c, diags)
 	if !found || info == nil {
 		return found
 	}
@@ -212,7 +212,7 @@ func (r *vmResource[M, PM]) Update(ctx context.Context, req resource.UpdateReque
 		return
 	}
 	defer cancel()
-	r.vm.resizeVM(ctx, c, PM(&state).core(), r.role.spec(), r.role.extraDisks(&plan), &resp.Diagnostics)
+	r.vm.resizeVM(ctx, c, PM(&state).core(), r.role.extraDisks(&plan), &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
