@@ -1,6 +1,7 @@
 package resources_test
 
 import (
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 )
@@ -8,3 +9,15 @@ import (
 func attrPath(attr string) tfjsonpath.Path { return tfjsonpath.New(attr) }
 
 func knownInt(v int64) knownvalue.Check { return knownvalue.Int64Exact(v) }
+
+// importVerify imports a resource by its ID and checks that every attribute reads back as the
+// apply left it, but the source (ova_path: vSphere cannot tell where a VM came from), the
+// timeouts (configuration only) and what ignore names.
+func importVerify(resourceName string, ignore ...string) resource.TestStep {
+	return resource.TestStep{
+		ResourceName:            resourceName,
+		ImportState:             true,
+		ImportStateVerify:       true,
+		ImportStateVerifyIgnore: append([]string{"ova_path", "timeouts"}, ignore...),
+	}
+}

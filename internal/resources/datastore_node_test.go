@@ -161,15 +161,9 @@ func TestAccDatastoreNode_servesTheNode(t *testing.T) {
 					return nil
 				},
 			},
-			{
-				// Import reads back the VM, its identity, Redis (with its password), the NFS
-				// export and Postgres's one database and its owner; only the Postgres password
-				// cannot be read.
-				ResourceName:            "hipchatdc_datastore_node.data",
-				ImportState:             true,
-				ImportStateVerify:       true,
-				ImportStateVerifyIgnore: []string{"ova_path", "timeouts", "postgres_password"},
-			},
+			// Import reads back the VM, its identity, Redis (with its password), the NFS export
+			// and Postgres's one database and its owner; only the Postgres password cannot be read.
+			importVerify("hipchatdc_datastore_node.data", "postgres_password"),
 		},
 	})
 }

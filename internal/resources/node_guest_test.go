@@ -136,12 +136,7 @@ func TestAccNodeGuest_identity(t *testing.T) {
 				}},
 				Check: guestHas(t, l, name, addr2, "hipchat-worker-1.example.com"),
 			},
-			{
-				ResourceName:            "hipchatdc_node.app",
-				ImportState:             true,
-				ImportStateVerify:       true,
-				ImportStateVerifyIgnore: []string{"ova_path", "timeouts"},
-			},
+			importVerify("hipchatdc_node.app"),
 		},
 	})
 }

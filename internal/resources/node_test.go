@@ -131,12 +131,12 @@ func TestAccNode_lifecycle(t *testing.T) {
 				// Applying the plan puts the configured value back: the drift is corrected.
 				Check: checkVMHardware(t, name, 12, 20480),
 			},
-			importStep(name, "path", func(*terraform.State) (string, error) {
+			importStep(func(*terraform.State) (string, error) {
 				return "/" + acctest.Lab(t).VSphere().Datacenter + "/vm/" + name, nil
 			}),
-			importStep(name, "moid", func(*terraform.State) (string, error) { return moid, nil }),
-			importStep(name, "bios uuid", func(*terraform.State) (string, error) { return uuid, nil }),
-			importStep(name, "instance uuid", func(*terraform.State) (string, error) {
+			importStep(func(*terraform.State) (string, error) { return moid, nil }),
+			importStep(func(*terraform.State) (string, error) { return uuid, nil }),
+			importStep(func(*terraform.State) (string, error) {
 				vm, _ := acctest.VM(t, name)
 				return vm.Config.InstanceUuid, nil
 			}),
@@ -145,20 +145,13 @@ func TestAccNode_lifecycle(t *testing.T) {
 }
 
 // importStep imports the node by one kind of ID and verifies that every attribute of the VM
-// reads back as it was, the source path being the one thing vSphere cannot tell. This
-// configuration leaves the guest alone, while an import reads the guest's network identity too
-// (the lab's guest answers to the provider's ssh settings): those attributes are checked in
-// TestAccNodeGuest_*.
-func importStep(name, what string, id resource.ImportStateIdFunc) resource.TestStep {
-	_ = what
-	return resource.TestStep{
-		ResourceName:      "hipchatdc_node.app",
-		ImportState:       true,
-		ImportStateIdFunc: id,
-		ImportStateVerify: true,
-		ImportStateVerifyIgnore: []string{"ova_path", "timeouts",
-			"hostname", "ipv4_address", "ipv4_gateway", "ipv4_netmask", "ntp_servers", "dns_servers", "timezone"},
-	}
+// reads back as it was. This configuration leaves the guest alone, while an import reads the
+// guest's network identity too (the lab's guest answers to the provider's ssh settings): those
+// attributes are checked in TestAccNodeGuest_*.
+func importStep(id resource.ImportStateIdFunc) resource.TestStep {
+	step := importVerify("hipchatdc_node.app", "hostname", "ipv4_address", "ipv4_gateway", "ipv4_netmask", "ntp_servers", "dns_servers", "timezone")
+	step.ImportStateIdFunc = id
+	return step
 }
 
 func TestAccNode_undersizedRejectedAtPlan(t *testing.T) {

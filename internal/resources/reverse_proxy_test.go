@@ -296,14 +296,9 @@ func TestAccReverseProxy_tlsInFrontOfTheNode(t *testing.T) {
 					return nil
 				},
 			},
-			{
-				// Import reads back the VM, its identity, the deployed site and certificate;
-				// the private key is never read back.
-				ResourceName:            "hipchatdc_reverse_proxy.edge",
-				ImportState:             true,
-				ImportStateVerify:       true,
-				ImportStateVerifyIgnore: []string{"ova_path", "timeouts", "private_key_pem"},
-			},
+			// Import reads back the VM, its identity, the deployed site and certificate; the
+			// private key is never read back.
+			importVerify("hipchatdc_reverse_proxy.edge", "private_key_pem"),
 		},
 	})
 }
