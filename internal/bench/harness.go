@@ -42,12 +42,17 @@ type Config struct {
 	ServerArgs []string
 	URLCheck   bool      // also import each OVA once from an HTTP URL
 	Out        io.Writer // progress messages and the final table
+
+	simPID int // the simulator process Run started, to read its CPU time
 }
 
 // Sample is one measured process.
 type Sample struct {
 	Wall     time.Duration
 	MaxRSS   int64
+	CPU      time.Duration // the importer's user + system time
+	SimCPU   time.Duration // the simulator's CPU time (user + system) during the import (0: not measured)
+	SimSys   time.Duration // the system (kernel) part of SimCPU
 	Written  []string
 	Progress ProgressStats
 }
@@ -104,6 +109,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		}
 		defer srv.stop()
 		ep = &e
+		cfg.simPID = srv.cmd.Process.Pid
 	}
 	client, err := ep.Connect(ctx)
 	if err != nil {
@@ -194,8 +200,8 @@ func runSize(ctx context.Context, cfg Config, ep Endpoint, client *vsphere.Clien
 			if err != nil {
 				return res, fmt.Errorf("%s run %d, %s: %w", sizeLabel(size), run+1, step, err)
 			}
-			fmt.Fprintf(out, "%s run %d %-8s %6.2fs %7.1f MiB/s  peak RSS %5.1f MiB\n", sizeLabel(size), run+1, step,
-				s.Wall.Seconds(), mibps(res.OVABytes, s.Wall), mib(s.MaxRSS))
+			fmt.Fprintf(out, "%s run %d %-8s %6.2fs %7.1f MiB/s  peak RSS %5.1f MiB  CPU %5.2fs  simulator CPU %5.2fs (kernel %4.2fs)\n", sizeLabel(size), run+1, step,
+				s.Wall.Seconds(), mibps(res.OVABytes, s.Wall), mib(s.MaxRSS), s.CPU.Seconds(), s.SimCPU.Seconds(), s.SimSys.Seconds())
 		}
 	}
 	if files != nil {
@@ -225,8 +231,13 @@ func runSize(ctx context.Context, cfg Config, ep Endpoint, client *vsphere.Clien
 // measureImport runs one importer process, checks that it created the VM
 // and removes the VM again (unmeasured).
 func measureImport(ctx context.Context, cfg Config, ep Endpoint, client *vsphere.Client, vm, bin string, args, env []string, reports bool) (Sample, error) {
+	user0, sys0 := procCPU(cfg.simPID)
 	st, err := Measure(ctx, filepath.Dir(ep.CAFile), bin, args, env)
-	s := Sample{Wall: st.Wall, MaxRSS: st.MaxRSS, Written: st.Written}
+	s := Sample{Wall: st.Wall, MaxRSS: st.MaxRSS, CPU: st.CPU, Written: st.Written}
+	if user0 > 0 {
+		user1, sys1 := procCPU(cfg.simPID)
+		s.SimCPU, s.SimSys = user1-user0+sys1-sys0, sys1-sys0
+	}
 	if reports && len(st.Stdout) > 0 {
 		var r ImportReport
 		if jerr := json.Unmarshal(st.Stdout, &r); jerr == nil {

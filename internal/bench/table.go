@@ -23,6 +23,34 @@ func walls(ss []Sample) []time.Duration {
 	return out
 }
 
+func cpus(ss []Sample) []time.Duration {
+	var out []time.Duration
+	for _, s := range ss {
+		out = append(out, s.CPU)
+	}
+	return out
+}
+
+// simCPUs lists the simulator's CPU time per sample, or its kernel part.
+func simCPUs(ss []Sample, kernel bool) []time.Duration {
+	var out []time.Duration
+	for _, s := range ss {
+		if kernel {
+			out = append(out, s.SimSys)
+		} else {
+			out = append(out, s.SimCPU)
+		}
+	}
+	return out
+}
+
+func secs(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
+
 func maxRSS(ss []Sample) int64 {
 	var m int64
 	for _, s := range ss {
@@ -67,6 +95,27 @@ func (r *Report) WriteTable(w io.Writer, runs int) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", sizeLabel(s.DataBytes), cell(p), cell(g), cell(u),
 			ratio(p, g), ratio(p, u), rss(s.Provider), rss(s.Govc), rss(s.Put))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "CPU time per import, medians: the importer's own (user + system, from wait4) and the simulator's while that import ran (from /proc; in brackets its kernel part, mostly receiving on loopback).")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| disk data | CPU provider | CPU govc | CPU plain PUT | provider CPU : govc CPU | simulator CPU during provider | during govc | during PUT |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	for _, s := range r.Sizes {
+		p, g, u := median(cpus(s.Provider)), median(cpus(s.Govc)), median(cpus(s.Put))
+		ratio := "-"
+		if p > 0 && g > 0 {
+			ratio = fmt.Sprintf("%.2f", p.Seconds()/g.Seconds())
+		}
+		sim := func(ss []Sample) string {
+			all, sys := median(simCPUs(ss, false)), median(simCPUs(ss, true))
+			if all <= 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.2f s (%.2f s)", all.Seconds(), sys.Seconds())
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", sizeLabel(s.DataBytes), secs(p), secs(g), secs(u), ratio,
+			sim(s.Provider), sim(s.Govc), sim(s.Put))
 	}
 	if len(r.Sizes) > 0 && r.Sizes[0].ProviderURL != nil {
 		fmt.Fprintln(w)
