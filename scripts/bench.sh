@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: OVA import of the provider against govc (same govmomi) and
 # the wire's limit, on an in-process vCenter simulator. Long; not part of
-# `make test`. Knobs: BENCH_SIZES (default 256M,1G,4G), BENCH_RUNS (3),
+# `make test`. Knobs: BENCH_SIZES (default 256M,1G,4G), BENCH_RUNS (5),
 # BENCH_URL_CHECK (1), BENCH_RESULTS (file for the tables).
 # Ctrl-C stops cleanly: the running import aborts its lease and removes its
 # VM, then the simulator stops and the temp folder (OVAs) is removed.

@@ -96,7 +96,7 @@ func mainRun(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	runs, err := strconv.Atoi(envOr("BENCH_RUNS", "3"))
+	runs, err := strconv.Atoi(envOr("BENCH_RUNS", "5"))
 	if err != nil || runs < 1 {
 		return fmt.Errorf("BENCH_RUNS=%q: want a positive number", os.Getenv("BENCH_RUNS"))
 	}

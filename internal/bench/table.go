@@ -70,7 +70,7 @@ func written(ss ...Sample) int {
 // WriteTable prints the results as Markdown tables followed by the goals
 // and whether each is met.
 func (r *Report) WriteTable(w io.Writer, runs int) {
-	fmt.Fprintf(w, "CPUs: %d (shared with other work on this machine); runs per importer and size: %d; times are medians of whole processes (login included), MiB/s = OVA bytes / time.\n\n", r.CPUs, runs)
+	fmt.Fprintf(w, "CPUs: %d (the simulator, the importer and the harness share them); runs per importer and size: %d; times are medians of whole processes (login included), MiB/s = OVA bytes / time; peak RSS is the highest VmHWM of any run.\n\n", r.CPUs, runs)
 	fmt.Fprintln(w, "| disk data | provider | govc | plain PUT (limit) | provider:govc | provider:limit | peak RSS provider | peak RSS govc | peak RSS PUT |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	for _, s := range r.Sizes {
@@ -97,7 +97,7 @@ func (r *Report) WriteTable(w io.Writer, runs int) {
 			ratio(p, g), ratio(p, u), rss(s.Provider), rss(s.Govc), rss(s.Put))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "CPU time per import, medians: the importer's own (user + system, from wait4) and the simulator's while that import ran (from /proc; in brackets its kernel part, mostly receiving on loopback).")
+	fmt.Fprintln(w, "CPU time per import, medians: the importer's own (user + system, from wait4) and the simulator's while that import ran (from /proc; in brackets its kernel part).")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| disk data | CPU provider | CPU govc | CPU plain PUT | provider CPU : govc CPU | simulator CPU during provider | during govc | during PUT |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
