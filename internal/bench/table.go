@@ -15,33 +15,21 @@ const (
 	GoalGapPercent    = 5.0      // ... or this much progress
 )
 
-func walls(ss []Sample) []time.Duration {
+// durations picks one figure of every sample, for median.
+func durations(ss []Sample, figure func(Sample) time.Duration) []time.Duration {
 	var out []time.Duration
 	for _, s := range ss {
-		out = append(out, s.Wall)
+		out = append(out, figure(s))
 	}
 	return out
+}
+
+func walls(ss []Sample) []time.Duration {
+	return durations(ss, func(s Sample) time.Duration { return s.Wall })
 }
 
 func cpus(ss []Sample) []time.Duration {
-	var out []time.Duration
-	for _, s := range ss {
-		out = append(out, s.CPU)
-	}
-	return out
-}
-
-// simCPUs lists the simulator's CPU time per sample, or its kernel part.
-func simCPUs(ss []Sample, kernel bool) []time.Duration {
-	var out []time.Duration
-	for _, s := range ss {
-		if kernel {
-			out = append(out, s.SimSys)
-		} else {
-			out = append(out, s.SimCPU)
-		}
-	}
-	return out
+	return durations(ss, func(s Sample) time.Duration { return s.CPU })
 }
 
 func secs(d time.Duration) string {
@@ -108,7 +96,8 @@ func (r *Report) WriteTable(w io.Writer, runs int) {
 			ratio = fmt.Sprintf("%.2f", p.Seconds()/g.Seconds())
 		}
 		sim := func(ss []Sample) string {
-			all, sys := median(simCPUs(ss, false)), median(simCPUs(ss, true))
+			all := median(durations(ss, func(s Sample) time.Duration { return s.SimCPU }))
+			sys := median(durations(ss, func(s Sample) time.Duration { return s.SimSys }))
 			if all <= 0 {
 				return "-"
 			}
