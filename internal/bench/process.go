@@ -58,6 +58,7 @@ func Measure(ctx context.Context, tmpParent string, name string, args []string, 
 	done := make(chan struct{})
 	sampled := make(chan struct{})
 	exe, _ := filepath.EvalSymlinks(cmd.Path)
+	exe, _ = filepath.Abs(exe) // /proc/PID/exe is absolute; BENCH_GOVC may not be
 	var peak int64
 	go func() {
 		defer close(sampled)

@@ -226,10 +226,11 @@ func (e *entryReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// leaseFeed tells the lease updater (nfc.Lease.StartUpdater), which reports
-// HttpNfcLeaseProgress to vSphere every 2 s and so keeps the lease alive and
-// the vCenter task's bar moving, how far one file has got: a report each
-// time its whole percent goes up, so at most 100 per file.
+// leaseFeed tells the lease updater (nfc.Lease.StartUpdater) how far one
+// file has got: a report each time its whole percent goes up, so at most 100
+// per file. The updater sends HttpNfcLeaseProgress every 2 s, which keeps
+// the lease alive whatever it says; these reports make it say how far the
+// upload is, so the import task in vCenter shows it.
 type leaseFeed struct {
 	ctx  context.Context
 	sink chan<- progress.Report
