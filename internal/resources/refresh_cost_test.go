@@ -42,7 +42,21 @@ func TestAccRefreshCost(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.Factories(),
 		Steps: []resource.TestStep{
-			{Config: cfg},
+			{
+				// Creating: each resource configures its guest over one connection (a second
+				// once the guest has moved to its new address) and reads it back over that
+				// same connection, not a new one.
+				PreConfig: guest.ResetStats,
+				Config:    cfg,
+				Check: func(*terraform.State) error {
+					g := guest.Stats()
+					t.Logf("creating 3 resources: %d SSH connections, %d read and %d changing commands", g.Connections, g.ReadCommands, g.ChangeCommands)
+					if g.Connections != 6 {
+						return fmt.Errorf("creating 3 resources opened %d SSH connections, want 6: one to configure each guest and one after it moves to its new address, none to read it back", g.Connections)
+					}
+					return nil
+				},
+			},
 			{
 				PreConfig: func() {
 					guest.ResetStats()

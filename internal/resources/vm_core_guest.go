@@ -201,12 +201,12 @@ func (o vmOps) configureGuest(ctx context.Context, plan, prior *vmCore, flavor i
 	return conn
 }
 
-// readGuest refreshes the network identity from the guest so that drift shows in the plan, in
-// one SSH command that also runs the role's read script; it returns that command's output. A guest that cannot be reached is a
-// warning, not an error: the plan still shows the VM.
-func (o vmOps) readGuest(ctx context.Context, c *vmCore, defaultIP string, flavor identity.Flavor, imported bool, script func() string, diags *diag.Diagnostics) (string, bool) {
+// dialForRead connects to the guest to read it back: at its recorded address, or where VMware
+// Tools says it is when that one does not answer. nil (with a warning where the user should
+// know) when the guest is not managed or cannot be reached.
+func (o vmOps) dialForRead(ctx context.Context, c *vmCore, defaultIP string, imported bool, diags *diag.Diagnostics) *guest.Conn {
 	if !c.managesGuest() && !imported {
-		return "", false
+		return nil
 	}
 	host := defaultIP
 	if known(c.IPv4Address) {
@@ -219,12 +219,12 @@ func (o vmOps) readGuest(ctx context.Context, c *vmCore, defaultIP string, flavo
 		if !imported {
 			diags.AddWarning("Guest settings not read", "The VM reports no IPv4 address, so its network identity could not be checked for drift.")
 		}
-		return "", false
+		return nil
 	}
 	cfg, err := o.guestConfig(c, host)
 	if err != nil {
 		diags.AddAttributeError(path.Root("ssh"), "Invalid ssh settings", err.Error())
-		return "", false
+		return nil
 	}
 	// Refresh is read-only: do not wait minutes for a guest that is down.
 	if cfg.Timeout == 0 || cfg.Timeout > 30*time.Second {
@@ -246,7 +246,7 @@ func (o vmOps) readGuest(ctx context.Context, c *vmCore, defaultIP string, flavo
 		retry := cfg
 		retry.Target.Host = defaultIP
 		if c2, err2 := guest.Dial(ctx, retry); err2 == nil {
-			conn, err, host = c2, nil, defaultIP
+			conn, err = c2, nil
 		}
 	}
 	if err != nil {
@@ -255,9 +255,24 @@ func (o vmOps) readGuest(ctx context.Context, c *vmCore, defaultIP string, flavo
 		} else {
 			diags.AddWarning("Guest settings not read", "Could not reach the guest at "+host+" to check its settings for drift: "+err.Error())
 		}
-		return "", false
+		return nil
 	}
-	defer conn.Close()
+	return conn
+}
+
+// readGuest refreshes the network identity from the guest so that drift shows in the plan, in
+// one SSH command that also runs the role's read script; it returns that command's output. A
+// guest that cannot be reached is a warning, not an error: the plan still shows the VM. open,
+// when not nil, is the connection an apply configured the guest over: the read-back runs on it
+// (and leaves it open) instead of paying for a second handshake.
+func (o vmOps) readGuest(ctx context.Context, c *vmCore, defaultIP string, flavor identity.Flavor, imported bool, script func() string, open *guest.Conn, diags *diag.Diagnostics) (string, bool) {
+	conn := open
+	if conn == nil {
+		if conn = o.dialForRead(ctx, c, defaultIP, imported, diags); conn == nil {
+			return "", false
+		}
+		defer conn.Close()
+	}
 	out, err := conn.Run(ctx, identity.ReadScript(flavor)+script(), nil)
 	if err != nil {
 		diags.AddError("Cannot read the guest's settings", err.Error())

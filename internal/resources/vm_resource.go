@@ -135,28 +135,40 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	// From here on the VM exists: record it even if configuring the guest fails, so that it is
 	// neither lost nor duplicated by the next apply.
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), c.ID)...)
-	r.configure(ctx, &plan, nil, &resp.Diagnostics)
+	conn := r.configure(ctx, &plan, nil, &resp.Diagnostics)
+	if conn != nil {
+		defer conn.Close()
+	}
 	// Read back even when configuring the guest failed: the state must hold what the VM and
 	// the guest really are (and no value left unknown), whatever the next apply has to redo.
-	r.read(ctx, &plan, false, &resp.Diagnostics)
+	r.read(ctx, &plan, false, conn, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// configure pushes the network identity, then the role's services, over one SSH connection.
-func (r *vmResource[M, PM]) configure(ctx context.Context, plan, state *M, diags *diag.Diagnostics) {
+// configure pushes the network identity, then the role's services, over one SSH connection,
+// and returns it for the read-back when every step succeeded. After a failure it is closed
+// (nil): the read-back dials afresh and finds the guest wherever the failure left it.
+func (r *vmResource[M, PM]) configure(ctx context.Context, plan, state *M, diags *diag.Diagnostics) *guest.Conn {
 	var prior *vmCore
 	if state != nil {
 		prior = PM(state).core()
 	}
 	conn := r.vm.configureGuest(ctx, PM(plan).core(), prior, r.role.flavor(), diags)
 	if conn == nil {
-		return
+		return nil
 	}
-	defer conn.Close()
+	errs := diags.ErrorsCount()
 	r.role.apply(ctx, conn, plan, state, diags)
+	if diags.ErrorsCount() > errs {
+		conn.Close()
+		return nil
+	}
+	return conn
 }
 
-func (r *vmResource[M, PM]) read(ctx context.Context, m *M, imported bool, diags *diag.Diagnostics) bool {
+// read refreshes m from vSphere and, when the resource manages it, from the guest (over open
+// when the caller has a connection to it, else over a new one).
+func (r *vmResource[M, PM]) read(ctx context.Context, m *M, imported bool, open *guest.Conn, diags *diag.Diagnostics) bool {
 	c := PM(m).core()
 	info, found := r.vm.readVM(ctx, c, diags)
 	if !found || info == nil {
@@ -165,7 +177,7 @@ func (r *vmResource[M, PM]) read(ctx context.Context, m *M, imported bool, diags
 	if len(info.Disks) > 1 {
 		r.role.setExtraDisks(m, info.Disks[1:])
 	}
-	if out, ok := r.vm.readGuest(ctx, c, info.GuestIP, r.role.flavor(), imported, func() string { return r.role.readScript(m) }, diags); ok {
+	if out, ok := r.vm.readGuest(ctx, c, info.GuestIP, r.role.flavor(), imported, func() string { return r.role.readScript(m) }, open, diags); ok {
 		r.role.parse(ctx, out, m, imported, diags)
 	}
 	return true
@@ -189,7 +201,7 @@ func (r *vmResource[M, PM]) Read(ctx context.Context, req resource.ReadRequest, 
 	if imported {
 		PM(&m).core().importDefaults()
 	}
-	if !r.read(ctx, &m, imported, &resp.Diagnostics) {
+	if !r.read(ctx, &m, imported, nil, &resp.Diagnostics) {
 		resp.State.RemoveResource(ctx)
 		return
 	}
@@ -216,10 +228,13 @@ func (r *vmResource[M, PM]) Update(ctx context.Context, req resource.UpdateReque
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	r.configure(ctx, &plan, &state, &resp.Diagnostics)
+	conn := r.configure(ctx, &plan, &state, &resp.Diagnostics)
+	if conn != nil {
+		defer conn.Close()
+	}
 	// As in Create: record what is really there, also after a failure half-way (the guest may
 	// have moved to its new address before a later step failed).
-	r.read(ctx, &plan, false, &resp.Diagnostics)
+	r.read(ctx, &plan, false, conn, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
