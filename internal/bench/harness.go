@@ -55,16 +55,16 @@ type Sample struct {
 	SimSys   time.Duration // the system (kernel) part of SimCPU
 	Written  []string
 	Progress ProgressStats
+	// Served and Requests are what the HTTP server sent for an import from a URL.
+	Served, Requests int64
 }
 
 // SizeResult holds every sample taken for one OVA size.
 type SizeResult struct {
 	DataBytes, OVABytes int64
 	Provider, Govc, Put []Sample
-	// URL imports: bytes the HTTP server sent per import, and the samples.
-	ProviderURL, GovcURL           *Sample
-	ProviderServed, GovcServed     int64
-	ProviderRequests, GovcRequests int64
+	// Imports from an HTTP URL, with what the server sent for each.
+	ProviderURL, GovcURL []Sample
 }
 
 // Report is the outcome of Run.
@@ -205,24 +205,40 @@ func runSize(ctx context.Context, cfg Config, ep Endpoint, client *vsphere.Clien
 		}
 	}
 	if files != nil {
+		// The same runs from an HTTP URL, alternating which goes first.
 		url := files.URL + "/" + name
-		files.Reset()
-		s, err := provider(fmt.Sprintf("bench-provider-url-%s", sizeLabel(size)), url)
-		if err != nil {
-			return res, fmt.Errorf("%s from URL, provider: %w", sizeLabel(size), err)
-		}
-		res.ProviderURL = &s
-		res.ProviderServed, res.ProviderRequests = files.Sent()
-		fmt.Fprintf(out, "%s provider from URL %.2fs, server sent %d bytes in %d requests\n", sizeLabel(size), s.Wall.Seconds(), res.ProviderServed, res.ProviderRequests)
-		if cfg.Govc != "" {
+		fromURL := func(who string, run int, importer func(vm, source string) (Sample, error)) (Sample, error) {
 			files.Reset()
-			s, err := govc(fmt.Sprintf("bench-govc-url-%s", sizeLabel(size)), url)
+			s, err := importer(fmt.Sprintf("bench-%s-url-%s-%d", who, sizeLabel(size), run), url)
 			if err != nil {
-				return res, fmt.Errorf("%s from URL, govc: %w", sizeLabel(size), err)
+				return s, fmt.Errorf("%s from URL, run %d, %s: %w", sizeLabel(size), run+1, who, err)
 			}
-			res.GovcURL = &s
-			res.GovcServed, res.GovcRequests = files.Sent()
-			fmt.Fprintf(out, "%s govc from URL %.2fs, server sent %d bytes in %d requests\n", sizeLabel(size), s.Wall.Seconds(), res.GovcServed, res.GovcRequests)
+			s.Served, s.Requests = files.Sent()
+			fmt.Fprintf(out, "%s run %d %-8s from URL %6.2fs %7.1f MiB/s  peak RSS %5.1f MiB  server sent %d bytes in %d requests\n", sizeLabel(size), run+1, who,
+				s.Wall.Seconds(), mibps(res.OVABytes, s.Wall), mib(s.MaxRSS), s.Served, s.Requests)
+			return s, nil
+		}
+		for run := 0; run < cfg.Runs; run++ {
+			steps := []string{"provider", "govc"}
+			if run%2 == 1 {
+				steps = []string{"govc", "provider"}
+			}
+			for _, step := range steps {
+				switch {
+				case step == "provider":
+					s, err := fromURL(step, run, provider)
+					if err != nil {
+						return res, err
+					}
+					res.ProviderURL = append(res.ProviderURL, s)
+				case cfg.Govc != "":
+					s, err := fromURL(step, run, govc)
+					if err != nil {
+						return res, err
+					}
+					res.GovcURL = append(res.GovcURL, s)
+				}
+			}
 		}
 	}
 	return res, nil
