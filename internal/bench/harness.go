@@ -40,7 +40,7 @@ type Config struct {
 	Endpoint *Endpoint
 	// ServerArgs are extra arguments for `serve-vcsim` (bad-input runs).
 	ServerArgs []string
-	URLCheck   bool      // also import each OVA once from an HTTP URL
+	URLCheck   bool      // also import each OVA from an HTTP URL, Runs times per importer
 	Out        io.Writer // progress messages and the final table
 
 	simPID int // the simulator process Run started, to read its CPU time
