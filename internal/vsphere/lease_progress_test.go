@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +42,10 @@ func TestImportFeedsLeaseProgress(t *testing.T) {
 		_, _ = w.Write(data[half:])
 	}))
 	defer srv.Close()
+	// On an early t.Fatal the handler must not hold srv.Close for its minute.
+	var once sync.Once
+	release := func() { once.Do(func() { close(resume) }) }
+	defer release()
 	drainLeases()
 
 	done := make(chan error, 1)
@@ -69,7 +74,7 @@ func TestImportFeedsLeaseProgress(t *testing.T) {
 		}
 		seen = l.TransferProgress
 	}
-	close(resume)
+	release()
 	if err := <-done; err != nil {
 		t.Fatalf("ImportOVA: %v", err)
 	}
