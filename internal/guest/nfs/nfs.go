@@ -164,17 +164,9 @@ set -e
 if [ -d /run/systemd/system ]; then systemctl restart nfs-ganesha; exit 0; fi
 install -d /run/ganesha /var/log/ganesha
 if pid=$(cat ` + GaneshaPIDFile + ` 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
-	kill "$pid"
-	i=0; while kill -0 "$pid" 2>/dev/null; do i=$((i+1)); [ $i -lt 100 ] || { echo "ganesha.nfsd $pid did not stop" >&2; exit 1; }; sleep 0.1; done
-fi
+` + guest.StopPID("ganesha.nfsd") + `fi
 setsid ganesha.nfsd -f ` + GaneshaConf + ` -L ` + GaneshaLog + ` -p ` + GaneshaPIDFile + ` </dev/null >/dev/null 2>&1
-i=0
-until ss -Hltn 'sport = :2049' | grep -q .; do
-	i=$((i+1))
-	if [ $i -ge 100 ]; then echo "ganesha.nfsd does not listen on 2049; its log says:" >&2; tail -n 5 ` + GaneshaLog + ` >&2; exit 1; fi
-	sleep 0.1
-done
-`
+` + guest.WaitUntil("ss -Hltn 'sport = :2049' | grep -q .", "ganesha.nfsd does not listen on 2049", GaneshaLog)
 }
 
 // Apply brings the guest's export to c, changing only what differs; a second Apply with the

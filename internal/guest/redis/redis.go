@@ -224,18 +224,10 @@ else
 	install -d -m 0755 -o redis -g redis /run/redis /var/log/redis
 	install -d -m 0750 -o redis -g redis ` + DataDir + `
 	if [ -s ` + PIDFile + ` ] && pid=$(cat ` + PIDFile + `) && kill -0 "$pid" 2>/dev/null; then
-		kill "$pid"
-		i=0; while kill -0 "$pid" 2>/dev/null; do i=$((i+1)); [ $i -lt 100 ] || { echo "redis-server $pid did not stop" >&2; exit 1; }; sleep 0.1; done
-	fi
+` + guest.StopPID("redis-server") + `	fi
 	runuser -u redis -- redis-server "$conf" --daemonize yes
 fi
-i=0
-until ` + authAndRun("PING") + ` | grep -qx PONG; do
-	i=$((i+1))
-	if [ $i -ge 100 ]; then echo "redis-server does not answer on port $port; its log says:" >&2; tail -n 5 ` + LogFile + ` >&2; exit 1; fi
-	sleep 0.1
-done
-`
+` + guest.WaitUntil(authAndRun("PING")+" | grep -qx PONG", "redis-server does not answer on port $port", LogFile)
 }
 
 // Apply brings the guest's Redis to c: it reads first (one command), rewrites the
