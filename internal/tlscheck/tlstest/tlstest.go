@@ -60,11 +60,7 @@ func NewCA(name string) (*CA, error) {
 	tmpl := template(name, Options{NotAfter: time.Now().Add(10 * 365 * 24 * time.Hour)})
 	tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
 	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, err
-	}
-	c, err := x509.ParseCertificate(der)
+	c, der, err := sign(tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, err
 	}
@@ -87,11 +83,7 @@ func (ca *CA) Intermediate(name string) (*CA, error) {
 	tmpl := template(name, Options{NotAfter: time.Now().Add(5 * 365 * 24 * time.Hour)})
 	tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
 	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.key)
-	if err != nil {
-		return nil, err
-	}
-	c, err := x509.ParseCertificate(der)
+	c, der, err := sign(tmpl, ca.Cert, key.Public(), ca.key)
 	if err != nil {
 		return nil, err
 	}
@@ -113,11 +105,7 @@ func (ca *CA) Issue(o Options) (*Leaf, error) {
 	tmpl.DNSNames, tmpl.IPAddresses = o.DNSNames, o.IPs
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
 	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.key)
-	if err != nil {
-		return nil, err
-	}
-	c, err := x509.ParseCertificate(der)
+	c, der, err := sign(tmpl, ca.Cert, key.Public(), ca.key)
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +127,17 @@ func template(cn string, o Options) *x509.Certificate {
 		na = time.Now().Add(365 * 24 * time.Hour)
 	}
 	return &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, NotBefore: nb, NotAfter: na}
+}
+
+// sign makes the certificate tmpl describes, for pub, signed by signer as parent, and returns
+// it both parsed and in DER.
+func sign(tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) (*x509.Certificate, []byte, error) {
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := x509.ParseCertificate(der)
+	return c, der, err
 }
 
 func newKey(t KeyType) (crypto.Signer, error) {
