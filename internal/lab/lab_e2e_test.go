@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -235,6 +236,12 @@ func TestLab(t *testing.T) {
 
 			// Power cycle: the guest comes back from its own disk, with the new address.
 			power(t, ctx, vm, false)
+			// As in vSphere, the address is gone when the power-off task completes, not some
+			// time later: a client that powers on again and waits for an address must not
+			// get the old one.
+			if ip, status, err := toolsIP(ctx, vm); err != nil || ip != "" || status != string(types.VirtualMachineToolsRunningStatusGuestToolsNotRunning) {
+				t.Errorf("right after power-off: guest.ipAddress %q, toolsRunningStatus %q (%v); want none, not running", ip, status, err)
+			}
 			waitToolsIP(t, ctx, vm, "")
 			if g.Running() {
 				t.Error("guest still running after power-off")

@@ -237,7 +237,7 @@ func (v *vcsim) Reference() types.ManagedObjectReference {
 
 func (v *vcsim) PutObject(*simulator.Context, mo.Reference) {}
 
-func (v *vcsim) UpdateObject(_ *simulator.Context, obj mo.Reference, changes []types.PropertyChange) {
+func (v *vcsim) UpdateObject(ctx *simulator.Context, obj mo.Reference, changes []types.PropertyChange) {
 	var vm *mo.VirtualMachine
 	switch o := obj.(type) {
 	case *mo.VirtualMachine:
@@ -250,6 +250,13 @@ func (v *vcsim) UpdateObject(_ *simulator.Context, obj mo.Reference, changes []t
 	for _, c := range changes {
 		if c.Name == "runtime.powerState" {
 			state, _ := c.Val.(types.VirtualMachinePowerState)
+			if state != types.VirtualMachinePowerStatePoweredOn && ctx != nil {
+				// vSphere drops what VMware Tools reported as part of the power-off itself,
+				// before the task completes: a client that powers the VM on again and waits for
+				// an address must not be handed the one from before. The guest's processes stop
+				// later, in the lab's own goroutine.
+				ctx.Update(obj, guestChanges(nil))
+			}
 			v.onPower(v.describe(vm, state))
 			return
 		}
@@ -318,6 +325,12 @@ func (v *vcsim) reportGuest(moid string, nics []guestNIC) {
 	if obj == nil {
 		return // destroyed meanwhile
 	}
+	ctx := &simulator.Context{Context: context.Background(), Map: v.reg, Session: &simulator.Session{}}
+	v.reg.AtomicUpdate(ctx, obj, guestChanges(nics))
+}
+
+// guestChanges are the guest properties VMware Tools reports for nics (nil: not running).
+func guestChanges(nics []guestNIC) []types.PropertyChange {
 	var (
 		ipAddress string
 		net       []types.GuestNicInfo
@@ -357,11 +370,9 @@ func (v *vcsim) reportGuest(moid string, nics []guestNIC) {
 			{Name: "summary.guest.toolsRunningStatus", Val: string(types.VirtualMachineToolsRunningStatusGuestToolsNotRunning)},
 		}
 	}
-	changes := append(tools,
+	return append(tools,
 		types.PropertyChange{Name: "guest.ipAddress", Val: ipAddress},
 		types.PropertyChange{Name: "summary.guest.ipAddress", Val: ipAddress},
 		types.PropertyChange{Name: "guest.net", Val: net},
 	)
-	ctx := &simulator.Context{Context: context.Background(), Map: v.reg, Session: &simulator.Session{}}
-	v.reg.AtomicUpdate(ctx, obj, changes)
 }
