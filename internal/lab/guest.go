@@ -302,12 +302,33 @@ func (g *Guest) poll(nsFile *os.File, stop <-chan struct{}, done chan<- struct{}
 	}
 }
 
+// nicsKey identifies what a report of nics says (fmt.Sprint would print the addresses'
+// pointers, which differ at every read).
+func nicsKey(nics []nicAddrs) string {
+	var b strings.Builder
+	for _, n := range nics {
+		b.WriteString(n.name + " " + n.mac)
+		for _, a := range n.addrs {
+			b.WriteString(" " + a.String())
+		}
+		b.WriteString(";")
+	}
+	return b.String()
+}
+
+// reportAgain makes the next poll report the guest's addresses even if they did not change.
+func (g *Guest) reportAgain() {
+	g.mu.Lock()
+	g.reported = ""
+	g.mu.Unlock()
+}
+
 func (g *Guest) report(nsFile *os.File) {
 	nics, err := readNICs(nsFile)
 	if err != nil {
 		return
 	}
-	key := fmt.Sprint(nics)
+	key := nicsKey(nics)
 	g.mu.Lock()
 	changed := key != g.reported
 	g.reported = key

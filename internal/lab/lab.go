@@ -403,6 +403,13 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 				return
 			}
 		}
+		if vg.g.Running() {
+			// The power-off came and went before this goroutine could follow it: the guest
+			// kept running, but vSphere dropped its tools report at the power-off (see
+			// vcsim.UpdateObject). Report it again, as VMware Tools would after a boot.
+			vg.g.reportAgain()
+			return
+		}
 		if err := vg.g.boot(); err != nil {
 			l.logf("lab: VM %s: %v", ev.name, err)
 		}

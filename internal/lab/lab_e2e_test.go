@@ -257,6 +257,27 @@ func TestLab(t *testing.T) {
 			}
 		})
 
+		t.Run("a power cycle faster than the guest reports the address again", func(t *testing.T) {
+			vm, g := vms["node-1"], guests["node-1"]
+			addr := g.Address()
+			// Hold the guest's power operations until vSphere has seen both the power-off and
+			// the power-on: the guest never stops, as when a resize's power cycle outruns the lab.
+			pub.mu.Lock()
+			vg := pub.guests[g.MOID]
+			pub.mu.Unlock()
+			vg.opMu.Lock()
+			power(t, ctx, vm, false)
+			if ip, _, _ := toolsIP(ctx, vm); ip != "" {
+				t.Errorf("right after power-off: guest.ipAddress %q", ip)
+			}
+			power(t, ctx, vm, true)
+			vg.opMu.Unlock()
+			waitToolsIP(t, ctx, vm, addr)
+			if !g.Running() {
+				t.Error("guest not running")
+			}
+		})
+
 		t.Run("destroy removes the guest", func(t *testing.T) {
 			vm, g := vms["bare-1"], guests["bare-1"]
 			power(t, ctx, vm, false)
