@@ -90,7 +90,9 @@ func (c *Client) ResolvePlacement(ctx context.Context, p Placement) (*ResolvedPl
 		}
 		return e
 	}
-	folders, err := r.Datacenter.Folders(ctx)
+	// The finder keeps the datacenter's folders once it has read them, for the host, pool,
+	// datastore and network lookups below; Datacenter.Folders would read them a second time.
+	vmFolder, err := f.DefaultFolder(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -98,14 +100,14 @@ func (c *Client) ResolvePlacement(ctx context.Context, p Placement) (*ResolvedPl
 	// Folder: relative to the VM folder unless absolute or a moid.
 	switch p.Folder {
 	case "":
-		r.Folder = folders.VmFolder
+		r.Folder = vmFolder
 	default:
 		fp := p.Folder
 		if !strings.HasPrefix(fp, "/") && object.ReferenceFromString(fp) == nil {
-			fp = path.Join(folders.VmFolder.InventoryPath, fp)
+			fp = path.Join(vmFolder.InventoryPath, fp)
 		}
 		if r.Folder, err = f.Folder(ctx, fp); err != nil {
-			return nil, fail("folder", p.Folder, func() []string { return names(f.FolderList(ctx, folders.VmFolder.InventoryPath+"/*")) }, err)
+			return nil, fail("folder", p.Folder, func() []string { return names(f.FolderList(ctx, vmFolder.InventoryPath+"/*")) }, err)
 		}
 	}
 
