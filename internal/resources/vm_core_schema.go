@@ -98,7 +98,7 @@ func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attrib
 		},
 		"ova_url": schema.StringAttribute{
 			Optional:            true,
-			MarkdownDescription: "http(s) URL of the OVA, streamed to vSphere without a local copy. Not read back on import.",
+			MarkdownDescription: "http(s) URL of the OVA, streamed to vSphere without a local copy. Not read back on import. The provider's logs and errors show it without user info or query string; when it carries credentials (a password, a signed query), set it from a `sensitive` variable so that plans hide it too (the state still holds it).",
 			PlanModifiers:       sourceReplace,
 		},
 		"template": schema.StringAttribute{
