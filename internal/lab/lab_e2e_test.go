@@ -205,7 +205,15 @@ func TestLab(t *testing.T) {
 				}
 			}
 			tr.CloseIdleConnections()
-			log := guestExec(t, g, "tail -n 2 /var/log/nginx/access.log")
+			// NGINX writes a request's log line after it has sent the response, so the client
+			// can be here before the second line is: give it a moment.
+			var log string
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				log = guestExec(t, g, "tail -n 2 /var/log/nginx/access.log")
+				if strings.Contains(log, "connection_requests=2") || time.Now().After(deadline) {
+					break
+				}
+			}
 			if !strings.Contains(log, "connection_requests=1") || !strings.Contains(log, "connection_requests=2") {
 				t.Errorf("access log does not show keep-alive reuse: %q", log)
 			}
