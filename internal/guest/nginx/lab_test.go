@@ -99,6 +99,29 @@ func nodeLog(t *testing.T, g *lab.Guest) []nodeRequest {
 	return r
 }
 
+// loggedRequests returns each guest's access log once lines matching match number at least
+// want in all, or after 5 s: NGINX writes a request's line after it has sent the response, so
+// a client can read the log before the last lines are in it.
+func loggedRequests(t *testing.T, want int, match func(nodeRequest) bool, gs ...*lab.Guest) map[*lab.Guest][]nodeRequest {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		logs, n := map[*lab.Guest][]nodeRequest{}, 0
+		for _, g := range gs {
+			logs[g] = nodeLog(t, g)
+			for _, r := range logs[g] {
+				if match(r) {
+					n++
+				}
+			}
+		}
+		if n >= want || time.Now().After(deadline) {
+			return logs
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestOnLab(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -222,8 +245,9 @@ func TestOnLab(t *testing.T) {
 			}
 		}
 		conns, maxOnConn, seen := map[int]bool{}, 0, 0
-		for _, r := range nodeLog(t, node1) {
-			if !strings.HasPrefix(r.uri, "/keepalive?") {
+		keepalive := func(r nodeRequest) bool { return strings.HasPrefix(r.uri, "/keepalive?") }
+		for _, r := range loggedRequests(t, n, keepalive, node1)[node1] {
+			if !keepalive(r) {
 				continue
 			}
 			seen++
@@ -436,8 +460,10 @@ func TestOnLab(t *testing.T) {
 			}
 		}
 		served := map[string]map[*lab.Guest]int{} // client -> node -> requests
+		sticky := func(r nodeRequest) bool { return strings.HasPrefix(r.uri, "/sticky?") }
+		logs := loggedRequests(t, clients*requests, sticky, node1, node2)
 		for _, g := range []*lab.Guest{node1, node2} {
-			for _, r := range nodeLog(t, g) {
+			for _, r := range logs[g] {
 				if c, ok := strings.CutPrefix(r.uri, "/sticky?c="); ok {
 					c, _, _ = strings.Cut(c, "&")
 					if served[c] == nil {
