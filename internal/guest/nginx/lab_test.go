@@ -6,6 +6,7 @@ package nginx
 // would.
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -513,6 +514,70 @@ func TestOnLab(t *testing.T) {
 		}
 		if resp, _, err := get(client(ca, proxy.Address(), nil, false), https+"/"); err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("%v %v", resp, err)
+		}
+	})
+
+	t.Run("a WebSocket upgrade passes through to the node", func(t *testing.T) {
+		// The node is a server on the lab host's bridge address that switches protocols as a
+		// WebSocket endpoint does and then echoes: NGINX must forward the Upgrade and
+		// Connection headers and then relay bytes both ways.
+		saw := make(chan http.Header, 1)
+		backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			saw <- r.Header.Clone()
+			if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+				http.Error(w, "not an upgrade", http.StatusBadRequest)
+				return
+			}
+			c, rw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+			_ = rw.Flush()
+			_, _ = io.Copy(c, rw)
+		})}
+		ln, err := net.Listen("tcp", net.JoinHostPort(l.HostAddress(), "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = backend.Serve(ln) }()
+		defer backend.Close()
+		ws := site
+		ws.Nodes = []string{ln.Addr().String()}
+		if _, err := Apply(ctx, conn, ws); err != nil {
+			t.Fatal(err)
+		}
+
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", net.JoinHostPort(proxy.Address(), "443"),
+			&tls.Config{RootCAs: ca.Pool(), ServerName: publicName})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "GET /chat/socket HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", publicName)
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusSwitchingProtocols || !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
+			t.Fatalf("upgrade through the proxy: %s, Upgrade %q", resp.Status, resp.Header.Get("Upgrade"))
+		}
+		h := <-saw
+		if !strings.EqualFold(h.Get("Connection"), "upgrade") || h.Get("Sec-WebSocket-Key") == "" || h.Get("X-Forwarded-Proto") != "https" {
+			t.Errorf("the node got Connection %q, Sec-WebSocket-Key %q, X-Forwarded-Proto %q", h.Get("Connection"), h.Get("Sec-WebSocket-Key"), h.Get("X-Forwarded-Proto"))
+		}
+		// After the switch the connection is the application's: bytes go through both ways.
+		msg := "\x81\x05hello"
+		if _, err := io.WriteString(c, msg); err != nil {
+			t.Fatal(err)
+		}
+		echo := make([]byte, len(msg))
+		if _, err := io.ReadFull(br, echo); err != nil || string(echo) != msg {
+			t.Errorf("echo through the upgraded connection: %q %v", echo, err)
 		}
 	})
 }
