@@ -49,7 +49,6 @@ type datastoreModel struct {
 	PostgresDatabase types.String `tfsdk:"postgres_database"`
 	PostgresUser     types.String `tfsdk:"postgres_user"`
 	PostgresPassword types.String `tfsdk:"postgres_password"`
-	Drift            types.List   `tfsdk:"drift"`
 
 	RedisHost       types.String `tfsdk:"redis_host"`
 	PostgresHost    types.String `tfsdk:"postgres_host"`

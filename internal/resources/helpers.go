@@ -78,6 +78,11 @@ func (c *vmCore) importDefaults() {
 	if c.Timezone.IsNull() {
 		c.Timezone = types.StringValue("UTC")
 	}
+	// Drift is the difference from a configuration, and an import has none yet. This holds
+	// when the guest cannot be read too: null would show as a change to [] in the next plan.
+	if c.Drift.IsNull() {
+		c.Drift = types.ListValueMust(types.StringType, nil)
+	}
 }
 
 var (

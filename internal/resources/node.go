@@ -30,7 +30,6 @@ func NewNodeResource() resource.Resource {
 type nodeModel struct {
 	vmCore
 	DataStores *nodeDataStoresModel `tfsdk:"data_stores"`
-	Drift      types.List           `tfsdk:"drift"`
 }
 
 // nodeDataStoresModel is the guide's next step, "Configure Hipchat Data Center nodes": where the

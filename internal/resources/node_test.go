@@ -2,10 +2,13 @@ package resources_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/vsphere"
 )
 
 // nodeVMConfig is a hipchatdc_node with only its VM part (no guest configuration).
@@ -142,6 +146,99 @@ func TestAccNode_lifecycle(t *testing.T) {
 			}),
 		},
 	})
+}
+
+// TestAccNode_importGuestRefusesLogin imports a VM whose guest refuses the provider's ssh
+// settings: it is imported from vSphere alone, with a warning, and the next plan has nothing to
+// do. Its drift reads as empty, as after any import (it was null, which the plan showed as a
+// change to []).
+func TestAccNode_importGuestRefusesLogin(t *testing.T) {
+	l := acctest.Lab(t)
+	v := l.VSphere()
+	name := "tf-node-nologin"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := vsphere.Connect(ctx, vsphere.Config{Server: v.Server, User: v.User, Password: v.Password, CAFile: v.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Logout(context.Background()) }()
+	moid, err := c.ImportOVA(ctx, vsphere.ImportSpec{Name: name, Source: acctest.OVA(t, lab.KindNode, 40),
+		Placement: vsphere.Placement{Datacenter: v.Datacenter, Cluster: v.Cluster, Datastore: v.Datastore, Network: v.Network}})
+	if err == nil {
+		err = c.Reconfigure(ctx, moid, vsphere.Sizing{NumCPUs: 8, MemoryMB: 16384})
+	}
+	if err == nil {
+		err = c.PowerOn(ctx, moid)
+	}
+	if err == nil {
+		_, err = c.WaitForIP(ctx, moid, 30*time.Second)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := nodeVMConfig(t, name, 8, 16384, 40)
+	noLogin := strings.Replace(cfg, `user             = "root"`, `user             = "nobody"`, 1)
+	if noLogin == cfg {
+		t.Fatal("the provider's ssh user was not replaced")
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             checkNoVM(t, name),
+		Steps: []resource.TestStep{
+			{
+				Config:             noLogin,
+				ResourceName:       "hipchatdc_node.app",
+				ImportState:        true,
+				ImportStateId:      moid,
+				ImportStatePersist: true,
+				ImportStateCheck: func(s []*terraform.InstanceState) error {
+					if len(s) != 1 || s[0].Attributes["num_cpus"] != "8" {
+						return fmt.Errorf("imported %v", s)
+					}
+					return nil
+				},
+			},
+			{
+				// The first apply after an import records the source; the plan shows nothing
+				// else changing, drift included.
+				Config: noLogin,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_node.app", plancheck.ResourceActionUpdate),
+					expectUnchanged("hipchatdc_node.app", "drift", "num_cpus", "memory", "disk_size", "timezone"),
+				}},
+			},
+			{Config: noLogin, PlanOnly: true},
+		},
+	})
+}
+
+// expectUnchanged is a plan check: the named attributes of a resource have the same value
+// before and after the planned change.
+func expectUnchanged(address string, attrs ...string) plancheck.PlanCheck {
+	return unchanged{address, attrs}
+}
+
+type unchanged struct {
+	address string
+	attrs   []string
+}
+
+func (u unchanged) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+	for _, rc := range req.Plan.ResourceChanges {
+		if rc.Address != u.address {
+			continue
+		}
+		before, _ := rc.Change.Before.(map[string]any)
+		after, _ := rc.Change.After.(map[string]any)
+		for _, a := range u.attrs {
+			if !reflect.DeepEqual(before[a], after[a]) {
+				resp.Error = errors.Join(resp.Error, fmt.Errorf("%s: %s planned to change from %v to %v", u.address, a, before[a], after[a]))
+			}
+		}
+		return
+	}
+	resp.Error = fmt.Errorf("%s: not in the plan", u.address)
 }
 
 // importStep imports the node by one kind of ID and verifies that every attribute of the VM

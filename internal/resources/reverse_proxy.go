@@ -44,7 +44,6 @@ type proxyModel struct {
 	ClientMaxBodySize types.String `tfsdk:"client_max_body_size"`
 	ReadTimeout       types.Int64  `tfsdk:"read_timeout"`
 	SessionAffinity   types.String `tfsdk:"session_affinity"`
-	Drift             types.List   `tfsdk:"drift"`
 
 	CertificateFingerprint types.String `tfsdk:"certificate_fingerprint"`
 	URL                    types.String `tfsdk:"url"`

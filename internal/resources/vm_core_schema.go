@@ -52,6 +52,9 @@ type vmCore struct {
 
 	Connection *ConnectionModel `tfsdk:"ssh"`
 	Timeouts   timeouts.Value   `tfsdk:"timeouts"`
+
+	// Drift is every role's, but each declares it (driftAttribute) with examples of its own.
+	Drift types.List `tfsdk:"drift"`
 }
 
 // placementAttr describes one placement argument once.
