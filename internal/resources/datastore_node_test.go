@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -227,4 +228,106 @@ func TestAccDatastoreNode_missingPackages(t *testing.T) {
 			ExpectError: regexp.MustCompile(`(?s)install_packages.*redis-server`),
 		}},
 	})
+}
+
+// TestAccDatastoreNode_nfsDevice gives the data stores a block device for the NFS volume (a
+// loop device standing in for the VM's second disk): the apply formats it (ext4), mounts it
+// above the export and adds it to /etc/fstab, and nfs-ganesha exports the directory on it. A
+// volume unmounted by hand shows as drift; the apply mounts it again without formatting, so
+// what the nodes wrote on it is still there.
+func TestAccDatastoreNode_nfsDevice(t *testing.T) {
+	l := acctest.Lab(t)
+	dev := loopDevice(t, 64<<20)
+	name := "tf-ds-volume"
+	cfg := datastoreConfig(t, l, dsOpts{name: name, address: acctest.LabAddress(l, false, 217), extra: fmt.Sprintf("  nfs_device        = %q\n", dev)})
+	onGuest := func(cmd string) string { return acctest.GuestExec(t, l, name, cmd) }
+	volume := func(*terraform.State) error {
+		// The last line: the lab's own stand-in volume (a tmpfs) is mounted on /srv below it.
+		if got, want := onGuest("findmnt -n -o SOURCE,FSTYPE --mountpoint /srv | tail -n 1 | tr -s ' '"), dev+" ext4"; got != want {
+			return fmt.Errorf("/srv is mounted from %q, want %q", got, want)
+		}
+		if got := onGuest("awk '$2 == \"/srv\"' /etc/fstab"); !strings.HasPrefix(got, dev+"\t/srv\text4\t") {
+			return fmt.Errorf("/etc/fstab line for /srv: %q", got)
+		}
+		// The export directory is on the volume, and nfs-ganesha serves it (over NFS v4, from
+		// the guest's own address).
+		if got := onGuest("df --output=source /srv/hipchat-nfs | tail -n 1"); got != dev {
+			return fmt.Errorf("/srv/hipchat-nfs is on %q, want %s", got, dev)
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             checkNoVM(t, name),
+		Steps: []resource.TestStep{
+			{
+				Config: cfg,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("hipchatdc_datastore_node.data", "nfs_device", dev),
+					resource.TestCheckResourceAttr("hipchatdc_datastore_node.data", "drift.#", "0"),
+					volume,
+					func(*terraform.State) error {
+						if got := onGuest("blkid -o value -s LABEL " + dev); got != "hipchat-nfs" {
+							return fmt.Errorf("%s has label %q, want hipchat-nfs (formatted by the provider)", dev, got)
+						}
+						addr := acctest.LabAddress(l, false, 217)
+						out := onGuest(fmt.Sprintf(`echo shared > /tmp/probe && nfs-cp /tmp/probe 'nfs://%s/srv/hipchat-nfs/probe?version=4' >/dev/null && cat /srv/hipchat-nfs/probe`, addr))
+						if out != "shared" {
+							return fmt.Errorf("a file written over NFS reads %q on the volume", out)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				// nfs-ganesha stopped and the volume unmounted by hand: the plan shows it, and
+				// the apply mounts the same file system again (the file written over NFS is
+				// still there) and starts nfs-ganesha.
+				PreConfig: func() {
+					onGuest("pkill -x ganesha.nfsd; for i in $(seq 50); do pgrep -x ganesha.nfsd >/dev/null || break; sleep 0.1; done; umount /srv && ! findmnt -n --mountpoint /srv --source " + dev)
+				},
+				Config: cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_datastore_node.data", plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					volume,
+					func(*terraform.State) error {
+						if got := onGuest("cat /srv/hipchat-nfs/probe"); got != "shared" {
+							return fmt.Errorf("after the remount the volume's file reads %q: it was formatted again", got)
+						}
+						if got := onGuest("pgrep -x ganesha.nfsd >/dev/null && echo running"); got != "running" {
+							return fmt.Errorf("nfs-ganesha is not running after the apply")
+						}
+						return nil
+					},
+				),
+			},
+			{Config: cfg, PlanOnly: true},
+		},
+	})
+}
+
+// loopDevice attaches a sparse file of size bytes as a loop device, detached at the end of the
+// test. It skips the test where the machine has no loop devices.
+func loopDevice(t *testing.T, size int64) string {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "nfs-volume.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, size); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
+	if err != nil {
+		t.Skipf("no loop device on this machine (losetup: %v: %s)", err, out)
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() {
+		if out, err := exec.Command("losetup", "--detach", dev).CombinedOutput(); err != nil {
+			t.Errorf("losetup --detach %s: %v: %s", dev, err, out)
+		}
+	})
+	return dev
 }

@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -141,8 +142,26 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	}
 	// Read back even when configuring the guest failed: the state must hold what the VM and
 	// the guest really are (and no value left unknown), whatever the next apply has to redo.
-	r.read(ctx, &plan, false, conn, &resp.Diagnostics)
+	r.readBack(ctx, &plan, conn, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// readBack is the read after an apply. Drift it finds means a step the apply ran did not take
+// effect: that is an error naming what still differs, rather than Terraform's "inconsistent
+// result" about a list the configuration never sets. After a failed step it adds nothing:
+// that step's error explains the drift.
+func (r *vmResource[M, PM]) readBack(ctx context.Context, m *M, conn *guest.Conn, diags *diag.Diagnostics) {
+	failed := diags.HasError()
+	r.read(ctx, m, false, conn, diags)
+	if failed || diags.HasError() {
+		return
+	}
+	var drift []string
+	diags.Append(PM(m).core().Drift.ElementsAs(ctx, &drift, false)...)
+	if len(drift) > 0 {
+		diags.AddAttributeError(path.Root("drift"), "The guest still differs from the configuration after the apply",
+			"Read back after configuring it: "+strings.Join(drift, "; ")+". The state records this, and the next plan shows it again.")
+	}
 }
 
 // configure pushes the network identity, then the role's services, over one SSH connection,
@@ -234,7 +253,7 @@ func (r *vmResource[M, PM]) Update(ctx context.Context, req resource.UpdateReque
 	}
 	// As in Create: record what is really there, also after a failure half-way (the guest may
 	// have moved to its new address before a later step failed).
-	r.read(ctx, &plan, false, conn, &resp.Diagnostics)
+	r.readBack(ctx, &plan, conn, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 

@@ -71,7 +71,9 @@ func ReadScript(c Config) string {
 		sec("ganesha-pid") + "p=$(cat " + GaneshaPIDFile + " 2>/dev/null) && kill -0 \"$p\" 2>/dev/null && echo \"$p\"\n" +
 		sec("dir") + "stat -c %a '" + c.path() + "' 2>/dev/null\n" +
 		sec("device") + "[ -z '" + dev + "' ] || blkid -o value -s TYPE '" + dev + "' 2>/dev/null\n" +
-		sec("mount") + "findmnt -n -o SOURCE,FSTYPE --mountpoint '" + c.mountPoint() + "' 2>/dev/null\n" +
+		// With file systems stacked on the mount point, the last line is the one on top: the
+		// one the export's path is on.
+		sec("mount") + "findmnt -n -o SOURCE,FSTYPE --mountpoint '" + c.mountPoint() + "' 2>/dev/null | tail -n 1\n" +
 		sec("fstab") + "awk '$2 == \"" + c.mountPoint() + "\"' /etc/fstab 2>/dev/null\n" +
 		sec("end") + ")\n"
 }
@@ -138,7 +140,8 @@ type Result struct {
 
 // volumeScript formats the device only when blkid finds no file system on it (checked on
 // the guest at the moment of formatting, not from an earlier read), then mounts it and adds
-// it to /etc/fstab.
+// it to /etc/fstab. It mounts it unless it is already the file system on top of the mount
+// point: another one there (a file system mounted on the folder before) does not count.
 func volumeScript(c Config) string {
 	dev, mp := c.Device, c.mountPoint()
 	return `# prepare nfs volume ` + dev + `
@@ -152,7 +155,7 @@ mkdir -p "$mp"
 awk -v mp="$mp" '$2 != mp' /etc/fstab > /etc/fstab.hipchatdc
 printf '%s\t%s\t%s\tdefaults,nofail\t0\t2\n' "$dev" "$mp" "$(blkid -o value -s TYPE "$dev")" >> /etc/fstab.hipchatdc
 mv /etc/fstab.hipchatdc /etc/fstab
-findmnt -n --mountpoint "$mp" >/dev/null || mount "$mp"
+[ "$(findmnt -n -o SOURCE --mountpoint "$mp" | tail -n 1)" = "$dev" ] || mount "$mp"
 `
 }
 
