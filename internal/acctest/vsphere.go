@@ -9,6 +9,8 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/mo"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/vsphere"
 )
 
 // withFinder logs in to the lab's vcsim as an operator with govc would, independently of the
@@ -110,4 +112,23 @@ func MOID(t testing.TB, inventoryPath string) (id string) {
 		id = ref[0].Object.Reference().Value
 	})
 	return id
+}
+
+// ImportVM deploys an OVA into the lab's vcsim with the provider's own import code, as a VM the
+// provider did not create (a template to clone, a VM to import), and returns its managed object
+// ID and the session it used, for further set-up; the session ends with the test.
+func ImportVM(t testing.TB, ctx context.Context, name, ova string) (*vsphere.Client, string) {
+	t.Helper()
+	v := Lab(t).VSphere()
+	c, err := vsphere.Connect(ctx, vsphere.Config{Server: v.Server, User: v.User, Password: v.Password, CAFile: v.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Logout(context.Background()) })
+	moid, err := c.ImportOVA(ctx, vsphere.ImportSpec{Name: name, Source: ova,
+		Placement: vsphere.Placement{Datacenter: v.Datacenter, Cluster: v.Cluster, Datastore: v.Datastore, Network: v.Network}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, moid
 }

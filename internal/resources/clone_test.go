@@ -13,25 +13,15 @@ import (
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/tlscheck/tlstest"
-	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/vsphere"
 )
 
 // TestAccReverseProxy_fromTemplate clones the proxy from a Debian template made by hand instead
 // of importing an OVA: the source every resource accepts besides ova_path and ova_url.
 func TestAccReverseProxy_fromTemplate(t *testing.T) {
 	l := acctest.Lab(t)
-	v := l.VSphere()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := vsphere.Connect(ctx, vsphere.Config{Server: v.Server, User: v.User, Password: v.Password, CAFile: v.CAFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = c.Logout(context.Background()) }()
-	if _, err := c.ImportOVA(ctx, vsphere.ImportSpec{Name: "debian-12-template", Source: acctest.OVA(t, lab.KindDebian, 20),
-		Placement: vsphere.Placement{Datacenter: v.Datacenter, Cluster: v.Cluster, Datastore: v.Datastore, Network: v.Network}}); err != nil {
-		t.Fatal(err)
-	}
+	acctest.ImportVM(t, ctx, "debian-12-template", acctest.OVA(t, lab.KindDebian, 20))
 	ca, err := tlstest.NewCA("Test CA")
 	if err != nil {
 		t.Fatal(err)

@@ -153,21 +153,11 @@ func TestAccNode_lifecycle(t *testing.T) {
 // do. Its drift reads as empty, as after any import (it was null, which the plan showed as a
 // change to []).
 func TestAccNode_importGuestRefusesLogin(t *testing.T) {
-	l := acctest.Lab(t)
-	v := l.VSphere()
 	name := "tf-node-nologin"
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := vsphere.Connect(ctx, vsphere.Config{Server: v.Server, User: v.User, Password: v.Password, CAFile: v.CAFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = c.Logout(context.Background()) }()
-	moid, err := c.ImportOVA(ctx, vsphere.ImportSpec{Name: name, Source: acctest.OVA(t, lab.KindNode, 40),
-		Placement: vsphere.Placement{Datacenter: v.Datacenter, Cluster: v.Cluster, Datastore: v.Datastore, Network: v.Network}})
-	if err == nil {
-		err = c.Reconfigure(ctx, moid, vsphere.Sizing{NumCPUs: 8, MemoryMB: 16384})
-	}
+	c, moid := acctest.ImportVM(t, ctx, name, acctest.OVA(t, lab.KindNode, 40))
+	err := c.Reconfigure(ctx, moid, vsphere.Sizing{NumCPUs: 8, MemoryMB: 16384})
 	if err == nil {
 		err = c.PowerOn(ctx, moid)
 	}
