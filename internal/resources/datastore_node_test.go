@@ -231,22 +231,29 @@ func TestAccDatastoreNode_missingPackages(t *testing.T) {
 }
 
 // TestAccDatastoreNode_nfsDevice gives the data stores a block device for the NFS volume (a
-// loop device standing in for the VM's second disk): the apply formats it (ext4), mounts it
-// above the export and adds it to /etc/fstab, and nfs-ganesha exports the directory on it. A
-// volume unmounted by hand shows as drift; the apply mounts it again without formatting, so
-// what the nodes wrote on it is still there.
+// loop device standing in for the VM's second disk), by a symbolic link to it, as users name
+// disks by a stable link (/dev/disk/by-id/...): the apply formats it (ext4), mounts it above the export and adds
+// it to /etc/fstab, and nfs-ganesha exports the directory on it. A volume unmounted by hand
+// shows as drift; the apply mounts it again without formatting, so what the nodes wrote on it
+// is still there.
 func TestAccDatastoreNode_nfsDevice(t *testing.T) {
 	l := acctest.Lab(t)
 	dev := loopDevice(t, 64<<20)
+	// The guests see the host's /dev. (Not under /dev/disk, which this machine has not got.)
+	link := "/dev/hipchatdc-lab-nfs-" + filepath.Base(dev)
+	if err := os.Symlink(dev, link); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(link) })
 	name := "tf-ds-volume"
-	cfg := datastoreConfig(t, l, dsOpts{name: name, address: acctest.LabAddress(l, false, 217), extra: fmt.Sprintf("  nfs_device        = %q\n", dev)})
+	cfg := datastoreConfig(t, l, dsOpts{name: name, address: acctest.LabAddress(l, false, 217), extra: fmt.Sprintf("  nfs_device        = %q\n", link)})
 	onGuest := func(cmd string) string { return acctest.GuestExec(t, l, name, cmd) }
 	volume := func(*terraform.State) error {
 		// The last line: the lab's own stand-in volume (a tmpfs) is mounted on /srv below it.
 		if got, want := onGuest("findmnt -n -o SOURCE,FSTYPE --mountpoint /srv | tail -n 1 | tr -s ' '"), dev+" ext4"; got != want {
 			return fmt.Errorf("/srv is mounted from %q, want %q", got, want)
 		}
-		if got := onGuest("awk '$2 == \"/srv\"' /etc/fstab"); !strings.HasPrefix(got, dev+"\t/srv\text4\t") {
+		if got := onGuest("awk '$2 == \"/srv\"' /etc/fstab"); !strings.HasPrefix(got, link+"\t/srv\text4\t") {
 			return fmt.Errorf("/etc/fstab line for /srv: %q", got)
 		}
 		// The export directory is on the volume, and nfs-ganesha serves it (over NFS v4, from
@@ -263,7 +270,7 @@ func TestAccDatastoreNode_nfsDevice(t *testing.T) {
 			{
 				Config: cfg,
 				Check: resource.ComposeAggregateTestCheckFunc(
-					resource.TestCheckResourceAttr("hipchatdc_datastore_node.data", "nfs_device", dev),
+					resource.TestCheckResourceAttr("hipchatdc_datastore_node.data", "nfs_device", link),
 					resource.TestCheckResourceAttr("hipchatdc_datastore_node.data", "drift.#", "0"),
 					volume,
 					func(*terraform.State) error {
@@ -298,6 +305,24 @@ func TestAccDatastoreNode_nfsDevice(t *testing.T) {
 						}
 						if got := onGuest("pgrep -x ganesha.nfsd >/dev/null && echo running"); got != "running" {
 							return fmt.Errorf("nfs-ganesha is not running after the apply")
+						}
+						return nil
+					},
+				),
+			},
+			{
+				// The /etc/fstab line removed by hand, the volume still mounted: the apply
+				// writes the line again and leaves the mount alone (no second mount on top).
+				PreConfig: func() { onGuest("sed -i '\\|/srv|d' /etc/fstab") },
+				Config:    cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_datastore_node.data", plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					volume,
+					func(*terraform.State) error {
+						if got := onGuest("findmnt -n -o SOURCE --mountpoint /srv | grep -c -x " + dev); got != "1" {
+							return fmt.Errorf("%s is mounted %s times on /srv, want once", dev, got)
 						}
 						return nil
 					},

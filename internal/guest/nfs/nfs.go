@@ -22,16 +22,19 @@ type State struct {
 	DirMode   string // octal permissions of the export directory, e.g. "777"
 
 	DeviceFSType string // file system on Config.Device ("" = none, or no device configured)
-	MountSource  string // what is mounted at the mount point ("" = nothing of its own)
-	MountFSType  string
-	FstabLine    string // /etc/fstab line for the mount point
+	// DevicePath is Config.Device with symbolic links resolved (/dev/disk/by-id/... names a
+	// /dev/sdX), as findmnt shows the source of a mount.
+	DevicePath  string
+	MountSource string // what is mounted at the mount point ("" = nothing of its own)
+	MountFSType string
+	FstabLine   string // /etc/fstab line for the mount point
 }
 
 // Drift lists, in words, where the guest differs from c. Empty means Apply has nothing to do.
 func (s State) Drift(c Config) []string {
 	var d []string
 	if c.Device != "" {
-		if s.MountSource != c.Device {
+		if !s.volumeMounted(c) {
 			d = append(d, fmt.Sprintf("%s is not mounted at %s (mounted: %q)", c.Device, c.mountPoint(), s.MountSource))
 		}
 		if f := strings.Fields(s.FstabLine); len(f) < 2 || f[0] != c.Device {
@@ -59,6 +62,15 @@ func (s State) Drift(c Config) []string {
 	return d
 }
 
+// volumeMounted tells whether c's device is the file system on top of the mount point.
+func (s State) volumeMounted(c Config) bool {
+	dev := c.Device
+	if s.DevicePath != "" {
+		dev = s.DevicePath
+	}
+	return s.MountSource != "" && s.MountSource == dev
+}
+
 // ReadScript is the shell fragment Read runs; the resource may concatenate several recipes'
 // fragments into one command and give the output to each Parse. c must be valid.
 func ReadScript(c Config) string {
@@ -71,6 +83,7 @@ func ReadScript(c Config) string {
 		sec("ganesha-pid") + "p=$(cat " + GaneshaPIDFile + " 2>/dev/null) && kill -0 \"$p\" 2>/dev/null && echo \"$p\"\n" +
 		sec("dir") + "stat -c %a '" + c.path() + "' 2>/dev/null\n" +
 		sec("device") + "[ -z '" + dev + "' ] || blkid -o value -s TYPE '" + dev + "' 2>/dev/null\n" +
+		sec("device-path") + "[ -z '" + dev + "' ] || readlink -f '" + dev + "'\n" +
 		// With file systems stacked on the mount point, the last line is the one on top: the
 		// one the export's path is on.
 		sec("mount") + "findmnt -n -o SOURCE,FSTYPE --mountpoint '" + c.mountPoint() + "' 2>/dev/null | tail -n 1\n" +
@@ -101,7 +114,7 @@ func fileSection(s string) string {
 // Parse reads the output of ReadScript(c) (alone or among other recipes' sections).
 func Parse(out string, c Config) (State, error) {
 	sec := guest.Sections(out, "nfs")
-	for _, s := range []string{"exports", "exportfs", "ganesha", "ganesha-pid", "dir", "device", "mount", "fstab", "end"} {
+	for _, s := range []string{"exports", "exportfs", "ganesha", "ganesha-pid", "dir", "device", "device-path", "mount", "fstab", "end"} {
 		if _, ok := sec[s]; !ok {
 			return State{}, fmt.Errorf("read nfs: output has no %s section", s)
 		}
@@ -112,6 +125,7 @@ func Parse(out string, c Config) (State, error) {
 		GaneshaConf:  fileSection(sec["ganesha"]),
 		DirMode:      strings.TrimSpace(sec["dir"]),
 		DeviceFSType: strings.TrimSpace(sec["device"]),
+		DevicePath:   strings.TrimSpace(sec["device-path"]),
 		FstabLine:    strings.TrimSpace(sec["fstab"]),
 	}
 	st.GaneshaPID, _ = strconv.Atoi(strings.TrimSpace(sec["ganesha-pid"]))
@@ -140,8 +154,9 @@ type Result struct {
 
 // volumeScript formats the device only when blkid finds no file system on it (checked on
 // the guest at the moment of formatting, not from an earlier read), then mounts it and adds
-// it to /etc/fstab. It mounts it unless it is already the file system on top of the mount
-// point: another one there (a file system mounted on the folder before) does not count.
+// it to /etc/fstab (by the name given, which may be a stable link such as /dev/disk/by-id/...).
+// It mounts it unless it is already the file system on top of the mount point: another one
+// there (a file system mounted on the folder before) does not count.
 func volumeScript(c Config) string {
 	dev, mp := c.Device, c.mountPoint()
 	return `# prepare nfs volume ` + dev + `
@@ -155,7 +170,7 @@ mkdir -p "$mp"
 awk -v mp="$mp" '$2 != mp' /etc/fstab > /etc/fstab.hipchatdc
 printf '%s\t%s\t%s\tdefaults,nofail\t0\t2\n' "$dev" "$mp" "$(blkid -o value -s TYPE "$dev")" >> /etc/fstab.hipchatdc
 mv /etc/fstab.hipchatdc /etc/fstab
-[ "$(findmnt -n -o SOURCE --mountpoint "$mp" | tail -n 1)" = "$dev" ] || mount "$mp"
+[ "$(findmnt -n -o SOURCE --mountpoint "$mp" | tail -n 1)" = "$(readlink -f "$dev")" ] || mount "$mp"
 `
 }
 
@@ -189,7 +204,7 @@ func Apply(ctx context.Context, r guest.Runner, c Config) (Result, error) {
 		return nil
 	}
 	if c.Device != "" {
-		if f := strings.Fields(st.FstabLine); st.MountSource != c.Device || len(f) < 2 || f[0] != c.Device {
+		if f := strings.Fields(st.FstabLine); !st.volumeMounted(c) || len(f) < 2 || f[0] != c.Device {
 			if err := change("volume", volumeScript(c)); err != nil {
 				return res, err
 			}
