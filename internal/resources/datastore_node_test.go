@@ -185,6 +185,7 @@ func TestAccDatastoreNode_rejectedAtPlan(t *testing.T) {
 		{dsOpts{nfsDisk: 39}, `(?s)nfs_disk_size = 39.*at least 40 GB`},
 		{dsOpts{cpus: 4}, `(?s)num_cpus = 4.*data stores node needs at least 8 vCPU`},
 		{dsOpts{redisPort: 70000}, `(?s)redis_port.*between 1 and 65535`},
+		{dsOpts{extra: `  nfs_device = "/dev/sdb;reboot"`}, `(?s)nfs_device.*must be a /dev/ path`},
 	} {
 		c.o.name, c.o.address = "tf-ds-bad", addr
 		resource.Test(t, resource.TestCase{
@@ -239,8 +240,9 @@ func TestAccDatastoreNode_missingPackages(t *testing.T) {
 func TestAccDatastoreNode_nfsDevice(t *testing.T) {
 	l := acctest.Lab(t)
 	dev := loopDevice(t, 64<<20)
-	// The guests see the host's /dev. (Not under /dev/disk, which this machine has not got.)
-	link := "/dev/hipchatdc-lab-nfs-" + filepath.Base(dev)
+	// The guests see the host's /dev. Named like a /dev/disk/by-path link (not under
+	// /dev/disk, which this machine has not got).
+	link := "/dev/hipchatdc-lab-pci-0000:03:00.0-scsi-0:0:1:0-" + filepath.Base(dev)
 	if err := os.Symlink(dev, link); err != nil {
 		t.Fatal(err)
 	}

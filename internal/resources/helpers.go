@@ -87,7 +87,9 @@ func (c *vmCore) importDefaults() {
 
 var (
 	absPath = regexp.MustCompile(`^/[^\x00]*$`)
-	devPath = regexp.MustCompile(`^/dev/[A-Za-z0-9/_.-]+$`)
+	// devPath is a device path, also a stable link such as
+	// /dev/disk/by-path/pci-0000:03:00.0-scsi-0:0:1:0 (SCSI unit 1 of a VM's first controller).
+	devPath = regexp.MustCompile(`^/dev/[A-Za-z0-9/_.:-]+$`)
 	// nginxSize is an NGINX size such as 100m.
 	nginxSize = regexp.MustCompile(`^[0-9]{1,9}[kKmMgG]?$`)
 )
