@@ -331,6 +331,9 @@ func TestAccDatastoreNode_nfsDevice(t *testing.T) {
 				),
 			},
 			{Config: cfg, PlanOnly: true},
+			// Import reads the volume back too: the device named in /etc/fstab for the mount
+			// point, when it is the one mounted there.
+			importVerify("hipchatdc_datastore_node.data", "postgres_password"),
 		},
 	})
 }
