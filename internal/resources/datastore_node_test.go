@@ -247,6 +247,7 @@ func TestAccDatastoreNode_nfsDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.Remove(link) })
+	other := loopDevice(t, 64<<20)
 	name := "tf-ds-volume"
 	cfg := datastoreConfig(t, l, dsOpts{name: name, address: acctest.LabAddress(l, false, 217), extra: fmt.Sprintf("  nfs_device        = %q\n", link)})
 	onGuest := func(cmd string) string { return acctest.GuestExec(t, l, name, cmd) }
@@ -331,6 +332,33 @@ func TestAccDatastoreNode_nfsDevice(t *testing.T) {
 				),
 			},
 			{Config: cfg, PlanOnly: true},
+			{
+				// Another device for the volume would be mounted over this one, hiding the
+				// nodes' files: refused before anything changes.
+				Config:      strings.Replace(cfg, link, other, 1),
+				ExpectError: regexp.MustCompile(`(?s)/srv has ` + dev + ` mounted: mounting ` + other + ` over it\s+would hide the files`),
+			},
+			{
+				// An export whose parent is a folder in use: the volume would be mounted over
+				// /var/lib. Refused too.
+				Config:      strings.Replace(cfg, link+"\"\n", other+"\"\n  nfs_export_path = \"/var/lib/hipchat-nfs\"\n", 1),
+				ExpectError: regexp.MustCompile(`(?s)/var/lib is not empty: mounting ` + other + ` over it would\s+hide what is in it`),
+			},
+			{
+				Config: cfg,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					volume,
+					func(*terraform.State) error {
+						if got := onGuest("blkid -o value -s TYPE " + other + " || true"); got != "" {
+							return fmt.Errorf("the refused device was formatted (%s)", got)
+						}
+						if got := onGuest("cat /srv/hipchat-nfs/probe"); got != "shared" {
+							return fmt.Errorf("the volume's file reads %q", got)
+						}
+						return nil
+					},
+				),
+			},
 			// Import reads the volume back too: the device named in /etc/fstab for the mount
 			// point, when it is the one mounted there.
 			importVerify("hipchatdc_datastore_node.data", "postgres_password"),

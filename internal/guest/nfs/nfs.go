@@ -155,14 +155,25 @@ type Result struct {
 // volumeScript formats the device only when blkid finds no file system on it (checked on
 // the guest at the moment of formatting, not from an earlier read), then mounts it and adds
 // it to /etc/fstab (by the name given, which may be a stable link such as /dev/disk/by-id/...).
-// It mounts it unless it is already the file system on top of the mount point: another one
-// there (a file system mounted on the folder before) does not count.
+// It mounts it unless it is already the file system on top of the mount point. Before changing
+// anything it refuses to mount it over another device (an earlier nfs_device, whose files the
+// nodes would lose sight of) or over a folder that is not empty (an export under /var would
+// mount the volume on /var).
 func volumeScript(c Config) string {
 	dev, mp := c.Device, c.mountPoint()
 	return `# prepare nfs volume ` + dev + `
 set -e
 dev='` + dev + `'; mp='` + mp + `'
 [ -b "$dev" ] || { echo "$dev is not a block device" >&2; exit 1; }
+top=$(findmnt -n -o SOURCE --mountpoint "$mp" | tail -n 1)
+if [ "$top" != "$(readlink -f "$dev")" ]; then
+	case $top in
+	/dev/*) echo "$mp has $top mounted: mounting $dev over it would hide the files on $top (move them to $dev and unmount $top first)" >&2; exit 1 ;;
+	esac
+	if [ -n "$(ls -A "$mp" 2>/dev/null)" ]; then
+		echo "$mp is not empty: mounting $dev over it would hide what is in it (move it to $dev first, or export a folder of an empty parent)" >&2; exit 1
+	fi
+fi
 if [ -z "$(blkid -o value -s TYPE "$dev")" ]; then
 	mkfs.ext4 -q -L hipchat-nfs "$dev"
 fi
@@ -170,7 +181,7 @@ mkdir -p "$mp"
 awk -v mp="$mp" '$2 != mp' /etc/fstab > /etc/fstab.hipchatdc
 printf '%s\t%s\t%s\tdefaults,nofail\t0\t2\n' "$dev" "$mp" "$(blkid -o value -s TYPE "$dev")" >> /etc/fstab.hipchatdc
 mv /etc/fstab.hipchatdc /etc/fstab
-[ "$(findmnt -n -o SOURCE --mountpoint "$mp" | tail -n 1)" = "$(readlink -f "$dev")" ] || mount "$mp"
+[ "$top" = "$(readlink -f "$dev")" ] || mount "$mp"
 `
 }
 
