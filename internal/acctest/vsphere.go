@@ -116,7 +116,9 @@ func MOID(t testing.TB, inventoryPath string) (id string) {
 
 // ImportVM deploys an OVA into the lab's vcsim with the provider's own import code, as a VM the
 // provider did not create (a template to clone, a VM to import), and returns its managed object
-// ID and the session it used, for further set-up; the session ends with the test.
+// ID and the session it used, for further set-up; the session ends with the test. The VM is
+// destroyed at the end of the test if it is still there (a test that failed before Terraform
+// took it over would otherwise leave its name taken for the next run).
 func ImportVM(t testing.TB, ctx context.Context, name, ova string) (*vsphere.Client, string) {
 	t.Helper()
 	v := Lab(t).VSphere()
@@ -130,5 +132,10 @@ func ImportVM(t testing.TB, ctx context.Context, name, ova string) (*vsphere.Cli
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if _, ok := VM(t, name); ok {
+			_ = c.Destroy(context.Background(), moid)
+		}
+	})
 	return c, moid
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	slashpath "path"
 	"slices"
 	"strings"
 
@@ -340,11 +341,10 @@ func (datastoreRole) parse(_ context.Context, out string, m *datastoreModel, imp
 		if ns.ExportLine == "" && strings.Contains(ns.GaneshaConf, m.NFSExportPath.ValueString()) {
 			m.NFSServer = types.StringValue(nfs.Ganesha)
 		}
-		// The volume: the device /etc/fstab names for the export's mount point, when a device
-		// is mounted there (the mount table shows a link such as /dev/disk/by-id/... resolved,
-		// so the two are not compared). A UUID= or LABEL= source is left to the configuration.
-		if f := strings.Fields(ns.FstabLine); m.NFSDevice.IsNull() && len(f) > 0 && devPath.MatchString(f[0]) && strings.HasPrefix(ns.MountSource, "/dev/") {
-			m.NFSDevice = types.StringValue(f[0])
+		// The volume: the device /etc/fstab names for the export's mount point, when it is the
+		// one mounted there. A UUID= or LABEL= source is left to the configuration.
+		if dev := ns.FstabVolume(); m.NFSDevice.IsNull() && devPath.MatchString(dev) && slashpath.Clean(dev) == dev {
+			m.NFSDevice = types.StringValue(dev)
 		}
 		// Drift is the difference from a configuration; an import has none yet.
 	} else {

@@ -243,6 +243,7 @@ func TestAccDatastoreNode_nfsDevice(t *testing.T) {
 	// The guests see the host's /dev. Named like a /dev/disk/by-path link (not under
 	// /dev/disk, which this machine has not got).
 	link := "/dev/hipchatdc-lab-pci-0000:03:00.0-scsi-0:0:1:0-" + filepath.Base(dev)
+	_ = os.Remove(link) // left by a run that was killed
 	if err := os.Symlink(dev, link); err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +295,7 @@ func TestAccDatastoreNode_nfsDevice(t *testing.T) {
 				// the apply mounts the same file system again (the file written over NFS is
 				// still there) and starts nfs-ganesha.
 				PreConfig: func() {
-					onGuest("pkill -x ganesha.nfsd; for i in $(seq 50); do pgrep -x ganesha.nfsd >/dev/null || break; sleep 0.1; done; umount /srv && ! findmnt -n --mountpoint /srv --source " + dev)
+					onGuest("pkill -x ganesha.nfsd; for i in $(seq 200); do pgrep -x ganesha.nfsd >/dev/null || break; sleep 0.1; done; umount /srv && ! findmnt -n --mountpoint /srv --source " + dev)
 				},
 				Config: cfg,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
@@ -367,9 +368,12 @@ func TestAccDatastoreNode_nfsDevice(t *testing.T) {
 }
 
 // loopDevice attaches a sparse file of size bytes as a loop device, detached at the end of the
-// test. It skips the test where the machine has no loop devices.
+// test. It skips the test where the kernel has no loop devices.
 func loopDevice(t *testing.T, size int64) string {
 	t.Helper()
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		t.Skipf("no loop devices on this machine: %v", err)
+	}
 	img := filepath.Join(t.TempDir(), "nfs-volume.img")
 	if err := os.WriteFile(img, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -379,7 +383,7 @@ func loopDevice(t *testing.T, size int64) string {
 	}
 	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
 	if err != nil {
-		t.Skipf("no loop device on this machine (losetup: %v: %s)", err, out)
+		t.Fatalf("losetup: %v: %s", err, out)
 	}
 	dev := strings.TrimSpace(string(out))
 	t.Cleanup(func() {

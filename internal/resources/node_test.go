@@ -154,7 +154,7 @@ func TestAccNode_lifecycle(t *testing.T) {
 // change to []).
 func TestAccNode_importGuestRefusesLogin(t *testing.T) {
 	name := "tf-node-nologin"
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, moid := acctest.ImportVM(t, ctx, name, acctest.OVA(t, lab.KindNode, 40))
 	err := c.Reconfigure(ctx, moid, vsphere.Sizing{NumCPUs: 8, MemoryMB: 16384})

@@ -142,7 +142,7 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	}
 	// Read back even when configuring the guest failed: the state must hold what the VM and
 	// the guest really are (and no value left unknown), whatever the next apply has to redo.
-	r.readBack(ctx, &plan, conn, &resp.Diagnostics)
+	r.readBack(ctx, &plan, conn, true, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -150,18 +150,25 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 // effect: that is an error naming what still differs, rather than Terraform's "inconsistent
 // result" about a list the configuration never sets. After a failed step it adds nothing:
 // that step's error explains the drift.
-func (r *vmResource[M, PM]) readBack(ctx context.Context, m *M, conn *guest.Conn, diags *diag.Diagnostics) {
+func (r *vmResource[M, PM]) readBack(ctx context.Context, m *M, conn *guest.Conn, created bool, diags *diag.Diagnostics) {
 	failed := diags.HasError()
 	r.read(ctx, m, false, conn, diags)
-	if failed || diags.HasError() {
+	d := PM(m).core().Drift
+	if failed || diags.HasError() || !known(d) {
 		return
 	}
 	var drift []string
-	diags.Append(PM(m).core().Drift.ElementsAs(ctx, &drift, false)...)
-	if len(drift) > 0 {
-		diags.AddAttributeError(path.Root("drift"), "The guest still differs from the configuration after the apply",
-			"Read back after configuring it: "+strings.Join(drift, "; ")+". The state records this, and the next plan shows it again.")
+	diags.Append(d.ElementsAs(ctx, &drift, false)...)
+	if len(drift) == 0 {
+		return
 	}
+	next := "The state records this, and the next apply tries again."
+	if created {
+		// Terraform taints a resource whose create failed.
+		next = "The VM is kept in the state, tainted: the next apply replaces it (`terraform untaint` to try again on this one)."
+	}
+	diags.AddAttributeError(path.Root("drift"), "The guest still differs from the configuration after the apply",
+		"Read back after configuring it: "+strings.Join(drift, "; ")+". "+next)
 }
 
 // configure pushes the network identity, then the role's services, over one SSH connection,
@@ -253,7 +260,7 @@ func (r *vmResource[M, PM]) Update(ctx context.Context, req resource.UpdateReque
 	}
 	// As in Create: record what is really there, also after a failure half-way (the guest may
 	// have moved to its new address before a later step failed).
-	r.readBack(ctx, &plan, conn, &resp.Diagnostics)
+	r.readBack(ctx, &plan, conn, false, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 

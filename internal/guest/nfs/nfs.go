@@ -21,13 +21,18 @@ type State struct {
 	DirExists bool
 	DirMode   string // octal permissions of the export directory, e.g. "777"
 
+	// The volume. Devices are compared by number (MAJ:MIN), not by name: a link such as
+	// /dev/disk/by-id/... or /dev/VG/LV names the same device as the /dev/sdb or
+	// /dev/mapper/VG-LV that the mount table shows.
 	DeviceFSType string // file system on Config.Device ("" = none, or no device configured)
-	// DevicePath is Config.Device with symbolic links resolved (/dev/disk/by-id/... names a
-	// /dev/sdX), as findmnt shows the source of a mount.
-	DevicePath  string
-	MountSource string // what is mounted at the mount point ("" = nothing of its own)
-	MountFSType string
-	FstabLine   string // /etc/fstab line for the mount point
+	DeviceNumber string // MAJ:MIN of Config.Device ("" = not a block device, or none configured)
+	MountSource  string // what is mounted at the mount point ("" = nothing of its own)
+	MountFSType  string
+	MountNumber  string // MAJ:MIN of the file system on top of the mount point
+	FstabLine    string // /etc/fstab line for the mount point
+	// FstabNumber is the MAJ:MIN of the /dev/ device FstabLine names ("" for UUID=, LABEL=
+	// or no line).
+	FstabNumber string
 }
 
 // Drift lists, in words, where the guest differs from c. Empty means Apply has nothing to do.
@@ -64,11 +69,20 @@ func (s State) Drift(c Config) []string {
 
 // volumeMounted tells whether c's device is the file system on top of the mount point.
 func (s State) volumeMounted(c Config) bool {
-	dev := c.Device
-	if s.DevicePath != "" {
-		dev = s.DevicePath
+	if s.DeviceNumber != "" {
+		return s.MountNumber == s.DeviceNumber
 	}
-	return s.MountSource != "" && s.MountSource == dev
+	return s.MountSource != "" && s.MountSource == c.Device
+}
+
+// FstabVolume is the device /etc/fstab names for the mount point when it is the file system
+// mounted there ("" otherwise): what an import can take for the configuration's device.
+func (s State) FstabVolume() string {
+	f := strings.Fields(s.FstabLine)
+	if len(f) == 0 || s.FstabNumber == "" || s.FstabNumber != s.MountNumber {
+		return ""
+	}
+	return f[0]
 }
 
 // ReadScript is the shell fragment Read runs; the resource may concatenate several recipes'
@@ -83,11 +97,12 @@ func ReadScript(c Config) string {
 		sec("ganesha-pid") + "p=$(cat " + GaneshaPIDFile + " 2>/dev/null) && kill -0 \"$p\" 2>/dev/null && echo \"$p\"\n" +
 		sec("dir") + "stat -c %a '" + c.path() + "' 2>/dev/null\n" +
 		sec("device") + "[ -z '" + dev + "' ] || blkid -o value -s TYPE '" + dev + "' 2>/dev/null\n" +
-		sec("device-path") + "[ -z '" + dev + "' ] || readlink -f '" + dev + "'\n" +
+		sec("device-number") + "[ -z '" + dev + "' ] || mountpoint -x '" + dev + "' 2>/dev/null\n" +
 		// With file systems stacked on the mount point, the last line is the one on top: the
 		// one the export's path is on.
-		sec("mount") + "findmnt -n -o SOURCE,FSTYPE --mountpoint '" + c.mountPoint() + "' 2>/dev/null | tail -n 1\n" +
+		sec("mount") + "findmnt -n -o SOURCE,FSTYPE,MAJ:MIN --mountpoint '" + c.mountPoint() + "' 2>/dev/null | tail -n 1\n" +
 		sec("fstab") + "awk '$2 == \"" + c.mountPoint() + "\"' /etc/fstab 2>/dev/null\n" +
+		sec("fstab-number") + "set -- $(awk '$2 == \"" + c.mountPoint() + "\" { print $1; exit }' /etc/fstab 2>/dev/null); case ${1:-} in /dev/*) mountpoint -x \"$1\" 2>/dev/null ;; esac\n" +
 		sec("end") + ")\n"
 }
 
@@ -114,7 +129,7 @@ func fileSection(s string) string {
 // Parse reads the output of ReadScript(c) (alone or among other recipes' sections).
 func Parse(out string, c Config) (State, error) {
 	sec := guest.Sections(out, "nfs")
-	for _, s := range []string{"exports", "exportfs", "ganesha", "ganesha-pid", "dir", "device", "device-path", "mount", "fstab", "end"} {
+	for _, s := range []string{"exports", "exportfs", "ganesha", "ganesha-pid", "dir", "device", "device-number", "mount", "fstab", "fstab-number", "end"} {
 		if _, ok := sec[s]; !ok {
 			return State{}, fmt.Errorf("read nfs: output has no %s section", s)
 		}
@@ -125,13 +140,14 @@ func Parse(out string, c Config) (State, error) {
 		GaneshaConf:  fileSection(sec["ganesha"]),
 		DirMode:      strings.TrimSpace(sec["dir"]),
 		DeviceFSType: strings.TrimSpace(sec["device"]),
-		DevicePath:   strings.TrimSpace(sec["device-path"]),
+		DeviceNumber: strings.TrimSpace(sec["device-number"]),
 		FstabLine:    strings.TrimSpace(sec["fstab"]),
+		FstabNumber:  strings.TrimSpace(sec["fstab-number"]),
 	}
 	st.GaneshaPID, _ = strconv.Atoi(strings.TrimSpace(sec["ganesha-pid"]))
 	st.DirExists = st.DirMode != ""
-	if f := strings.Fields(sec["mount"]); len(f) >= 2 {
-		st.MountSource, st.MountFSType = f[0], f[1]
+	if f := strings.Fields(sec["mount"]); len(f) >= 3 {
+		st.MountSource, st.MountFSType, st.MountNumber = f[0], f[1], f[2]
 	}
 	for _, line := range strings.Split(st.Exports, "\n") {
 		if f := strings.Fields(line); len(f) > 0 && f[0] == c.path() {
@@ -155,7 +171,8 @@ type Result struct {
 // volumeScript formats the device only when blkid finds no file system on it (checked on
 // the guest at the moment of formatting, not from an earlier read), then mounts it and adds
 // it to /etc/fstab (by the name given, which may be a stable link such as /dev/disk/by-id/...).
-// It mounts it unless it is already the file system on top of the mount point. Before changing
+// It mounts it unless it is already the file system on top of the mount point (by device
+// number: see State). Before changing
 // anything it refuses to mount it over another device (an earlier nfs_device, whose files the
 // nodes would lose sight of) or over a folder that is not empty (an export under /var would
 // mount the volume on /var).
@@ -165,13 +182,15 @@ func volumeScript(c Config) string {
 set -e
 dev='` + dev + `'; mp='` + mp + `'
 [ -b "$dev" ] || { echo "$dev is not a block device" >&2; exit 1; }
-top=$(findmnt -n -o SOURCE --mountpoint "$mp" | tail -n 1)
-if [ "$top" != "$(readlink -f "$dev")" ]; then
-	case $top in
-	/dev/*) echo "$mp has $top mounted: mounting $dev over it would hide the files on $top (move them to $dev and unmount $top first)" >&2; exit 1 ;;
+want=$(mountpoint -x "$dev")
+top=$(findmnt -n -o MAJ:MIN --mountpoint "$mp" | tail -n 1 | tr -d ' ')
+if [ "$top" != "$want" ]; then
+	topsrc=$(findmnt -n -o SOURCE --mountpoint "$mp" | tail -n 1)
+	case $topsrc in
+	/dev/*) echo "$mp has $topsrc mounted: mounting $dev over it would hide the files on $topsrc (copy them to $dev mounted elsewhere, then unmount $topsrc and remove its /etc/fstab line)" >&2; exit 1 ;;
 	esac
 	if [ -n "$(ls -A "$mp" 2>/dev/null)" ]; then
-		echo "$mp is not empty: mounting $dev over it would hide what is in it (move it to $dev first, or export a folder of an empty parent)" >&2; exit 1
+		echo "$mp is not empty: mounting $dev over it would hide what is in it (format $dev, mount it elsewhere, copy the files over, unmount it and empty $mp; or export a folder whose parent is empty)" >&2; exit 1
 	fi
 fi
 if [ -z "$(blkid -o value -s TYPE "$dev")" ]; then
@@ -181,7 +200,7 @@ mkdir -p "$mp"
 awk -v mp="$mp" '$2 != mp' /etc/fstab > /etc/fstab.hipchatdc
 printf '%s\t%s\t%s\tdefaults,nofail\t0\t2\n' "$dev" "$mp" "$(blkid -o value -s TYPE "$dev")" >> /etc/fstab.hipchatdc
 mv /etc/fstab.hipchatdc /etc/fstab
-[ "$top" = "$(readlink -f "$dev")" ] || mount "$mp"
+[ "$top" = "$want" ] || mount "$mp"
 `
 }
 

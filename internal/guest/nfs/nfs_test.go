@@ -59,7 +59,7 @@ const marker = "@@hipchatdc-nfs@@ "
 func TestParseDrift(t *testing.T) {
 	c := testConfig
 	out := marker + "exports\n" + c.ExportLine() + "\n\n" + marker + "exportfs\n" + DefaultPath + "\t10.0.0.0/24(sync,wdelay,hide,no_subtree_check,fsid=1,sec=sys,rw,insecure,no_root_squash,no_all_squash)\n\n" +
-		marker + "ganesha\n\n" + marker + "ganesha-pid\n" + marker + "dir\n777\n" + marker + "device\n" + marker + "device-path\n" + marker + "mount\n" + marker + "fstab\n" + marker + "end\n"
+		marker + "ganesha\n\n" + marker + "ganesha-pid\n" + marker + "dir\n777\n" + marker + "device\n" + marker + "device-number\n" + marker + "mount\n" + marker + "fstab\n" + marker + "fstab-number\n" + marker + "end\n"
 	st, err := Parse(out, c)
 	if err != nil {
 		t.Fatal(err)
@@ -77,16 +77,26 @@ func TestParseDrift(t *testing.T) {
 	if d := st.Drift(dev); len(d) != 2 {
 		t.Errorf("device drift %q", d)
 	}
-	// A device named by a stable link: findmnt shows the device the link resolves to.
-	byID := c
-	byID.Device = "/dev/disk/by-id/scsi-36000c29d0000000000000000000000a1"
-	linked := st
-	linked.DevicePath, linked.MountSource, linked.FstabLine = "/dev/sdb", "/dev/sdb", byID.Device+"\t/srv\text4\tdefaults,nofail\t0\t2"
-	if d := linked.Drift(byID); len(d) != 0 {
-		t.Errorf("linked device drift %q", d)
-	}
-	linked.MountSource = "/dev/sdc"
-	if d := linked.Drift(byID); len(d) != 1 {
-		t.Errorf("linked device, another one mounted: drift %q", d)
+	// Devices are compared by number: a link, or an LVM volume the mount table shows as
+	// /dev/mapper/VG-LV, is the device it names.
+	for _, name := range []string{"/dev/disk/by-id/scsi-36000c29d0000000000000000000000a1", "/dev/hipchat/nfs"} {
+		byName := c
+		byName.Device = name
+		linked := st
+		linked.DeviceNumber, linked.MountSource, linked.MountNumber = "8:16", "/dev/mapper/hipchat-nfs", "8:16"
+		linked.FstabLine, linked.FstabNumber = name+"\t/srv\text4\tdefaults,nofail\t0\t2", "8:16"
+		if d := linked.Drift(byName); len(d) != 0 {
+			t.Errorf("%s: drift %q", name, d)
+		}
+		if got := linked.FstabVolume(); got != name {
+			t.Errorf("%s: FstabVolume() = %q", name, got)
+		}
+		linked.MountNumber = "8:32"
+		if d := linked.Drift(byName); len(d) != 1 {
+			t.Errorf("%s, another device mounted: drift %q", name, d)
+		}
+		if got := linked.FstabVolume(); got != "" {
+			t.Errorf("%s, another device mounted: FstabVolume() = %q", name, got)
+		}
 	}
 }
