@@ -42,7 +42,7 @@ func (s State) Drift(c Config) []string {
 		if !s.volumeMounted(c) {
 			d = append(d, fmt.Sprintf("%s is not mounted at %s (mounted: %q)", c.Device, c.mountPoint(), s.MountSource))
 		}
-		if f := strings.Fields(s.FstabLine); len(f) < 2 || f[0] != c.Device {
+		if !s.fstabNamesDevice(c) {
 			d = append(d, "/etc/fstab has no line for "+c.Device)
 		}
 	}
@@ -75,6 +75,13 @@ func (s State) volumeMounted(c Config) bool {
 	return s.MountSource != "" && s.MountSource == c.Device
 }
 
+// fstabNamesDevice tells whether the /etc/fstab line for the mount point names c's device, as
+// the configuration writes it.
+func (s State) fstabNamesDevice(c Config) bool {
+	f := strings.Fields(s.FstabLine)
+	return len(f) >= 2 && f[0] == c.Device
+}
+
 // FstabVolume is the device /etc/fstab names for the mount point when it is the file system
 // mounted there ("" otherwise): what an import can take for the configuration's device.
 func (s State) FstabVolume() string {
@@ -101,8 +108,9 @@ func ReadScript(c Config) string {
 		// With file systems stacked on the mount point, the last line is the one on top: the
 		// one the export's path is on.
 		sec("mount") + "findmnt -n -o SOURCE,FSTYPE,MAJ:MIN --mountpoint '" + c.mountPoint() + "' 2>/dev/null | tail -n 1\n" +
-		sec("fstab") + "awk '$2 == \"" + c.mountPoint() + "\"' /etc/fstab 2>/dev/null\n" +
-		sec("fstab-number") + "set -- $(awk '$2 == \"" + c.mountPoint() + "\" { print $1; exit }' /etc/fstab 2>/dev/null); case ${1:-} in /dev/*) mountpoint -x \"$1\" 2>/dev/null ;; esac\n" +
+		sec("fstab") + "fstab=$(awk '$2 == \"" + c.mountPoint() + "\"' /etc/fstab 2>/dev/null); echo \"$fstab\"\n" +
+		// The device the (first) line names, by number.
+		sec("fstab-number") + "set -- $fstab; case ${1:-} in /dev/*) mountpoint -x \"$1\" 2>/dev/null ;; esac\n" +
 		sec("end") + ")\n"
 }
 
@@ -234,7 +242,7 @@ func Apply(ctx context.Context, r guest.Runner, c Config) (Result, error) {
 		return nil
 	}
 	if c.Device != "" {
-		if f := strings.Fields(st.FstabLine); !st.volumeMounted(c) || len(f) < 2 || f[0] != c.Device {
+		if !st.volumeMounted(c) || !st.fstabNamesDevice(c) {
 			if err := change("volume", volumeScript(c)); err != nil {
 				return res, err
 			}
