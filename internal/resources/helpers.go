@@ -12,7 +12,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listdefault"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 )
 
 // Default operation timeouts: importing a multi-gigabyte OVA over a WAN link is slow.
@@ -33,6 +35,22 @@ func withTimeout(ctx context.Context, get timeoutGetter, def time.Duration, diag
 	}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	return ctx, cancel, true
+}
+
+// nullUnknowns replaces every value still unknown in s by null. An apply that failed before it
+// could read a computed attribute back does not know its value, and Terraform refuses a state
+// with unknown values ("Provider returned invalid result object after apply"); null is what the
+// state can truthfully say, and the next refresh fills it.
+func nullUnknowns(s *tfsdk.State) {
+	raw, err := tftypes.Transform(s.Raw, func(_ *tftypes.AttributePath, v tftypes.Value) (tftypes.Value, error) {
+		if !v.IsKnown() {
+			return tftypes.NewValue(v.Type(), nil), nil
+		}
+		return v, nil
+	})
+	if err == nil {
+		s.Raw = raw
+	}
 }
 
 func stringValue(s string) types.String {
