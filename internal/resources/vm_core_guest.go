@@ -202,11 +202,12 @@ func (o vmOps) configureGuest(ctx context.Context, plan, prior *vmCore, flavor i
 }
 
 // dialForRead connects to the guest to read it back: at its recorded address, or where VMware
-// Tools says it is when that one does not answer. nil (with a warning where the user should
-// know) when the guest is not managed or cannot be reached.
-func (o vmOps) dialForRead(ctx context.Context, c *vmCore, defaultIP string, imported bool, diags *diag.Diagnostics) *guest.Conn {
+// Tools says it is when that one does not answer. nil when the guest is not managed or cannot
+// be reached; then unverified says why, in words for the plan ("" when there was nothing to
+// verify, or on import, where a warning says it).
+func (o vmOps) dialForRead(ctx context.Context, c *vmCore, defaultIP string, imported bool, diags *diag.Diagnostics) (conn *guest.Conn, unverified string) {
 	if !c.managesGuest() && !imported {
-		return nil
+		return nil, ""
 	}
 	host := defaultIP
 	if known(c.IPv4Address) {
@@ -217,14 +218,14 @@ func (o vmOps) dialForRead(ctx context.Context, c *vmCore, defaultIP string, imp
 	}
 	if host == "" {
 		if !imported {
-			diags.AddWarning("Guest settings not read", "The VM reports no IPv4 address, so its network identity could not be checked for drift.")
+			return nil, "the VM reports no IPv4 address, so its network identity and services could not be checked"
 		}
-		return nil
+		return nil, ""
 	}
 	cfg, err := o.guestConfig(c, host)
 	if err != nil {
 		diags.AddAttributeError(path.Root("ssh"), "Invalid ssh settings", err.Error())
-		return nil
+		return nil, ""
 	}
 	// Refresh is read-only: do not wait minutes for a guest that is down.
 	if cfg.Timeout == 0 || cfg.Timeout > 30*time.Second {
@@ -237,7 +238,7 @@ func (o vmOps) dialForRead(ctx context.Context, c *vmCore, defaultIP string, imp
 	if moved {
 		first.Timeout = 5 * time.Second
 	}
-	conn, err := guest.Dial(ctx, first)
+	conn, err = guest.Dial(ctx, first)
 	var ce *guest.ConnectError
 	if errors.As(err, &ce) && moved {
 		// The recorded address does not answer (an apply that failed after moving the guest,
@@ -252,23 +253,30 @@ func (o vmOps) dialForRead(ctx context.Context, c *vmCore, defaultIP string, imp
 	if err != nil {
 		if imported {
 			diags.AddWarning("Guest settings not imported", "Could not reach the guest at "+host+" with the provider's ssh settings: "+err.Error())
-		} else {
-			diags.AddWarning("Guest settings not read", "Could not reach the guest at "+host+" to check its settings for drift: "+err.Error())
+			return nil, ""
 		}
-		return nil
+		diags.AddWarning("Guest settings not verified", "Could not reach the guest at "+host+" to check its settings for drift: "+err.Error()+
+			". The plan lists this under drift, so that it is not taken for a clean deployment; an apply fails the same way until the guest can be reached.")
+		return nil, "could not reach it at " + host + " over SSH: " + err.Error()
 	}
-	return conn
+	return conn, ""
 }
 
 // readGuest refreshes the network identity from the guest so that drift shows in the plan, in
 // one SSH command that also runs the role's read script; it returns that command's output. A
-// guest that cannot be reached is a warning, not an error: the plan still shows the VM. open,
-// when not nil, is the connection an apply configured the guest over: the read-back runs on it
-// (and leaves it open) instead of paying for a second handshake.
+// guest that cannot be reached is not an error (the plan still shows the VM) but is not taken
+// for one without drift either: drift holds "guest not verified: <why>", a planned change, so
+// that `terraform plan -detailed-exitcode` does not report a clean deployment it could not
+// look at. open, when not nil, is the connection an apply configured the guest over: the
+// read-back runs on it (and leaves it open) instead of paying for a second handshake.
 func (o vmOps) readGuest(ctx context.Context, c *vmCore, defaultIP string, flavor identity.Flavor, imported bool, script func() string, open *guest.Conn, diags *diag.Diagnostics) (string, bool) {
 	conn := open
 	if conn == nil {
-		if conn = o.dialForRead(ctx, c, defaultIP, imported, diags); conn == nil {
+		var unverified string
+		if conn, unverified = o.dialForRead(ctx, c, defaultIP, imported, diags); conn == nil {
+			if unverified != "" {
+				c.Drift = types.ListValueMust(types.StringType, []attr.Value{types.StringValue(notVerified + unverified)})
+			}
 			return "", false
 		}
 		defer conn.Close()
@@ -286,6 +294,9 @@ func (o vmOps) readGuest(ctx context.Context, c *vmCore, defaultIP string, flavo
 	c.setIdentity(got, imported)
 	return string(out), true
 }
+
+// notVerified starts the drift entry of a guest that refresh could not read.
+const notVerified = "guest not verified: "
 
 // setIdentity records what the guest has. Settings the configuration leaves out (null) are
 // not the provider's to manage and stay null, except on import, which records everything.

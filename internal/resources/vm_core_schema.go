@@ -40,6 +40,7 @@ type vmCore struct {
 	DiskSize         types.Int64  `tfsdk:"disk_size"`
 	UUID             types.String `tfsdk:"uuid"`
 	DefaultIPAddress types.String `tfsdk:"default_ip_address"`
+	PowerState       types.String `tfsdk:"power_state"`
 
 	Hostname        types.String `tfsdk:"hostname"`
 	IPv4Address     types.String `tfsdk:"ipv4_address"`
@@ -135,6 +136,10 @@ func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attrib
 		"default_ip_address": schema.StringAttribute{
 			Computed:            true,
 			MarkdownDescription: "The IPv4 address VMware Tools reports for the VM.",
+		},
+		"power_state": schema.StringAttribute{
+			Computed:            true,
+			MarkdownDescription: "The VM's power state as vSphere reports it: `on`, `off` or `suspended` (as in the vsphere provider). The provider keeps the VM running: a VM found off or suspended shows as a change to `on` in the plan, and the apply powers it on and configures its guest again. Refresh does not try to reach the guest of a VM that is not on.",
 		},
 		"hostname": schema.StringAttribute{
 			Optional:            true,

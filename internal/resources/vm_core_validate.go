@@ -106,9 +106,11 @@ func (c *vmCore) validateIdentity(ctx context.Context, publicName string, diags 
 	})
 }
 
-// modifyPlan fills sizing defaults on create and refuses to shrink a disk.
+// modifyPlan fills sizing defaults on create, refuses to shrink a disk and plans a VM found off
+// or suspended back on.
 func (c *vmCore) modifyPlan(role spec.Role, state *vmCore, changing bool, diags *diag.Diagnostics) {
 	min := spec.Hardware[role]
+	c.PowerState = types.StringValue(powerOn)
 	if state == nil {
 		if c.NumCPUs.IsUnknown() {
 			c.NumCPUs = types.Int64Value(min.NumCPUs)
@@ -125,7 +127,7 @@ func (c *vmCore) modifyPlan(role spec.Role, state *vmCore, changing bool, diags 
 	}
 	// What VMware Tools reports is only known after an update: a new address, or a power cycle
 	// that a CPU or memory change needs, changes it.
-	if changing {
+	if changing || !state.isOn() {
 		c.DefaultIPAddress = types.StringUnknown()
 	} else {
 		c.DefaultIPAddress = state.DefaultIPAddress

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/vsphere"
 )
@@ -132,6 +133,7 @@ func (o vmOps) readVM(ctx context.Context, c *vmCore, diags *diag.Diagnostics) (
 		c.DiskSize = types.Int64Value(info.Disks[0])
 	}
 	c.DefaultIPAddress = types.StringValue(info.GuestIP)
+	c.PowerState = types.StringValue(powerState(info.PowerState))
 	keepPlacement(&c.Datacenter, info.Datacenter, info.IDs["datacenter"])
 	keepPlacement(&c.Folder, info.Folder, info.IDs["folder"])
 	keepPlacement(&c.Datastore, info.Datastore, info.IDs["datastore"])
@@ -148,6 +150,52 @@ func (o vmOps) readVM(ctx context.Context, c *vmCore, diags *diag.Diagnostics) (
 		c.Cluster = types.StringValue(info.Cluster)
 	}
 	return info, true
+}
+
+// powerOn is the power state the provider keeps every VM in, in the vsphere provider's words.
+const powerOn = "on"
+
+// powerState names vSphere's power state as the vsphere provider's power_state does: on, off,
+// suspended.
+func powerState(s string) string {
+	switch s {
+	case string(vimtypes.VirtualMachinePowerStatePoweredOn):
+		return powerOn
+	case string(vimtypes.VirtualMachinePowerStatePoweredOff):
+		return "off"
+	}
+	return s
+}
+
+// isOn reports whether the VM was found running; unknown (a state written before power_state
+// existed) counts as running until a refresh says otherwise.
+func (c *vmCore) isOn() bool {
+	return !known(c.PowerState) || c.PowerState.ValueString() == powerOn
+}
+
+// powerOnAgain starts a VM that refresh found off or suspended (stopped behind Terraform's
+// back) and, when the provider manages its guest, waits until VMware Tools reports an address,
+// so that configuring the guest afterwards finds it running.
+func (o vmOps) powerOnAgain(ctx context.Context, plan, state *vmCore, diags *diag.Diagnostics) {
+	if state.isOn() {
+		return
+	}
+	vc := o.client(ctx, diags)
+	if vc == nil {
+		return
+	}
+	tflog.Warn(ctx, "the VM was found powered off or suspended: powering it on", map[string]any{"vm": plan.ID.ValueString(), "power_state": state.PowerState.ValueString()})
+	if err := vc.PowerOn(ctx, plan.ID.ValueString()); err != nil {
+		diags.AddAttributeError(path.Root("power_state"), "Cannot power the VM on",
+			"The VM was found "+state.PowerState.ValueString()+" and the apply could not start it: "+err.Error())
+		return
+	}
+	if plan.managesGuest() {
+		if _, err := vc.WaitForIP(ctx, plan.ID.ValueString(), 5*time.Minute); err != nil {
+			diags.AddAttributeError(path.Root("power_state"), "Guest address not back after powering on",
+				"The VM was powered on, but VMware Tools reports no IPv4 address: "+err.Error())
+		}
+	}
 }
 
 // keepPlacement records where the VM really is unless the stored value already names that

@@ -144,6 +144,7 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	// the guest really are (and no value left unknown), whatever the next apply has to redo.
 	r.readBack(ctx, &plan, conn, true, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	nullUnknowns(&resp.State)
 }
 
 // readBack is the read after an apply. Drift it finds means a step the apply ran did not take
@@ -203,6 +204,11 @@ func (r *vmResource[M, PM]) read(ctx context.Context, m *M, imported bool, open 
 	if len(info.Disks) > 1 {
 		r.role.setExtraDisks(m, info.Disks[1:])
 	}
+	if !c.isOn() {
+		// A guest that is not running cannot answer: do not spend an SSH timeout on it. The
+		// plan shows power_state going back to on, and that apply configures the guest again.
+		return true
+	}
 	if out, ok := r.vm.readGuest(ctx, c, info.GuestIP, r.role.flavor(), imported, func() string { return r.role.readScript(m) }, open, diags); ok {
 		r.role.parse(ctx, out, m, imported, diags)
 	}
@@ -244,24 +250,35 @@ func (r *vmResource[M, PM]) Update(ctx context.Context, req resource.UpdateReque
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	c := PM(&plan).core()
+	c, prior := PM(&plan).core(), PM(&state).core()
 	ctx, cancel, ok := withTimeout(ctx, c.Timeouts.Update, defaultUpdateTimeout, &resp.Diagnostics)
-	if !ok {
-		return
-	}
 	defer cancel()
-	r.vm.resizeVM(ctx, c, PM(&state).core(), r.role.extraDisks(&plan), &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
+	var conn *guest.Conn
+	if ok {
+		r.vm.resizeVM(ctx, c, prior, r.role.extraDisks(&plan), &resp.Diagnostics)
 	}
-	conn := r.configure(ctx, &plan, &state, &resp.Diagnostics)
+	if !resp.Diagnostics.HasError() {
+		// After the resize: a VM that is off takes new CPU and memory without a power cycle.
+		r.vm.powerOnAgain(ctx, c, prior, &resp.Diagnostics)
+	}
+	if !resp.Diagnostics.HasError() {
+		conn = r.configure(ctx, &plan, &state, &resp.Diagnostics)
+	}
 	if conn != nil {
 		defer conn.Close()
 	}
-	// As in Create: record what is really there, also after a failure half-way (the guest may
-	// have moved to its new address before a later step failed).
-	r.readBack(ctx, &plan, conn, false, &resp.Diagnostics)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	// Terraform records the planned values when an update fails unless the provider says
+	// otherwise, and the next plan would no longer show what did not happen. So after a
+	// failure the read-back starts from the prior state, not the plan: what the read reaches
+	// (vSphere's sizing, the guest wherever the failure left it) is recorded as it really is,
+	// and everything else keeps its old value, which the next plan shows as still to do.
+	result := &plan
+	if resp.Diagnostics.HasError() {
+		result = &state
+	}
+	r.readBack(ctx, result, conn, false, &resp.Diagnostics)
+	resp.Diagnostics.Append(resp.State.Set(ctx, result)...)
+	nullUnknowns(&resp.State)
 }
 
 func (r *vmResource[M, PM]) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
