@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the embedded lab runs inside its guests (OpenSSH, NGINX, Redis,
-# PostgreSQL, a userspace NFS server and client, ifupdown, tini, sudo). Idempotent: it only calls
+# PostgreSQL, a userspace NFS server and client, ifupdown, tini, sudo; python3, whose ctypes the
+# node stand-in's self-check uses to remove its NFS probe). Idempotent: it only calls
 # apt-get when something is missing. Needs root, as the lab itself does.
 set -euo pipefail
 
 packages=(
   openssh-server openssh-client nginx redis-server redis-tools postgresql postgresql-client
   nfs-ganesha nfs-ganesha-vfs libnfs-utils nfs-kernel-server ifupdown tini sudo iproute2 curl
-  util-linux procps
+  util-linux procps python3
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -35,8 +35,10 @@ type Config struct {
 
 	// Timeout is the total budget for connecting. Failures that a booting guest produces
 	// (connection refused, no route, timeouts, a connection reset during the handshake) are
-	// retried until it runs out; authentication and host key failures are final at once.
-	// DefaultTimeout when zero.
+	// retried until it runs out; authentication and host key failures are final at once, but
+	// for a host that is not in the KnownHostsFile at all: the file is read again on each
+	// attempt for UnknownHostGrace (within this budget), as a tool may add the host's line
+	// just after the host starts answering. DefaultTimeout when zero.
 	Timeout time.Duration
 
 	// KeepAliveInterval is how often an idle or busy connection is probed; a peer that does
@@ -50,6 +52,12 @@ const (
 	DefaultTimeout           = 5 * time.Minute // as Terraform's connection timeout
 	DefaultKeepAliveInterval = 10 * time.Second
 )
+
+// UnknownHostGrace is how long a host that answers but is not in the known_hosts file is
+// retried, the file read again each time. Whoever maintains the file gets this long to add a
+// host that just came up (the lab writes it on a 250 ms poll, which a busy machine delays); a
+// key that contradicts the file is final at once.
+const UnknownHostGrace = 10 * time.Second
 
 func (e *Endpoint) address() string {
 	port := e.Port

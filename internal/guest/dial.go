@@ -18,6 +18,7 @@ import (
 type Conn struct {
 	cfg     Config
 	client  *ssh.Client
+	hostKey ssh.PublicKey // the target's key, as verified (or, with the insecure opt-in, as seen)
 	bastion *ssh.Client
 	done    chan struct{}
 	once    sync.Once
@@ -43,7 +44,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	c := &Conn{cfg: cfg, done: make(chan struct{})}
 	dial := direct
 	if cfg.Bastion != nil {
-		b, err := connect(ctx, cfg.Bastion, "bastion_host", direct, cfg.timeout())
+		b, _, err := connect(ctx, cfg.Bastion, "bastion_host", direct, cfg.timeout())
 		if err != nil {
 			return nil, err
 		}
@@ -51,7 +52,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		c.bastion = b
 		dial = func(ctx context.Context, addr string) (net.Conn, error) { return b.DialContext(ctx, "tcp", addr) }
 	}
-	client, err := connect(ctx, &cfg.Target, "host", dial, cfg.timeout())
+	client, hostKey, err := connect(ctx, &cfg.Target, "host", dial, cfg.timeout())
 	if err != nil {
 		if c.bastion != nil {
 			c.bastion.Close()
@@ -59,7 +60,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		return nil, err
 	}
 	counters.connections.Add(1)
-	c.client = client
+	c.client, c.hostKey = client, hostKey
 	go c.keepAlive(client)
 	if c.bastion != nil {
 		go c.keepAlive(c.bastion)
@@ -71,6 +72,12 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 // Config returns the configuration the connection was made with, so that a caller can reach
 // the same guest again, e.g. at a new address.
 func (c *Conn) Config() Config { return c.cfg }
+
+// HostKey is the target's host key as it was verified when the connection was made (with
+// InsecureIgnoreHostKey: as the target presented it). Pinning it is how the same guest is
+// recognised at another address, e.g. after its address changed: a stronger check than a
+// known_hosts lookup, which only says that some key is expected there.
+func (c *Conn) HostKey() ssh.PublicKey { return c.hostKey }
 
 // Host is the target's host as configured.
 func (c *Conn) Host() string { return c.cfg.Target.Host }
@@ -89,35 +96,51 @@ func (c *Conn) Close() error {
 }
 
 // connect establishes one SSH client connection, retrying transient failures until ctx ends.
-func connect(ctx context.Context, e *Endpoint, role string, dial dialFunc, budget time.Duration) (*ssh.Client, error) {
-	check, algs, err := hostKeyCheck(e)
-	if err != nil {
-		return nil, err
-	}
+// It returns the host key it verified.
+//
+// The host key check is built anew for each attempt: a known_hosts file is read again, since
+// whoever maintains it may add the host's line only after the host already answers (the lab
+// does so on a poll). A host that is not in the file is therefore retried, for at most
+// UnknownHostGrace; a key that contradicts the file is final at once.
+func connect(ctx context.Context, e *Endpoint, role string, dial dialFunc, budget time.Duration) (*ssh.Client, ssh.PublicKey, error) {
 	addr := e.address()
 	backoff := 200 * time.Millisecond
+	var unknownSince time.Time
 	for attempt := 1; ; attempt++ {
-		client, err := handshake(ctx, e, addr, dial, check, algs)
-		if err == nil {
-			return client, nil
+		check, algs, err := hostKeyCheck(e)
+		if err != nil {
+			return nil, nil, err
 		}
-		if !retryable(err) {
-			return nil, err
+		client, key, err := handshake(ctx, e, addr, dial, check, algs)
+		if err == nil {
+			return client, key, nil
+		}
+		var hk *HostKeyError
+		unknown := errors.As(err, &hk) && hk.unknown
+		if unknown && unknownSince.IsZero() {
+			unknownSince = time.Now()
+		}
+		if !retryable(err) && !(unknown && time.Since(unknownSince) < UnknownHostGrace) {
+			return nil, nil, err
 		}
 		tflog.Debug(ctx, "guest: connect attempt failed, retrying", map[string]any{"role": role, "address": addr, "attempt": attempt, "error": err.Error()})
 		select {
 		case <-ctx.Done():
-			return nil, &ConnectError{Address: addr, Timeout: budget.String(), Last: err}
+			if unknown {
+				// The host answered: the missing line, not the network, is the problem.
+				return nil, nil, err
+			}
+			return nil, nil, &ConnectError{Address: addr, Timeout: budget.String(), Last: err}
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, time.Second)
 	}
 }
 
-func handshake(ctx context.Context, e *Endpoint, addr string, dial dialFunc, check ssh.HostKeyCallback, algs []string) (*ssh.Client, error) {
+func handshake(ctx context.Context, e *Endpoint, addr string, dial dialFunc, check ssh.HostKeyCallback, algs []string) (*ssh.Client, ssh.PublicKey, error) {
 	creds, err := loadCredentials(e)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer creds.closer()
 
@@ -126,17 +149,24 @@ func handshake(ctx context.Context, e *Endpoint, addr string, dial dialFunc, che
 	defer cancel()
 	conn, err := dial(attemptCtx, addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Channels through a bastion have no deadlines, so the handshake is bounded by closing
 	// the transport when the attempt's time is up.
 	stop := context.AfterFunc(attemptCtx, func() { conn.Close() })
 	defer stop()
 
+	var verified ssh.PublicKey
 	cc, chans, reqs, err := ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
-		User:              e.User,
-		Auth:              creds.methods,
-		HostKeyCallback:   check,
+		User: e.User,
+		Auth: creds.methods,
+		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+			if err := check(hostname, remote, key); err != nil {
+				return err
+			}
+			verified = key
+			return nil
+		},
 		HostKeyAlgorithms: algs,
 		Timeout:           15 * time.Second,
 	})
@@ -144,17 +174,17 @@ func handshake(ctx context.Context, e *Endpoint, addr string, dial dialFunc, che
 		conn.Close()
 		var hk *HostKeyError
 		if errors.As(err, &hk) {
-			return nil, hk
+			return nil, nil, hk
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
-			return nil, &AuthError{Host: e.Host, User: e.User, Methods: creds.names, cause: err}
+			return nil, nil, &AuthError{Host: e.Host, User: e.User, Methods: creds.names, cause: err}
 		}
 		if attemptCtx.Err() != nil && ctx.Err() == nil {
-			return nil, fmt.Errorf("ssh handshake with %s timed out", addr)
+			return nil, nil, fmt.Errorf("ssh handshake with %s timed out", addr)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return ssh.NewClient(cc, chans, reqs), nil
+	return ssh.NewClient(cc, chans, reqs), verified, nil
 }
 
 // retryable tells a guest that is still booting (or a network that is still converging)

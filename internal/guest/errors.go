@@ -5,11 +5,13 @@ import (
 	"strings"
 )
 
-// HostKeyError means the server's identity could not be verified. It is final: Dial does not
-// retry it, and nothing was run on the server (the check happens before authentication).
+// HostKeyError means the server's identity could not be verified. It is final (Dial retries
+// only a host missing from a known_hosts file, for UnknownHostGrace), and nothing was run on the
+// server (the check happens before authentication).
 type HostKeyError struct {
-	Host string
-	msg  string
+	Host    string
+	unknown bool // not in the known_hosts file at all, as opposed to a key that contradicts it
+	msg     string
 }
 
 func (e *HostKeyError) Error() string { return e.msg }

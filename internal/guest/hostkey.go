@@ -48,9 +48,14 @@ func hostKeyCheck(e *Endpoint) (ssh.HostKeyCallback, []string, error) {
 			case err == nil:
 				return nil
 			case errors.As(err, &ke) && len(ke.Want) == 0:
-				return &HostKeyError{Host: e.Host, msg: fmt.Sprintf(
-					"host %s is not in known_hosts file %s (it presented %s %s); nothing was changed on it. "+
-						"Add its key to the file or set host_key", e.Host, e.KnownHostsFile, got.Type(), ssh.FingerprintSHA256(got))}
+				// Said of the file as it was just read: connect reads it again on each attempt,
+				// so a line added meanwhile would have let the next attempt through.
+				return &HostKeyError{Host: e.Host, unknown: true, msg: fmt.Sprintf(
+					"host %s is not in known_hosts file %s: it presented %s %s, and the file, read again on each attempt for up to %v, "+
+						"has no line for %s; nothing was changed on it. If that fingerprint is the host's, add a line for %s with its key "+
+						"to the file, or set host_key",
+					e.Host, e.KnownHostsFile, got.Type(), ssh.FingerprintSHA256(got), UnknownHostGrace,
+					knownhosts.Normalize(e.address()), knownhosts.Normalize(e.address()))}
 			case errors.As(err, &ke):
 				var want []string
 				for _, k := range ke.Want {

@@ -21,7 +21,7 @@
 //     datacenter configure --file F" checks a config.json and installs it as
 //     /hipchat/config/site.json (0600); "hipchat datacenter selfcheck" really connects to the
 //     Postgres, Redis and NFS share site.json names (psql, redis-cli, libnfs), passwords only in
-//     the environment. A node guest gets its own root (pivot_root) so that /hipchat, which the
+//     the environment, and removes the probe file it wrote to the share. A node guest gets its own root (pivot_root) so that /hipchat, which the
 //     host does not have, exists and persists on the guest's disk. More appliance commands:
 //     add guestfiles/node/hipchat-SUBCOMMAND; "hipchat SUBCOMMAND" runs it.
 //   - debian (default): a Debian server with the host's programs (redis-server, postgres,

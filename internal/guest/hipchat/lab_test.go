@@ -114,6 +114,14 @@ func TestNodeWiredToItsDataStores(t *testing.T) {
 	}
 	var cmds hipchat.Commands // the defaults
 	c := guesttest.Dial(t, ctx, l, node)
+	// noProbe checks, on the data-stores VM, that the node's self-check left no probe file
+	// in the export.
+	noProbe := func(t *testing.T) {
+		t.Helper()
+		if got := guesttest.Exec(t, ctx, data, "ls -A "+nfs.DefaultPath); strings.Contains(got, ".hipchat-selfcheck-") {
+			t.Errorf("the self-check left its probe on the NFS server: %q", got)
+		}
+	}
 
 	t.Run("first apply configures the node and the self-check passes", func(t *testing.T) {
 		watch := processWatch(ctx, node)
@@ -144,9 +152,22 @@ func TestNodeWiredToItsDataStores(t *testing.T) {
 		if page := guesttest.Exec(t, ctx, node, "curl -sS http://127.0.0.1/"); !strings.Contains(page, "configured for https://chat.example.com") {
 			t.Errorf("the node's page: %s", page)
 		}
-		// The NFS check really wrote to the export: its probe is on the data-stores VM.
-		if got := guesttest.Exec(t, ctx, data, "ls -A "+nfs.DefaultPath); !strings.Contains(got, ".hipchat-selfcheck-") {
-			t.Errorf("no self-check probe on the NFS server: %q", got)
+		// The NFS check wrote to the export and read back what it wrote, and left nothing there.
+		if !strings.Contains(res.SelfCheck, "nfs: OK (wrote, read back and removed "+right.NFSExport+"/.hipchat-selfcheck-") {
+			t.Errorf("the nfs check does not say it wrote, read back and removed its probe:\n%s", res.SelfCheck)
+		}
+		noProbe(t)
+	})
+
+	t.Run("self-checks of a node recreated with the same host name and PID pass and leave nothing", func(t *testing.T) {
+		// A recreated node has the same host name, and the self-check may well run as the same
+		// PID: in a fresh PID namespace it is PID 1 each time.
+		for i := 1; i <= 2; i++ {
+			out := guesttest.Exec(t, ctx, node, "unshare --pid --fork hipchat datacenter selfcheck")
+			if strings.Count(out, ": OK") != 3 {
+				t.Errorf("self-check %d:\n%s", i, out)
+			}
+			noProbe(t)
 		}
 	})
 
@@ -210,6 +231,7 @@ func TestNodeWiredToItsDataStores(t *testing.T) {
 		if wrong.RedisPassword != rc.Password && strings.Contains(msg, wrong.RedisPassword) {
 			t.Errorf("the error contains the wrong Redis password")
 		}
+		noProbe(t)
 	}
 	passes := func(t *testing.T) {
 		t.Helper()
@@ -225,6 +247,7 @@ func TestNodeWiredToItsDataStores(t *testing.T) {
 		if st.Unverified || len(st.Drift(right, cmds)) > 0 {
 			t.Errorf("after the corrected apply: unverified=%v drift %q", st.Unverified, st.Drift(right, cmds))
 		}
+		noProbe(t)
 	}
 
 	t.Run("a wrong postgres password fails with postgres' own message, and a corrected apply converges", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-log/tflog"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 )
@@ -41,10 +42,15 @@ sleep 1 # let the SSH command that started us return first
 ifdown --force eth0 >>"$d/log" 2>&1
 ip -4 addr flush dev eth0 >>"$d/log" 2>&1
 put "$d/interfaces.new"
-if ! ifup eth0 >>"$d/log" 2>&1; then
-	mkdir "$d/decided" 2>/dev/null && rollback "ifup eth0 failed"
+# ifup's own words are the cause of its failure; what the rollback's ifdown and ip say after
+# them ("RTNETLINK answers: No such process") is not, so only ifup's go into the result.
+if ! ifup eth0 >"$d/ifup.out" 2>&1; then
+	cat "$d/ifup.out" >>"$d/log"
+	why=$(grep -v '^[[:space:]]*$' "$d/ifup.out" | tail -n 3 | tr '\n' ' ' | sed 's/ *$//')
+	mkdir "$d/decided" 2>/dev/null && rollback "ifup eth0 failed${why:+ (it said: $why)}"
 	exit 0
 fi
+cat "$d/ifup.out" >>"$d/log"
 echo up > "$d/ifup"
 i=0
 while [ $i -lt $ticks ]; do
@@ -82,16 +88,23 @@ ip -4 -o addr show dev eth0 | grep -q ' inet %s ' || { echo "eth0 does not have 
 if mkdir "$d/decided" 2>/dev/null; then echo confirmed > "$d/result"; else cat "$d/result" >&2; exit 6; fi
 `
 
-// reportScript reads what happened on the guest after a failed change.
+// reportScript reads what happened on the guest after a failed change: the result line,
+// which says the cause. The commands' output stays in the log on the guest; its last lines are
+// mostly ifdown's and ip's complaints about addresses already gone, not the cause.
 const reportScript = `# report address change of eth0
 d=` + workDir + `
 i=0
 while [ ! -e "$d/result" ] && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done
-cat "$d/result" 2>/dev/null || echo "no result recorded"
-tail -n 5 "$d/log" 2>/dev/null`
+cat "$d/result" 2>/dev/null || echo "no result recorded"`
+
+// logFile is where the change's commands (ifdown, ip, ifup) wrote their output on the guest.
+const logFile = workDir + "/log"
 
 func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Identity, opts Options) (*guest.Conn, error) {
-	oldCfg := c.Config()
+	// The guest is reached again, at either address, as the machine whose host key was just
+	// verified: a known_hosts file may not list the new address yet, and whatever answers
+	// there must be this guest, not merely one the file knows.
+	oldCfg := pinned(c.Config(), c.HostKey())
 	newCfg := oldCfg
 	newCfg.Target.Host = want.Address.Addr().String()
 	newCfg.Timeout = opts.ReconnectTimeout
@@ -184,8 +197,20 @@ func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Ide
 			"its watchdog restores the previous /etc/network/interfaces (kept as %s) unless the change was confirmed",
 			oldCfg.Target.Host, want.Address, reason, oldCfg.Target.Host, r.err, PreviousFile)
 	}
-	return r.conn, fmt.Errorf("changing the address of %s to %s failed and was rolled back; the guest answers at %s again. Cause: %w. On the guest: %s",
-		oldCfg.Target.Host, want.Address, oldCfg.Target.Host, reason, strings.Join(strings.Fields(string(r.report)), " "))
+	return r.conn, fmt.Errorf("changing the address of %s to %s failed and was rolled back; the guest answers at %s again. Cause: %w. On the guest: %s (the output of ifdown, ip and ifup is in %s there)",
+		oldCfg.Target.Host, want.Address, oldCfg.Target.Host, reason, strings.Join(strings.Fields(string(r.report)), " "), logFile)
+}
+
+// pinned is cfg with the target verified against key alone, the key the guest proved it has
+// (or, with insecure_ignore_host_key, the one it showed: better than none). The bastion is
+// reached as before.
+func pinned(cfg guest.Config, key ssh.PublicKey) guest.Config {
+	if key == nil {
+		return cfg
+	}
+	cfg.Target.HostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+	cfg.Target.KnownHostsFile, cfg.Target.InsecureIgnoreHostKey = "", false
+	return cfg
 }
 
 type oldResult struct {

@@ -7,11 +7,15 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
@@ -244,10 +248,21 @@ func TestFailedAddressChangeRollsBack(t *testing.T) {
 		if err == nil {
 			t.Fatal("Apply succeeded")
 		}
+		t.Logf("error: %v", err)
 		for _, s := range []string{"rolled back", "answers at " + old + " again", cause} {
 			if !strings.Contains(err.Error(), s) {
 				t.Errorf("error %q does not say %q", err, s)
 			}
+		}
+		// The message ends with where to read more, not with the guest's ifdown and ip noise
+		// ("RTNETLINK answers: No such process", "Error: ipv4: Address not found.").
+		for _, noise := range []string{"RTNETLINK", "Error: ipv4"} {
+			if strings.Contains(err.Error(), noise) {
+				t.Errorf("error %q contains the guest's command noise %q", err, noise)
+			}
+		}
+		if !strings.HasSuffix(err.Error(), "is in /run/hipchatdc-net/log there)") {
+			t.Errorf("error %q does not end by pointing to the log on the guest", err)
 		}
 		if res.Conn == nil {
 			t.Fatal("no connection to the old address returned")
@@ -274,6 +289,10 @@ func TestFailedAddressChangeRollsBack(t *testing.T) {
 		took := time.Since(start)
 		t.Logf("measured: failed change and rollback took %v", took.Round(time.Millisecond))
 		check(t, res, err, "ifup eth0 failed")
+		// ifup's own reason is kept (the kernel's refusal of the gateway).
+		if err != nil && !strings.Contains(err.Error(), "ifup eth0 failed (it said: ") {
+			t.Errorf("error %q does not give ifup's reason", err)
+		}
 		// The guest's return to its old address is noticed; the 30 s for the new one are not waited out.
 		if took > 15*time.Second {
 			t.Errorf("the failure was reported after %v", took)
@@ -285,6 +304,44 @@ func TestFailedAddressChangeRollsBack(t *testing.T) {
 			Options{ReconnectTimeout: time.Millisecond, RollbackAfter: 3 * time.Second})
 		check(t, res, err, "did not confirm the new address in time")
 	})
+}
+
+// After its address changed, the guest is recognised by the host key it had at the old
+// address: a known_hosts file that does not list the new address (yet) does not matter.
+func TestAddressChangeVerifiesTheMovedGuestByItsHostKey(t *testing.T) {
+	l := getLab(t, false)
+	g := startGuest(t, l, "identity-pin", lab.KindDebian)
+	ctx := context.Background()
+	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(g.HostKey()))
+	must(t, err)
+	// The old address only, unlike the lab's own file, which its poll extends.
+	known := filepath.Join(t.TempDir(), "known_hosts")
+	must(t, os.WriteFile(known, []byte(knownhosts.Line([]string{g.Address()}, key)+"\n"), 0o600))
+	cfg := config(l, g, false)
+	cfg.Target.HostKey, cfg.Target.KnownHostsFile = "", known
+
+	want := Identity{Address: spareAddress(l.PublicSubnet(), 4)}
+	res, err := Apply(ctx, dial(t, cfg), Debian, want, Options{ReconnectTimeout: 20 * time.Second, RollbackAfter: 25 * time.Second})
+	if err != nil {
+		t.Fatalf("Apply with a known_hosts file that lacks the new address: %v", err)
+	}
+	defer res.Conn.Close()
+	if got := g.Address(); got != want.Address.Addr().String() || res.Conn.Host() != got {
+		t.Errorf("eth0 has %s, the connection goes to %s; want %s", got, res.Conn.Host(), want.Address.Addr())
+	}
+
+	// With insecure_ignore_host_key, the key the guest showed is pinned for the move too.
+	cfg = config(l, g, false)
+	cfg.Target.HostKey, cfg.Target.InsecureIgnoreHostKey = "", true
+	want = Identity{Address: spareAddress(l.PublicSubnet(), 5)}
+	res, err = Apply(ctx, dial(t, cfg), Debian, want, Options{ReconnectTimeout: 20 * time.Second, RollbackAfter: 25 * time.Second})
+	if err != nil {
+		t.Fatalf("Apply with insecure_ignore_host_key: %v", err)
+	}
+	defer res.Conn.Close()
+	if got := res.Conn.Config().Target; got.HostKey != g.HostKey() || got.InsecureIgnoreHostKey {
+		t.Errorf("the connection to the new address verifies host_key %q (insecure: %v), want the guest's %q", got.HostKey, got.InsecureIgnoreHostKey, g.HostKey())
+	}
 }
 
 func TestAddressChangeThroughTheBastion(t *testing.T) {
