@@ -106,7 +106,7 @@ func (c *Client) Reconfigure(ctx context.Context, moid string, s Sizing) error {
 	}
 	t, err := vm.Reconfigure(ctx, spec)
 	if err == nil {
-		err = t.Wait(ctx)
+		_, err = c.waitTask(ctx, t)
 	}
 	if err != nil {
 		err = c.vmErr(moid, fmt.Errorf("reconfigure: %w", err))
@@ -216,7 +216,7 @@ func (c *Client) Clone(ctx context.Context, spec CloneSpec) (string, error) {
 	if spec.Annotation != "" {
 		t, err := c.objectVM(ref.Value).Reconfigure(ctx, types.VirtualMachineConfigSpec{Annotation: spec.Annotation})
 		if err == nil {
-			err = t.Wait(ctx)
+			_, err = c.waitTask(ctx, t)
 		}
 		if err != nil {
 			_ = c.Destroy(context.WithoutCancel(ctx), ref.Value)
