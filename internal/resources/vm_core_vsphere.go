@@ -88,7 +88,7 @@ func (o vmOps) createVM(ctx context.Context, c *vmCore, extraDisks []int64, diag
 		if derr := vc.Destroy(ctx, exists.MOID); derr != nil {
 			diags.AddAttributeError(path.Root("name"), "Cannot remove a VM left half-made by an interrupted apply",
 				fmt.Sprintf("The VM %q (%s) in folder %s was left by a create of this provider that never finished (its extraConfig has %s = \"incomplete\"), and removing it to create it again failed: %v. "+
-					"On vCenter the interrupted import's lease may still hold it: it expires after 5 minutes; apply again then, or remove the VM by hand.",
+					"On vCenter the interrupted import's NFC lease may still hold it until it expires (a few minutes without progress): apply again then, or remove the VM by hand.",
 					exists.Name, exists.MOID, exists.Folder, vsphere.CreateMarker, derr))
 			return ""
 		}
