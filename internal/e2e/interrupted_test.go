@@ -268,6 +268,7 @@ func TestAccInterruptedCreate(t *testing.T) {
 		t.Fatalf("apply over a VM made outside Terraform succeeded:\n%s", refused)
 	}
 	for _, want := range []string{
+		"Error: A VM of this name already exists",
 		fmt.Sprintf(`a VM named %q already exists in folder /%s/vm (%s)`, other, v.Datacenter, outside),
 		fmt.Sprintf("terraform import ADDRESS /%s/vm/%s", v.Datacenter, other),
 		`with hipchatdc_node.app, on main.tf line 10, in resource "hipchatdc_node" "app": 10: name = "outside-node"`} {

@@ -98,7 +98,8 @@ func (o vmOps) createVM(ctx context.Context, c *vmCore, extraDisks []int64, diag
 		moid, err = create()
 	}
 	if errors.As(err, &exists) {
-		attr = "name"
+		addVSphereError(diags, "name", "A VM of this name already exists", err)
+		return ""
 	}
 	if err != nil {
 		addVSphereError(diags, attr, "Cannot create the VM", err)
