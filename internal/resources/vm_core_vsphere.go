@@ -3,6 +3,7 @@ package resources
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -58,28 +59,48 @@ func (c *vmCore) sizing(extraDisks ...int64) vsphere.Sizing {
 
 // createVM imports or clones the VM, sizes it and powers it on. Any failure leaves no VM behind:
 // the import cleans up after itself and a later failure destroys what was made.
+//
+// The VM carries vsphere.CreateMarker from its first moment until Create hands it to the state
+// (markCreated): a VM of the same name that still carries it was left by a create that never
+// finished (the provider killed, the runner lost) and that no state knows, so it is removed and
+// made again. Any other VM of the name is left alone, and the error says how to import it.
 func (o vmOps) createVM(ctx context.Context, c *vmCore, extraDisks []int64, diags *diag.Diagnostics) string {
 	vc := o.client(ctx, diags)
 	if vc == nil {
 		return ""
 	}
-	var (
-		moid string
-		err  error
-		attr = "ova_path"
-	)
-	switch {
-	case known(c.Template):
-		attr = "template"
-		tflog.Info(ctx, "cloning VM", map[string]any{"name": c.Name.ValueString(), "template": c.Template.ValueString()})
-		moid, err = vc.Clone(ctx, vsphere.CloneSpec{Name: c.Name.ValueString(), Placement: c.placement(), Template: c.Template.ValueString()})
-	default:
+	attr := "ova_path"
+	create := func() (string, error) {
+		if known(c.Template) {
+			attr = "template"
+			tflog.Info(ctx, "cloning VM", map[string]any{"name": c.Name.ValueString(), "template": c.Template.ValueString()})
+			return vc.Clone(ctx, vsphere.CloneSpec{Name: c.Name.ValueString(), Placement: c.placement(), Template: c.Template.ValueString(), MarkIncomplete: true})
+		}
 		src := c.OVAPath.ValueString()
 		if known(c.OVAURL) {
 			attr, src = "ova_url", c.OVAURL.ValueString()
 		}
 		tflog.Info(ctx, "importing OVA", map[string]any{"name": c.Name.ValueString(), "source": vsphere.Redact(src)})
-		moid, err = vc.ImportOVA(ctx, vsphere.ImportSpec{Name: c.Name.ValueString(), Placement: c.placement(), Source: src})
+		return vc.ImportOVA(ctx, vsphere.ImportSpec{Name: c.Name.ValueString(), Placement: c.placement(), Source: src, MarkIncomplete: true})
+	}
+	moid, err := create()
+	var exists *vsphere.ExistsError
+	if errors.As(err, &exists) && exists.Incomplete {
+		if derr := vc.Destroy(ctx, exists.MOID); derr != nil {
+			diags.AddAttributeError(path.Root("name"), "Cannot remove a VM left half-made by an interrupted apply",
+				fmt.Sprintf("The VM %q (%s) in folder %s was left by a create of this provider that never finished (its extraConfig has %s = \"incomplete\"), and removing it to create it again failed: %v. "+
+					"On vCenter the interrupted import's NFC lease may still hold it until it expires (a few minutes without progress): apply again then, or remove the VM by hand.",
+					exists.Name, exists.MOID, exists.Folder, vsphere.CreateMarker, derr))
+			return ""
+		}
+		diags.AddAttributeWarning(path.Root("name"), "Removed a VM left half-made by an interrupted apply",
+			fmt.Sprintf("The VM %q (%s) in folder %s was left by a create of this provider that never finished (its extraConfig has %s = \"incomplete\": the provider was killed or lost during an earlier apply). "+
+				"No state held it; it was destroyed and is created again.", exists.Name, exists.MOID, exists.Folder, vsphere.CreateMarker))
+		moid, err = create()
+	}
+	if errors.As(err, &exists) {
+		addVSphereError(diags, "name", "A VM of this name already exists", err)
+		return ""
 	}
 	if err != nil {
 		addVSphereError(diags, attr, "Cannot create the VM", err)
@@ -99,6 +120,28 @@ func (o vmOps) createVM(ctx context.Context, c *vmCore, extraDisks []int64, diag
 		return fail("name", "Cannot power on the VM", err)
 	}
 	return moid
+}
+
+// markCreated removes vsphere.CreateMarker from the VM that Create is handing to the state.
+// It runs at the very end of Create, whether the guest's configuration succeeded or not: the
+// marker must last as long as the VM is known to no state. Clearing it at the end of createVM,
+// after the power-on, would leave unmarked a VM whose guest configuration (the longest part of
+// a create: SSH, packages, services) is then interrupted; Terraform never hears of that VM and
+// every later apply would stop on "already exists". Cleared here, the marker goes just before
+// the response that records the VM in the state; only that moment is left unguarded.
+func (o vmOps) markCreated(ctx context.Context, c *vmCore, diags *diag.Diagnostics) {
+	vc := o.client(ctx, diags)
+	if vc == nil {
+		return
+	}
+	// An interrupted apply (ctx cancelled) still records the VM: clear the marker regardless.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := vc.MarkCreated(ctx, c.ID.ValueString()); err != nil {
+		diags.AddAttributeWarning(path.Root("id"), "Cannot mark the VM's create as finished",
+			fmt.Sprintf("The state records the VM %s, but removing %s from its extraConfig failed: %v. Remove that key by hand (it marks a VM left half-made, which a later create of the same name would replace).",
+				c.ID.ValueString(), vsphere.CreateMarker, err))
+	}
 }
 
 // addVSphereError blames the placement attribute a PlacementError names, or attr.

@@ -143,6 +143,8 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	// Read back even when configuring the guest failed: the state must hold what the VM and
 	// the guest really are (and no value left unknown), whatever the next apply has to redo.
 	r.readBack(ctx, &plan, conn, true, &resp.Diagnostics)
+	// The VM goes to the state with this response: it is no longer a create in progress.
+	r.vm.markCreated(ctx, c, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	nullUnknowns(&resp.State)
 }

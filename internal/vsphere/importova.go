@@ -21,7 +21,9 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/ovf"
 	"github.com/vmware/govmomi/ovf/importer"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/task"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/progress"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
@@ -36,6 +38,9 @@ type ImportSpec struct {
 	// ExtraConfig is added to the VM's config.extraConfig (for example
 	// guestinfo.* keys), on top of the descriptor's vmw:ExtraConfig.
 	ExtraConfig map[string]string
+	// MarkIncomplete puts CreateMarker into the import spec, so that the VM
+	// carries it from its first moment until MarkCreated removes it.
+	MarkIncomplete bool
 }
 
 // leaseHook lets this package's tests see every lease ImportOVA creates, to
@@ -52,6 +57,13 @@ var leaseHook func(types.ManagedObjectReference)
 // disk, so this is written on nfc.Lease directly (reusing the importer's
 // envelope parsing). On any failure or cancellation the lease is aborted and
 // the half-made VM destroyed (vcsim, unlike vCenter, keeps it after an abort).
+//
+// A VM of that name already in the folder is an *ExistsError. An NFC lease
+// belongs to the session that created it: when the session ends during the
+// import (terminated by an administrator, expired) the lease goes with it and
+// the upload cannot be completed, although the client has logged in again.
+// The import then starts once more from the beginning (the half-made VM
+// destroyed, the OVA read again).
 func (c *Client) ImportOVA(ctx context.Context, spec ImportSpec) (string, error) {
 	if spec.Name == "" {
 		return "", errors.New("import: VM name is empty")
@@ -60,10 +72,46 @@ func (c *Client) ImportOVA(ctx context.Context, spec ImportSpec) (string, error)
 	if err != nil {
 		return "", err
 	}
-	if existing, err := c.vmInFolder(ctx, place.Folder, spec.Name); err != nil {
+	id, err := c.importOnce(ctx, spec, place)
+	var lost *leaseLostError
+	if errors.As(err, &lost) {
+		tflog.Warn(ctx, "the vSphere session ended during the import and its NFC lease with it: the half-made VM was removed; importing again from the start, reading the OVA again",
+			map[string]any{"vm": spec.Name, "source": Redact(spec.Source), "lease": lost.lease, "error": lost.err.Error()})
+		id, err = c.importOnce(ctx, spec, place)
+	}
+	return id, err
+}
+
+// leaseLostError is an import whose NFC lease ended with its session.
+type leaseLostError struct {
+	name, lease string
+	err         error
+}
+
+func (e *leaseLostError) Error() string {
+	return fmt.Sprintf("import of %q: the vSphere session ended during the import, twice, and its NFC lease %s with it: %v", e.name, e.lease, e.err)
+}
+
+func (e *leaseLostError) Unwrap() error { return e.err }
+
+// leaseLost reports whether the lease has gone with the session it belonged
+// to: vSphere no longer knows it, and the client has had to log in again since
+// the lease was created (gen). The read itself logs in again if the session is
+// gone (sessionRoundTripper), so an upload that failed because of it is seen
+// as such even when no other call has noticed yet.
+func (c *Client) leaseLost(ctx context.Context, lease *nfc.Lease, gen uint64) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var l mo.HttpNfcLease
+	err := property.DefaultCollector(c.vim).RetrieveOne(ctx, lease.Reference(), []string{"state"}, &l)
+	obj, missing := missingObject(err)
+	return missing && obj == lease.Reference() && c.rt.generation.Load() != gen
+}
+
+func (c *Client) importOnce(ctx context.Context, spec ImportSpec, place *ResolvedPlacement) (string, error) {
+	if err := c.nameFree(ctx, place.Folder, spec.Name); err != nil {
 		return "", err
-	} else if existing != "" {
-		return "", fmt.Errorf("a VM named %q already exists in folder %s (%s)", spec.Name, place.Folder.InventoryPath, existing)
 	}
 	src, err := c.openSource(ctx, spec.Source)
 	if err != nil {
@@ -100,10 +148,14 @@ func (c *Client) ImportOVA(ctx context.Context, spec ImportSpec) (string, error)
 	if vmSpec, ok := is.ImportSpec.(*types.VirtualMachineImportSpec); ok {
 		vmSpec.ConfigSpec.Annotation = spec.Annotation
 		vmSpec.ConfigSpec.ExtraConfig = mergeExtraConfig(vmSpec.ConfigSpec.ExtraConfig, descriptorExtraConfig(env), spec.ExtraConfig)
-	} else if spec.Annotation != "" {
+		if spec.MarkIncomplete {
+			vmSpec.ConfigSpec.ExtraConfig = append(vmSpec.ConfigSpec.ExtraConfig, createMarkerOption())
+		}
+	} else if spec.Annotation != "" || spec.MarkIncomplete {
 		return "", fmt.Errorf("%s: descriptor is a vApp, not a single VM", shown)
 	}
 
+	gen := c.rt.generation.Load()
 	lease, err := place.ResourcePool.ImportVApp(ctx, is.ImportSpec, place.Folder, place.Host)
 	if err != nil {
 		return "", fmt.Errorf("import of %q: vSphere refused to create the VM: %w", spec.Name, err)
@@ -111,23 +163,42 @@ func (c *Client) ImportOVA(ctx context.Context, spec ImportSpec) (string, error)
 	if leaseHook != nil {
 		leaseHook(lease.Reference())
 	}
+	lostErr := func(err error) error {
+		return &leaseLostError{name: spec.Name, lease: lease.Value, err: err}
+	}
 	info, err := lease.Wait(ctx, is.FileItem)
+	// lease.Wait watches the lease through a property collector of the
+	// session: one lost with the session is made again.
+	for err != nil && collectorLost(err) && ctx.Err() == nil {
+		info, err = lease.Wait(ctx, is.FileItem)
+	}
 	if err != nil {
-		c.abortImport(ctx, lease, nil, err)
-		if fault.Is(err, &types.FileAlreadyExists{}) || fault.Is(err, &types.DuplicateName{}) {
+		lost := c.leaseLost(ctx, lease, gen)
+		c.abortImport(ctx, lease, nil, err, lost)
+		switch {
+		case lost:
+			return "", lostErr(err)
+		case fault.Is(err, &types.FileAlreadyExists{}) || fault.Is(err, &types.DuplicateName{}):
 			return "", fmt.Errorf("import of %q: a VM or VM files of that name already exist on datastore %s: %w", spec.Name, place.Datastore.Name(), err)
-		}
-		if ctx.Err() != nil {
+		case ctx.Err() != nil:
 			return "", fmt.Errorf("import of %q cancelled before the upload started: %w", spec.Name, ctx.Err())
 		}
 		return "", fmt.Errorf("import of %q: %w", spec.Name, err)
 	}
 	if err := c.uploadDisks(ctx, spec, src, lease, info); err != nil {
-		c.abortImport(ctx, lease, info, err)
+		lost := c.leaseLost(ctx, lease, gen)
+		c.abortImport(ctx, lease, info, err, lost)
+		if lost {
+			return "", lostErr(err)
+		}
 		return "", err
 	}
 	if err := lease.Complete(ctx); err != nil {
-		c.abortImport(ctx, lease, info, err)
+		lost := c.leaseLost(ctx, lease, gen)
+		c.abortImport(ctx, lease, info, err, lost)
+		if lost {
+			return "", lostErr(err)
+		}
 		return "", fmt.Errorf("import of %q: completing the upload: %w", spec.Name, err)
 	}
 	return info.Entity.Value, nil
@@ -262,21 +333,30 @@ func (r percentReport) Detail() string      { return "" }
 func (r percentReport) Error() error        { return nil }
 
 // abortImport aborts the lease and destroys whatever VM it already created.
-// It runs on a fresh context so a cancelled ctx still cleans up.
-func (c *Client) abortImport(ctx context.Context, lease *nfc.Lease, info *nfc.LeaseInfo, cause error) {
+// It runs on a fresh context so a cancelled ctx still cleans up. A lost lease
+// (gone with its session) cannot be aborted or waited on: only the VM is
+// removed, when it is known.
+func (c *Client) abortImport(ctx context.Context, lease *nfc.Lease, info *nfc.LeaseInfo, cause error, lost bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	var entity *types.ManagedObjectReference
-	if info != nil {
+	switch {
+	case info != nil:
 		entity = &info.Entity
-	} else if li, err := lease.Wait(ctx, nil); err == nil {
+	case !lost:
 		// Cancelled while the lease was initializing: vSphere goes on
-		// creating the VM, so wait for it to exist and then remove it.
-		entity = &li.Entity
+		// creating the VM, so wait for it to exist and then remove it. (A VM
+		// of a lost lease has no lease to wait on; it keeps its CreateMarker,
+		// when asked for, and is known by it.)
+		if li, err := lease.Wait(ctx, nil); err == nil {
+			entity = &li.Entity
+		}
 	}
-	fault := &types.LocalizedMethodFault{Fault: &types.SystemError{Reason: cause.Error()}, LocalizedMessage: cause.Error()}
-	if err := lease.Abort(ctx, fault); err != nil {
-		tflog.Warn(ctx, "aborting NFC lease failed", map[string]any{"lease": lease.Value, "error": err.Error()})
+	if !lost {
+		fault := &types.LocalizedMethodFault{Fault: &types.SystemError{Reason: cause.Error()}, LocalizedMessage: cause.Error()}
+		if err := lease.Abort(ctx, fault); err != nil {
+			tflog.Warn(ctx, "aborting NFC lease failed", map[string]any{"lease": lease.Value, "error": err.Error()})
+		}
 	}
 	if entity != nil && entity.Type == "VirtualMachine" {
 		if err := c.Destroy(ctx, entity.Value); err != nil {

@@ -106,7 +106,7 @@ func (c *Client) Reconfigure(ctx context.Context, moid string, s Sizing) error {
 	}
 	t, err := vm.Reconfigure(ctx, spec)
 	if err == nil {
-		err = t.Wait(ctx)
+		_, err = c.waitTask(ctx, t)
 	}
 	if err != nil {
 		err = c.vmErr(moid, fmt.Errorf("reconfigure: %w", err))
@@ -144,11 +144,14 @@ type CloneSpec struct {
 	Placement  Placement
 	Template   string // anything FindVM takes
 	Annotation string
+	// MarkIncomplete puts CreateMarker into the clone's config, as
+	// ImportSpec.MarkIncomplete does.
+	MarkIncomplete bool
 }
 
 // Clone copies spec.Template into the placement and returns the new VM's
-// moid. A VM of that name already in the folder is an error; if the clone
-// fails half-way, what it left under that name is destroyed.
+// moid. A VM of that name already in the folder is an *ExistsError; if the
+// clone fails half-way, what it left under that name is destroyed.
 func (c *Client) Clone(ctx context.Context, spec CloneSpec) (string, error) {
 	if spec.Name == "" {
 		return "", errors.New("clone: VM name is empty")
@@ -161,16 +164,17 @@ func (c *Client) Clone(ctx context.Context, spec CloneSpec) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("template %q: %w", spec.Template, err)
 	}
-	if existing, err := c.vmInFolder(ctx, place.Folder, spec.Name); err != nil {
+	if err := c.nameFree(ctx, place.Folder, spec.Name); err != nil {
 		return "", err
-	} else if existing != "" {
-		return "", fmt.Errorf("a VM named %q already exists in folder %s (%s)", spec.Name, place.Folder.InventoryPath, existing)
 	}
 	src := c.objectVM(srcID)
 	ds, pool := place.Datastore.Reference(), place.ResourcePool.Reference()
 	cs := types.VirtualMachineCloneSpec{
 		Location: types.VirtualMachineRelocateSpec{Datastore: &ds, Pool: &pool},
 		Config:   &types.VirtualMachineConfigSpec{Annotation: spec.Annotation},
+	}
+	if spec.MarkIncomplete {
+		cs.Config.ExtraConfig = append(cs.Config.ExtraConfig, createMarkerOption())
 	}
 	if place.Host != nil {
 		h := place.Host.Reference()
@@ -195,7 +199,7 @@ func (c *Client) Clone(ctx context.Context, spec CloneSpec) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("clone of %q: %w", spec.Name, err)
 	}
-	res, err := t.WaitForResult(ctx)
+	res, err := c.waitTask(ctx, t)
 	if err != nil {
 		cctx := context.WithoutCancel(ctx)
 		if left, ferr := c.vmInFolder(cctx, place.Folder, spec.Name); ferr == nil && left != "" {
@@ -212,7 +216,7 @@ func (c *Client) Clone(ctx context.Context, spec CloneSpec) (string, error) {
 	if spec.Annotation != "" {
 		t, err := c.objectVM(ref.Value).Reconfigure(ctx, types.VirtualMachineConfigSpec{Annotation: spec.Annotation})
 		if err == nil {
-			err = t.Wait(ctx)
+			_, err = c.waitTask(ctx, t)
 		}
 		if err != nil {
 			_ = c.Destroy(context.WithoutCancel(ctx), ref.Value)

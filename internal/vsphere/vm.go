@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-log/tflog"
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
@@ -26,6 +27,122 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 func isNotFound(err error) bool {
 	var nf *find.NotFoundError
 	return errors.As(err, &nf) || fault.Is(err, &types.ManagedObjectNotFound{})
+}
+
+// missingObject returns the object a ManagedObjectNotFound in err names.
+func missingObject(err error) (types.ManagedObjectReference, bool) {
+	var mnf *types.ManagedObjectNotFound
+	if _, ok := fault.As(err, &mnf); ok && mnf != nil {
+		return mnf.Obj, true
+	}
+	return types.ManagedObjectReference{}, false
+}
+
+// vmGone reports whether err says the VM moid itself does not exist. A
+// ManagedObjectNotFound about anything else (a property collector or filter
+// that ended with the session that made it, an NFC lease) says nothing
+// about the VM: calling the VM "not found" then would make a resource drop a
+// VM that exists from the state.
+func vmGone(err error, moid string) bool {
+	var nf *find.NotFoundError
+	if errors.As(err, &nf) {
+		return true
+	}
+	obj, ok := missingObject(err)
+	return ok && obj.Type == "VirtualMachine" && obj.Value == moid
+}
+
+// collectorLost reports a property collector or filter that vSphere no longer
+// knows: they belong to the session that created them and end with it (a
+// session terminated by an administrator or expired). The call that made them
+// logged in again already (sessionRoundTripper); what waited on them must
+// make new ones.
+func collectorLost(err error) bool {
+	obj, ok := missingObject(err)
+	return ok && (obj.Type == "PropertyCollector" || obj.Type == "PropertyFilter")
+}
+
+// waitTask waits for a task's result. task.Wait watches the task through a
+// property collector of the session; when the session is lost the collector
+// goes with it, so the wait starts again on a new one (the task itself goes
+// on in vSphere).
+func (c *Client) waitTask(ctx context.Context, t *object.Task) (*types.TaskInfo, error) {
+	for {
+		info, err := t.WaitForResult(ctx)
+		if err == nil || !collectorLost(err) || ctx.Err() != nil {
+			return info, err
+		}
+		tflog.Info(ctx, "vSphere session lost while waiting for a task: waiting again on a new property collector", map[string]any{"task": t.Reference().Value, "error": err.Error()})
+	}
+}
+
+// CreateMarker is the config.extraConfig key that marks a VM whose create
+// by this provider has not finished: it is in the import or clone spec, so
+// the VM has it from its first moment, and MarkCreated removes it once the
+// VM is handed over to Terraform's state. A VM found with it was left by a
+// create that was interrupted (the provider killed, the runner lost) and that
+// no state knows about.
+const (
+	CreateMarker           = "hipchatdc.create"
+	createMarkerIncomplete = "incomplete"
+)
+
+func createMarkerOption() types.BaseOptionValue {
+	return &types.OptionValue{Key: CreateMarker, Value: createMarkerIncomplete}
+}
+
+// ExistsError says a VM of the name to create is already in the folder.
+type ExistsError struct {
+	Name   string
+	Folder string // inventory path
+	MOID   string
+	// Incomplete says the VM carries CreateMarker: a create by this provider
+	// started it and never finished.
+	Incomplete bool
+}
+
+// Path is the VM's inventory path, which `terraform import` takes.
+func (e *ExistsError) Path() string { return e.Folder + "/" + e.Name }
+
+func (e *ExistsError) Error() string {
+	if e.Incomplete {
+		return fmt.Sprintf("a VM named %q already exists in folder %s (%s), left half-made by a create of this provider that never finished (its extraConfig has %s = %q)",
+			e.Name, e.Folder, e.MOID, CreateMarker, createMarkerIncomplete)
+	}
+	return fmt.Sprintf("a VM named %q already exists in folder %s (%s). It was not left by an unfinished create of this provider (its extraConfig has no %s = %q), so it is not touched. "+
+		"To manage that VM with Terraform, import it: `terraform import ADDRESS %s` (ADDRESS is the resource's address, such as hipchatdc_node.app), or an import block with id = %q; "+
+		"otherwise give the resource another name or remove that VM",
+		e.Name, e.Folder, e.MOID, CreateMarker, createMarkerIncomplete, e.Path(), e.Path())
+}
+
+// nameFree returns an *ExistsError when a VM called name is already in folder.
+func (c *Client) nameFree(ctx context.Context, folder *object.Folder, name string) error {
+	existing, err := c.vmInFolder(ctx, folder, name)
+	if err != nil || existing == "" {
+		return err
+	}
+	e := &ExistsError{Name: name, Folder: folder.InventoryPath, MOID: existing}
+	var vm mo.VirtualMachine
+	err = property.DefaultCollector(c.vim).RetrieveOne(ctx, types.ManagedObjectReference{Type: "VirtualMachine", Value: existing}, []string{"config.extraConfig"}, &vm)
+	if err != nil && !vmGone(err, existing) {
+		return fmt.Errorf("%w (reading its extraConfig: %w)", e, err)
+	}
+	if vm.Config != nil {
+		v, _ := object.OptionValueList(vm.Config.ExtraConfig).GetString(CreateMarker)
+		e.Incomplete = v == createMarkerIncomplete
+	}
+	return e
+}
+
+// MarkCreated removes CreateMarker from the VM: its create is finished and
+// Terraform's state holds it.
+func (c *Client) MarkCreated(ctx context.Context, moid string) error {
+	// An empty value removes an extraConfig key.
+	t, err := c.objectVM(moid).Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: []types.BaseOptionValue{&types.OptionValue{Key: CreateMarker, Value: ""}}})
+	if err == nil {
+		_, err = c.waitTask(ctx, t)
+	}
+	return c.vmErr(moid, err)
 }
 
 // FindVM resolves an inventory path (/DC0/vm/name), a managed object ID
@@ -92,7 +209,7 @@ func (c *Client) PowerOn(ctx context.Context, moid string) error {
 	}
 	t, err := vm.PowerOn(ctx)
 	if err == nil {
-		err = t.Wait(ctx)
+		_, err = c.waitTask(ctx, t)
 	}
 	return c.vmErr(moid, err)
 }
@@ -109,7 +226,7 @@ func (c *Client) PowerOff(ctx context.Context, moid string) error {
 	}
 	t, err := vm.PowerOff(ctx)
 	if err == nil {
-		err = t.Wait(ctx)
+		_, err = c.waitTask(ctx, t)
 	}
 	return c.vmErr(moid, err)
 }
@@ -118,7 +235,7 @@ func (c *Client) vmErr(moid string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if isNotFound(err) {
+	if vmGone(err, moid) {
 		return fmt.Errorf("VM %s: %w", moid, ErrNotFound)
 	}
 	return fmt.Errorf("VM %s: %w", moid, err)
@@ -135,9 +252,9 @@ func (c *Client) Destroy(ctx context.Context, moid string) error {
 	}
 	t, err := c.objectVM(moid).Destroy(ctx)
 	if err == nil {
-		err = t.Wait(ctx)
+		_, err = c.waitTask(ctx, t)
 	}
-	if err != nil && isNotFound(err) {
+	if err != nil && vmGone(err, moid) {
 		return nil
 	}
 	return c.vmErr(moid, err)
@@ -188,19 +305,29 @@ func (c *Client) WaitForIP(ctx context.Context, moid string, timeout time.Durati
 	pc := property.DefaultCollector(c.vim)
 	ref := types.ManagedObjectReference{Type: "VirtualMachine", Value: moid}
 	var g types.GuestInfo
-	err := property.Wait(wctx, pc, ref, []string{"guest.ipAddress", "guest.net"}, func(changes []types.PropertyChange) bool {
-		for _, ch := range changes {
-			switch ch.Name {
-			case "guest.ipAddress":
-				g.IpAddress, _ = ch.Val.(string)
-			case "guest.net":
-				v, _ := ch.Val.(types.ArrayOfGuestNicInfo)
-				g.Net = v.GuestNicInfo
+	wait := func() error {
+		return property.Wait(wctx, pc, ref, []string{"guest.ipAddress", "guest.net"}, func(changes []types.PropertyChange) bool {
+			for _, ch := range changes {
+				switch ch.Name {
+				case "guest.ipAddress":
+					g.IpAddress, _ = ch.Val.(string)
+				case "guest.net":
+					v, _ := ch.Val.(types.ArrayOfGuestNicInfo)
+					g.Net = v.GuestNicInfo
+				}
 			}
-		}
-		ip, _ = guestIPv4s(&g)
-		return ip != ""
-	})
+			ip, _ = guestIPv4s(&g)
+			return ip != ""
+		})
+	}
+	err := wait()
+	// The wait's property collector ends with the session that made it; the
+	// call that found it gone has logged in again, so wait again on a new one
+	// (it starts with the properties' current values).
+	for err != nil && collectorLost(err) && wctx.Err() == nil {
+		tflog.Info(ctx, "vSphere session lost while waiting for the guest's address: waiting again on a new property collector", map[string]any{"vm": moid, "error": err.Error()})
+		err = wait()
+	}
 	if err == nil {
 		return ip, nil
 	}
