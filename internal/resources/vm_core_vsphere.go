@@ -175,8 +175,9 @@ func boolPtr(b types.Bool) *bool {
 }
 
 // resizeVM applies sizing in place. A change that needs a power cycle (vsphere.NeedsPowerCycle;
-// the plan warned) shuts the guest down and takes it out for a moment: when it had an address before, wait until VMware Tools reports one again,
-// so that what the apply records (and the guest steps after it) see the running VM.
+// the plan warned) shuts the guest down for a moment: when it had an address before, wait
+// until VMware Tools reports one again, so that what the apply records (and the guest steps
+// after it) see the running VM.
 func (o vmOps) resizeVM(ctx context.Context, plan, state *vmCore, extraDisks []int64, diags *diag.Diagnostics) {
 	vc := o.client(ctx, diags)
 	if vc == nil {
