@@ -7,7 +7,11 @@
 // Powering a VM on in vcsim (by any client) boots its guest and, once sshd answers, reports
 // the guest's addresses the way VMware Tools does (guest.ipAddress, guest.net,
 // guest.toolsRunningStatus), and keeps reporting what the guest really has. Powering off stops
-// the guest but keeps its disk; destroying the VM deletes both.
+// the guest but keeps its disk; destroying the VM deletes both. A guest shutdown through VMware
+// Tools (ShutdownGuest) first runs the guest's clean shutdown (SIGTERM to its services, a
+// shutdown record in wtmp); each boot writes a reboot record, so `last -x reboot shutdown` in
+// the guest tells a clean shutdown from a hard power-off, as on a real Debian. Every power-off
+// is followed by the guest, also one undone by a power-on before the lab could follow it.
 //
 // # Guests
 //
