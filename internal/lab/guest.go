@@ -152,6 +152,15 @@ func (g *Guest) execEnv(ctx context.Context, cmd string, env []string) ([]byte, 
 	return stdout.Bytes(), nil
 }
 
+// shutdown runs the guest's side of a clean shutdown (shutdown.sh); the caller then stops it.
+func (g *Guest) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), guestBootTimeout)
+	defer cancel()
+	if _, err := g.Exec(ctx, g.lab.shutdownScript); err != nil {
+		g.lab.logf("lab: guest %s: shutdown: %v", g.VMName, err)
+	}
+}
+
 // boot brings the guest up, as powering on its VM does: namespace and legs, init with the
 // guest's own mounts, boot.sh (first-boot setup, ifup -a, sshd, nginx for a node), and waits
 // until sshd answers. Called with g.mu not held.

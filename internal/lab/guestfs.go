@@ -76,6 +76,11 @@ func (l *Lab) prepareLayers() error {
 		return err
 	}
 	l.bootScript = string(boot)
+	shutdown, err := guestfiles.ReadFile("guestfiles/shutdown.sh")
+	if err != nil {
+		return err
+	}
+	l.shutdownScript = string(shutdown)
 
 	// debian-bare: whiteouts (character devices 0/0) in a lower overlay layer hide the files
 	// beneath them, so the programs of barePackages vanish from PATH inside the guest only.

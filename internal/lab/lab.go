@@ -7,7 +7,11 @@
 // Powering a VM on in vcsim (by any client) boots its guest and, once sshd answers, reports
 // the guest's addresses the way VMware Tools does (guest.ipAddress, guest.net,
 // guest.toolsRunningStatus), and keeps reporting what the guest really has. Powering off stops
-// the guest but keeps its disk; destroying the VM deletes both.
+// the guest but keeps its disk; destroying the VM deletes both. A guest shutdown through VMware
+// Tools (ShutdownGuest) first runs the guest's clean shutdown (SIGTERM to its services, a
+// shutdown record in wtmp); each boot writes a reboot record, so `last -x reboot shutdown` in
+// the guest tells a clean shutdown from a hard power-off, as on a real Debian. Every power-off
+// is followed by the guest, also one undone by a power-on before the lab could follow it.
 //
 // # Guests
 //
@@ -147,6 +151,7 @@ type Lab struct {
 	sshCfg         string
 	jump           *Guest
 	bootScript     string
+	shutdownScript string
 	bareDpkgStatus []byte
 	adminPassword  string
 
@@ -170,6 +175,9 @@ type vmGuest struct {
 	opMu      sync.Mutex
 	desired   types.VirtualMachinePowerState
 	destroyed bool
+	// off is set by every power-off vSphere reports and cleared when the guest has followed
+	// it; clean tells that the last one was a guest shutdown through VMware Tools.
+	off, clean bool
 }
 
 // Start brings up a lab: vcsim, keys, bridges, shared guest layers and, in private mode, the
@@ -358,6 +366,9 @@ func (l *Lab) onPower(ev vmEvent) {
 		vg.destroyed = true
 	} else {
 		vg.desired = ev.powerState
+		if ev.powerState != types.VirtualMachinePowerStatePoweredOn {
+			vg.off, vg.clean = true, ev.guestShutdown
+		}
 	}
 	l.wg.Add(1)
 	go func() {
@@ -371,6 +382,8 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 	defer vg.opMu.Unlock()
 	l.mu.Lock()
 	desired, destroyed, stopped := vg.desired, vg.destroyed, l.stopped
+	off, clean := vg.off, vg.clean
+	vg.off, vg.clean = false, false
 	l.mu.Unlock()
 	if stopped {
 		return
@@ -388,6 +401,23 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 			vg.g = nil
 		}
 		return
+	}
+	if off && vg.g != nil && vg.g.Running() {
+		// Every power-off takes the guest down, also when the VM was powered on again before
+		// this goroutine got here: what runs afterwards is a fresh boot, as on a real VM. A guest
+		// shutdown first runs what a clean shutdown runs in the guest.
+		if clean {
+			vg.g.shutdown()
+		}
+		vg.g.powerOff()
+		if desired != types.VirtualMachinePowerStatePoweredOn {
+			l.vc.reportGuest(ev.moid, nil)
+		}
+		how := "powered off"
+		if clean {
+			how = "shut down through VMware Tools"
+		}
+		l.logf("lab: guest %s %s", vg.g.VMName, how)
 	}
 	if desired == types.VirtualMachinePowerStatePoweredOn {
 		if vg.g == nil {

@@ -265,11 +265,13 @@ func TestLab(t *testing.T) {
 			}
 		})
 
-		t.Run("a power cycle faster than the guest reports the address again", func(t *testing.T) {
+		t.Run("a power cycle faster than the guest still restarts it", func(t *testing.T) {
 			vm, g := vms["node-1"], guests["node-1"]
 			addr := g.Address()
+			before := wtmpRecords(t, ctx, g)
 			// Hold the guest's power operations until vSphere has seen both the power-off and
-			// the power-on: the guest never stops, as when a resize's power cycle outruns the lab.
+			// the power-on, as when a resize's power cycle outruns the lab: the guest still goes
+			// down and boots again, as a real VM does.
 			pub.mu.Lock()
 			vg := pub.guests[g.MOID]
 			pub.mu.Unlock()
@@ -283,6 +285,27 @@ func TestLab(t *testing.T) {
 			waitToolsIP(t, ctx, vm, addr)
 			if !g.Running() {
 				t.Error("guest not running")
+			}
+			// A hard power-off writes no shutdown record: only the new boot's.
+			if got, want := wtmpRecords(t, ctx, g), append([]string{"reboot"}, before...); strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("last -x after a hard power cycle: %q, want %q", got, want)
+			}
+		})
+
+		t.Run("a guest shutdown through VMware Tools is clean", func(t *testing.T) {
+			vm, g := vms["node-1"], guests["node-1"]
+			addr := g.Address()
+			before := wtmpRecords(t, ctx, g)
+			if err := vm.ShutdownGuest(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := vm.WaitForPowerState(ctx, types.VirtualMachinePowerStatePoweredOff); err != nil {
+				t.Fatal(err)
+			}
+			power(t, ctx, vm, true)
+			waitToolsIP(t, ctx, vm, addr)
+			if got, want := wtmpRecords(t, ctx, g), append([]string{"reboot", "shutdown"}, before...); strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("last -x after a guest shutdown and power-on: %q, want %q", got, want)
 			}
 		})
 
@@ -429,4 +452,23 @@ func startLabNoFatal(t *testing.T, private bool) (*Lab, time.Duration) {
 		return nil, 0
 	}
 	return l, time.Since(start)
+}
+
+// wtmpRecords is what `last -x reboot shutdown` shows in the guest, newest first: "reboot" per
+// boot and "shutdown" per clean shutdown (a hard power-off writes none).
+func wtmpRecords(t *testing.T, ctx context.Context, g *Guest) []string {
+	t.Helper()
+	out, err := g.Exec(ctx, "last -x -f /var/log/wtmp reboot shutdown")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || (f[0] != "reboot" && f[0] != "shutdown") {
+			continue
+		}
+		recs = append(recs, f[0])
+	}
+	return recs
 }

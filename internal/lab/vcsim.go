@@ -53,12 +53,16 @@ type vcsim struct {
 	pgName map[string]string // DVS portgroup key -> name
 
 	onPower func(vmEvent)
+
+	mu             sync.Mutex
+	guestShutdowns map[string]bool // VMs (by moid) asked to shut down through VMware Tools
 }
 
 // vmEvent is what the lab needs from a VM at a power change, copied under the VM's lock.
 type vmEvent struct {
 	moid, name, kind string
 	powerState       types.VirtualMachinePowerState
+	guestShutdown    bool // the power-off is a guest shutdown (ShutdownGuest), not a hard one
 	destroyed        bool
 	networks         []string // forced leg list (NetworksKey), or nil
 	nics             []vmNIC
@@ -92,7 +96,7 @@ func startVCSim(dir string, onPower func(vmEvent)) (*vcsim, error) {
 	m.Service.Listen = &url.URL{User: url.UserPassword(vsphereUser, vspherePassword)}
 	m.Service.RegisterEndpoints = true
 	s := m.Service.NewServer()
-	v := &vcsim{model: m, server: s, reg: m.Map(), onPower: onPower, pgName: map[string]string{}}
+	v := &vcsim{model: m, server: s, reg: m.Map(), onPower: onPower, pgName: map[string]string{}, guestShutdowns: map[string]bool{}}
 	v.reg.AddHandler(v)
 
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
@@ -235,7 +239,18 @@ func (v *vcsim) Reference() types.ManagedObjectReference {
 	return types.ManagedObjectReference{Type: "HipchatdcLab", Value: fmt.Sprintf("lab-%p", v)}
 }
 
-func (v *vcsim) PutObject(*simulator.Context, mo.Reference) {}
+// PutObject notes ShutdownGuest calls: vcsim runs them as a task (registered here before it
+// runs) that powers the VM off, and the lab's guest must know that this power-off is a
+// shutdown through VMware Tools, which the guest runs its shutdown for, not a hard one.
+func (v *vcsim) PutObject(_ *simulator.Context, obj mo.Reference) {
+	t, ok := obj.(*simulator.Task)
+	if !ok || t.Info.DescriptionId != "VirtualMachine.shutdownGuest" || t.Info.Entity == nil {
+		return
+	}
+	v.mu.Lock()
+	v.guestShutdowns[t.Info.Entity.Value] = true
+	v.mu.Unlock()
+}
 
 func (v *vcsim) UpdateObject(ctx *simulator.Context, obj mo.Reference, changes []types.PropertyChange) {
 	var vm *mo.VirtualMachine
@@ -257,7 +272,14 @@ func (v *vcsim) UpdateObject(ctx *simulator.Context, obj mo.Reference, changes [
 				// later, in the lab's own goroutine.
 				ctx.Update(obj, guestChanges(nil))
 			}
-			v.onPower(v.describe(vm, state))
+			ev := v.describe(vm, state)
+			v.mu.Lock()
+			if state != types.VirtualMachinePowerStatePoweredOn {
+				ev.guestShutdown = v.guestShutdowns[ev.moid]
+			}
+			delete(v.guestShutdowns, ev.moid)
+			v.mu.Unlock()
+			v.onPower(ev)
 			return
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
@@ -18,6 +19,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/vsphere"
 )
 
 // vmCore is the part of every resource's model that describes the VM: placement, source,
@@ -56,6 +58,10 @@ type vmCore struct {
 
 	// Drift is every role's, but each declares it (driftAttribute) with examples of its own.
 	Drift types.List `tfsdk:"drift"`
+
+	// As in the vsphere provider; read back from config.cpuHotAddEnabled/memoryHotAddEnabled.
+	CPUHotAddEnabled    types.Bool `tfsdk:"cpu_hot_add_enabled"`
+	MemoryHotAddEnabled types.Bool `tfsdk:"memory_hot_add_enabled"`
 }
 
 // placementAttr describes one placement argument once.
@@ -112,15 +118,25 @@ func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attrib
 		},
 		"num_cpus": schema.Int64Attribute{
 			Optional: true, Computed: true,
-			MarkdownDescription: fmt.Sprintf("Number of vCPUs. The guide asks for at least %d; default %d. Growing it is an in-place update.", min.NumCPUs, min.NumCPUs),
+			MarkdownDescription: fmt.Sprintf("Number of vCPUs. The guide asks for at least %d; default %d. ", min.NumCPUs, min.NumCPUs) + powerCycleDoc("cpu_hot_add_enabled", "vCPUs"),
 			PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
 			Validators:          []validator.Int64{int64validator.AtLeast(1)},
 		},
 		"memory": schema.Int64Attribute{
 			Optional: true, Computed: true,
-			MarkdownDescription: fmt.Sprintf("Memory in MiB. The guide asks for at least %d (%d GB); default %d. Growing it is an in-place update.", min.MemoryMB, min.MemoryMB/1024, min.MemoryMB),
+			MarkdownDescription: fmt.Sprintf("Memory in MiB. The guide asks for at least %d (%d GB); default %d. ", min.MemoryMB, min.MemoryMB/1024, min.MemoryMB) + powerCycleDoc("memory_hot_add_enabled", "memory"),
 			PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
 			Validators:          []validator.Int64{int64validator.AtLeast(4)},
+		},
+		"cpu_hot_add_enabled": schema.BoolAttribute{
+			Optional: true, Computed: true,
+			Default:             booldefault.StaticBool(false),
+			MarkdownDescription: hotAddDoc("CPU", "cpuHotAddEnabled", "num_cpus"),
+		},
+		"memory_hot_add_enabled": schema.BoolAttribute{
+			Optional: true, Computed: true,
+			Default:             booldefault.StaticBool(false),
+			MarkdownDescription: hotAddDoc("memory", "memoryHotAddEnabled", "memory"),
 		},
 		"disk_size": schema.Int64Attribute{
 			Optional: true, Computed: true,
@@ -195,6 +211,25 @@ func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attrib
 		"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
 	}
 	return attrs, blocks
+}
+
+// powerCycleDoc says when a change of num_cpus or memory power-cycles the VM; attr is the
+// hot-add attribute that lets it grow while the VM runs, adds what it adds.
+func powerCycleDoc(attr, adds string) string {
+	return fmt.Sprintf("Changing it is an in-place update, but one that power-cycles the VM when it shrinks, or when it grows with `%s` off (the default); the plan warns which VM and why. "+
+		"The provider then shuts the guest down through VMware Tools, powers the VM off hard only if the guest has not stopped within %d minutes "+
+		"(at once when VMware Tools is not running), applies the change and powers the VM on again. With `%s = true`, growing it is made while the VM runs (no power cycle); "+
+		"vSphere cannot remove %s from a running VM, so shrinking it always power-cycles the VM.",
+		attr, int(vsphere.ShutdownTimeout.Minutes()), attr, adds)
+}
+
+// hotAddDoc describes cpu_hot_add_enabled or memory_hot_add_enabled.
+func hotAddDoc(what, key, attr string) string {
+	return fmt.Sprintf("Enable %s hot add (vSphere's `config.%s`), as in the vsphere provider. Default `false`. "+
+		"With it on, growing `%s` is made while the VM runs; shrinking `%s` still power-cycles the VM. vSphere changes this setting only on a powered-off VM: "+
+		"changing it power-cycles the VM once, as described under `num_cpus` (the plan warns), together with any change of `num_cpus` or `memory` in the same apply. "+
+		"Read back from vSphere, so a change made there shows as drift and an import records it.",
+		what, key, attr, attr)
 }
 
 func diskDoc(min spec.Minimums) string {

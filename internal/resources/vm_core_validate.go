@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/vsphere"
 )
 
 // known reports whether a value can be checked now: unknown values (from other resources) are
@@ -125,6 +126,7 @@ func (c *vmCore) modifyPlan(role spec.Role, state *vmCore, changing bool, diags 
 			diags.AddAttributeError(path.Root("disk_size"), "Disk cannot shrink", "disk_size: "+err.Error())
 		}
 	}
+	c.warnPowerCycle(state, diags)
 	// What VMware Tools reports is only known after an update: a new address, or a power cycle
 	// that a CPU or memory change needs, changes it.
 	if changing || !state.isOn() {
@@ -132,6 +134,44 @@ func (c *vmCore) modifyPlan(role spec.Role, state *vmCore, changing bool, diags 
 	} else {
 		c.DefaultIPAddress = state.DefaultIPAddress
 	}
+}
+
+// warnPowerCycle warns at plan time when the planned change of num_cpus, memory or the hot-add
+// settings needs the VM powered off (vsphere.NeedsPowerCycle is what the apply follows). The
+// warning goes on the first of those attributes that changes.
+func (c *vmCore) warnPowerCycle(state *vmCore, diags *diag.Diagnostics) {
+	cur, want := state.sizing(), vsphere.Sizing{}
+	var attr string
+	mark := func(a string) {
+		if attr == "" {
+			attr = a
+		}
+	}
+	if known(c.NumCPUs) && known(state.NumCPUs) && !c.NumCPUs.Equal(state.NumCPUs) {
+		want.NumCPUs = int32(c.NumCPUs.ValueInt64())
+		mark("num_cpus")
+	}
+	if known(c.Memory) && known(state.Memory) && !c.Memory.Equal(state.Memory) {
+		want.MemoryMB = c.Memory.ValueInt64()
+		mark("memory")
+	}
+	if known(c.CPUHotAddEnabled) && !c.CPUHotAddEnabled.Equal(state.CPUHotAddEnabled) {
+		want.CPUHotAdd = boolPtr(c.CPUHotAddEnabled)
+		mark("cpu_hot_add_enabled")
+	}
+	if known(c.MemoryHotAddEnabled) && !c.MemoryHotAddEnabled.Equal(state.MemoryHotAddEnabled) {
+		want.MemoryHotAdd = boolPtr(c.MemoryHotAddEnabled)
+		mark("memory_hot_add_enabled")
+	}
+	why := vsphere.NeedsPowerCycle(cur, want)
+	if why == "" {
+		return
+	}
+	diags.AddAttributeWarning(path.Root(attr), "The VM will be power-cycled",
+		fmt.Sprintf("Applying this plan powers VM %q off and on again, because %s. The provider shuts the guest down through VMware Tools "+
+			"(powered off hard if it has not stopped within %v, or at once when VMware Tools is not running); its services are down until it has booted again. "+
+			"To grow num_cpus or memory without a power cycle, set cpu_hot_add_enabled or memory_hot_add_enabled = true (changing those needs this one power cycle too); shrinking always needs one.",
+			state.Name.ValueString(), why, vsphere.ShutdownTimeout))
 }
 
 // listStrings returns a list's known strings: at plan time, elements that come from other

@@ -54,6 +54,7 @@ func (c *vmCore) sizing(extraDisks ...int64) vsphere.Sizing {
 		s.Disks = append(s.Disks, 0) // keep the source's size
 	}
 	s.Disks = append(s.Disks, extraDisks...)
+	s.CPUHotAdd, s.MemoryHotAdd = boolPtr(c.CPUHotAddEnabled), boolPtr(c.MemoryHotAddEnabled)
 	return s
 }
 
@@ -177,6 +178,8 @@ func (o vmOps) readVM(ctx context.Context, c *vmCore, diags *diag.Diagnostics) (
 	}
 	c.DefaultIPAddress = types.StringValue(info.GuestIP)
 	c.PowerState = types.StringValue(powerState(info.PowerState))
+	c.CPUHotAddEnabled = types.BoolValue(info.CPUHotAdd)
+	c.MemoryHotAddEnabled = types.BoolValue(info.MemoryHotAdd)
 	keepPlacement(&c.Datacenter, info.Datacenter, info.IDs["datacenter"])
 	keepPlacement(&c.Folder, info.Folder, info.IDs["folder"])
 	keepPlacement(&c.Datastore, info.Datastore, info.IDs["datastore"])
@@ -253,9 +256,19 @@ func keepPlacement(v *types.String, actual, id string) {
 	*v = types.StringValue(actual)
 }
 
-// resizeVM applies grown sizing in place. A change that needs a power cycle takes the guest
-// down for a moment: when it had an address before, wait until VMware Tools reports one again,
-// so that what the apply records (and the guest steps after it) see the running VM.
+// boolPtr is a known bool's value for vsphere.Sizing, nil (leave as is) otherwise.
+func boolPtr(b types.Bool) *bool {
+	if !known(b) {
+		return nil
+	}
+	v := b.ValueBool()
+	return &v
+}
+
+// resizeVM applies sizing in place. A change that needs a power cycle (vsphere.NeedsPowerCycle;
+// the plan warned) shuts the guest down for a moment: when it had an address before, wait
+// until VMware Tools reports one again, so that what the apply records (and the guest steps
+// after it) see the running VM.
 func (o vmOps) resizeVM(ctx context.Context, plan, state *vmCore, extraDisks []int64, diags *diag.Diagnostics) {
 	vc := o.client(ctx, diags)
 	if vc == nil {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
+	"github.com/hashicorp/terraform-plugin-log/tflog"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -19,14 +22,54 @@ type Sizing struct {
 	// is added (thin, on the VM's datastore) when the VM has only one. A zero
 	// size leaves an existing disk as it is.
 	Disks []int64
+	// CPUHotAdd and MemoryHotAdd, when set, are the wanted config.cpuHotAddEnabled and
+	// config.memoryHotAddEnabled. vSphere changes them only while the VM is powered off.
+	CPUHotAdd, MemoryHotAdd *bool
 }
 
-// Reconfigure applies s: CPU and memory, growing disks, adding the data
-// disk. Shrinking a disk is refused (vSphere cannot do it). Disks grow and
-// are added while the VM runs; CPU or memory changes on a powered-on VM
-// are made hot only when they are increases and the VM has CPU/memory hot
-// add enabled, otherwise the VM is powered off, changed and powered on
-// again, as vSphere requires.
+// ShutdownTimeout bounds how long a power cycle waits for the guest to shut down through
+// VMware Tools before it powers the VM off hard.
+const ShutdownTimeout = 2 * time.Minute
+
+// NeedsPowerCycle reports whether changing a VM from its current CPUs, memory and hot-add
+// settings to the wanted ones needs a powered-off VM, and why ("" when it does not). want
+// fields that are zero or nil are not changing. It is the rule Reconfigure follows, and what
+// the plan warns about.
+func NeedsPowerCycle(cur, want Sizing) string {
+	var why []string
+	if want.CPUHotAdd != nil && *want.CPUHotAdd != boolOf(cur.CPUHotAdd) {
+		why = append(why, "cpu_hot_add_enabled changes (vSphere changes it only on a powered-off VM)")
+	}
+	if want.MemoryHotAdd != nil && *want.MemoryHotAdd != boolOf(cur.MemoryHotAdd) {
+		why = append(why, "memory_hot_add_enabled changes (vSphere changes it only on a powered-off VM)")
+	}
+	switch {
+	case want.NumCPUs == 0 || want.NumCPUs == cur.NumCPUs:
+	case want.NumCPUs < cur.NumCPUs:
+		why = append(why, fmt.Sprintf("num_cpus shrinks from %d to %d (vSphere cannot remove vCPUs from a running VM)", cur.NumCPUs, want.NumCPUs))
+	case !boolOf(cur.CPUHotAdd):
+		why = append(why, fmt.Sprintf("num_cpus grows from %d to %d with CPU hot add off (cpu_hot_add_enabled)", cur.NumCPUs, want.NumCPUs))
+	}
+	switch {
+	case want.MemoryMB == 0 || want.MemoryMB == cur.MemoryMB:
+	case want.MemoryMB < cur.MemoryMB:
+		why = append(why, fmt.Sprintf("memory shrinks from %d to %d MiB (vSphere cannot remove memory from a running VM)", cur.MemoryMB, want.MemoryMB))
+	case !boolOf(cur.MemoryHotAdd):
+		why = append(why, fmt.Sprintf("memory grows from %d to %d MiB with memory hot add off (memory_hot_add_enabled)", cur.MemoryMB, want.MemoryMB))
+	}
+	return strings.Join(why, "; ")
+}
+
+func boolOf(b *bool) bool { return b != nil && *b }
+
+// Reconfigure applies s: CPU and memory, hot-add settings, growing disks,
+// adding the data disk. Shrinking a disk is refused (vSphere cannot do it).
+// Disks grow and are added while the VM runs; CPU or memory changes on a
+// powered-on VM are made hot only when they are increases and the VM has
+// CPU/memory hot add enabled. Otherwise (see NeedsPowerCycle) the guest is
+// shut down through VMware Tools (powered off hard after ShutdownTimeout, or
+// at once when Tools is not running), changed in one reconfigure, and
+// powered on again, as vSphere requires.
 func (c *Client) Reconfigure(ctx context.Context, moid string, s Sizing) error {
 	vm := c.objectVM(moid)
 	var o mo.VirtualMachine
@@ -83,24 +126,27 @@ func (c *Client) Reconfigure(ctx context.Context, moid string, s Sizing) error {
 			Operation: types.VirtualDeviceConfigSpecOperationAdd, FileOperation: types.VirtualDeviceConfigSpecFileOperationCreate, Device: d})
 	}
 
-	needsOff := false
 	on := o.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn
+	cur := Sizing{NumCPUs: hw.NumCPU, MemoryMB: int64(hw.MemoryMB), CPUHotAdd: o.Config.CpuHotAddEnabled, MemoryHotAdd: o.Config.MemoryHotAddEnabled}
 	if s.NumCPUs > 0 && s.NumCPUs != hw.NumCPU {
 		spec.NumCPUs = s.NumCPUs
-		hot := o.Config.CpuHotAddEnabled != nil && *o.Config.CpuHotAddEnabled
-		needsOff = needsOff || s.NumCPUs < hw.NumCPU || !hot
 	}
 	if s.MemoryMB > 0 && s.MemoryMB != int64(hw.MemoryMB) {
 		spec.MemoryMB = s.MemoryMB
-		hot := o.Config.MemoryHotAddEnabled != nil && *o.Config.MemoryHotAddEnabled
-		needsOff = needsOff || s.MemoryMB < int64(hw.MemoryMB) || !hot
 	}
-	if spec.NumCPUs == 0 && spec.MemoryMB == 0 && len(spec.DeviceChange) == 0 {
+	if s.CPUHotAdd != nil && *s.CPUHotAdd != boolOf(cur.CPUHotAdd) {
+		spec.CpuHotAddEnabled = types.NewBool(*s.CPUHotAdd)
+	}
+	if s.MemoryHotAdd != nil && *s.MemoryHotAdd != boolOf(cur.MemoryHotAdd) {
+		spec.MemoryHotAddEnabled = types.NewBool(*s.MemoryHotAdd)
+	}
+	if spec.NumCPUs == 0 && spec.MemoryMB == 0 && spec.CpuHotAddEnabled == nil && spec.MemoryHotAddEnabled == nil && len(spec.DeviceChange) == 0 {
 		return nil
 	}
-	cycle := on && needsOff
+	why := NeedsPowerCycle(cur, s)
+	cycle := on && why != ""
 	if cycle {
-		if err := c.PowerOff(ctx, moid); err != nil {
+		if err := c.shutdown(ctx, moid, why); err != nil {
 			return err
 		}
 	}
@@ -118,6 +164,41 @@ func (c *Client) Reconfigure(ctx context.Context, moid string, s Sizing) error {
 		}
 	}
 	return err
+}
+
+// shutdown powers a running VM off for a change that needs it (why): through VMware Tools
+// when they run, as an operator would, so that the guest's services stop cleanly; hard when
+// Tools is not running or the guest has not powered off within ShutdownTimeout (or ctx's
+// deadline, whichever comes first).
+func (c *Client) shutdown(ctx context.Context, moid, why string) error {
+	vm := c.objectVM(moid)
+	var o mo.VirtualMachine
+	if err := vm.Properties(ctx, vm.Reference(), []string{"guest.toolsRunningStatus"}, &o); err != nil {
+		return c.vmErr(moid, err)
+	}
+	fields := map[string]any{"vm": moid, "reason": why}
+	if o.Guest == nil || o.Guest.ToolsRunningStatus != string(types.VirtualMachineToolsRunningStatusGuestToolsRunning) {
+		tflog.Warn(ctx, "VMware Tools is not running in the guest: powering the VM off hard", fields)
+		return c.PowerOff(ctx, moid)
+	}
+	tflog.Info(ctx, "shutting the guest down through VMware Tools", fields)
+	if err := vm.ShutdownGuest(ctx); err != nil {
+		// Tools stopped meanwhile (ToolsUnavailable) or the guest refused: the change
+		// still needs the VM off.
+		tflog.Warn(ctx, "guest shutdown refused: powering the VM off hard", map[string]any{"vm": moid, "error": err.Error()})
+		return c.PowerOff(ctx, moid)
+	}
+	wctx, cancel := context.WithTimeout(ctx, ShutdownTimeout)
+	err := vm.WaitForPowerState(wctx, types.VirtualMachinePowerStatePoweredOff)
+	cancel()
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return c.vmErr(moid, fmt.Errorf("waiting for the guest to shut down: %w", ctx.Err()))
+	}
+	tflog.Warn(ctx, "the guest did not shut down in time: powering the VM off hard", map[string]any{"vm": moid, "timeout": ShutdownTimeout.String()})
+	return c.PowerOff(ctx, moid)
 }
 
 // sortDisksLike orders disks as diskSizesGiB does.

@@ -349,6 +349,9 @@ type VMInfo struct {
 	GuestIPs               []string // all usable IPv4 addresses
 	Annotation             string
 
+	// config.cpuHotAddEnabled and config.memoryHotAddEnabled (unset reads as off).
+	CPUHotAdd, MemoryHotAdd bool
+
 	Datacenter   string
 	Folder       string // relative to the datacenter's VM folder; "" at its root
 	Datastore    string // the first datastore (system disk's)
@@ -389,6 +392,7 @@ func (c *Client) ReadVM(ctx context.Context, moid string) (*VMInfo, error) {
 	props := []types.PropertySpec{{Type: "VirtualMachine", PathSet: []string{
 		"name", "config.uuid", "config.instanceUuid", "config.hardware.numCPU", "config.hardware.memoryMB",
 		"config.hardware.device", "config.annotation", "runtime.powerState", "runtime.host",
+		"config.cpuHotAddEnabled", "config.memoryHotAddEnabled",
 		"guest.ipAddress", "guest.net", "resourcePool", "parent", "datastore", "network"}}}
 	for _, t := range append(parentTypes, "Datastore", "Network", "DistributedVirtualPortgroup", "OpaqueNetwork") {
 		props = append(props, types.PropertySpec{Type: t, PathSet: named})
@@ -436,6 +440,8 @@ func (c *Client) ReadVM(ctx context.Context, moid string) (*VMInfo, error) {
 		info.MemoryMB = int64(m)
 	}
 	info.Annotation, _ = vm["config.annotation"].(string)
+	info.CPUHotAdd, _ = vm["config.cpuHotAddEnabled"].(bool)
+	info.MemoryHotAdd, _ = vm["config.memoryHotAddEnabled"].(bool)
 	if ps, ok := vm["runtime.powerState"].(types.VirtualMachinePowerState); ok {
 		info.PowerState = string(ps)
 	}

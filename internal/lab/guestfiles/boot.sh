@@ -32,3 +32,14 @@ if [ "$GUEST_KIND" = node ]; then
 	install -d -m 0755 /hipchat/config
 	nginx
 fi
+# The boot record a Linux boot writes to wtmp (systemd-update-utmp): `last -x reboot shutdown`
+# in the guest shows each power-on, and a power-on not preceded by a "shutdown" record as a
+# crash (the VM was powered off hard). shutdown.sh writes the other half.
+wtmp_record() { # type user
+	rec=$(mktemp)
+	printf '[%s] [00000] [~~  ] [%-8s] [~           ] [%-20s] [0.0.0.0        ] [%s]\n' \
+		"$1" "$2" "$(uname -r)" "$(date -u +%Y-%m-%dT%H:%M:%S,%6N+00:00)" | utmpdump -r -o "$rec" 2>/dev/null
+	cat "$rec" >>/var/log/wtmp
+	rm -f "$rec"
+}
+wtmp_record 2 reboot

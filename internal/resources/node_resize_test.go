@@ -1,0 +1,247 @@
+package resources_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
+)
+
+// planWarnings records the warnings the provider returns from its plans: what `terraform plan`
+// prints as "Warning: ..." (terraform-plugin-testing has no check for them). It serves the real
+// provider and only looks at its answers.
+type planWarnings struct {
+	mu  sync.Mutex
+	got []string // "ATTRIBUTE: SUMMARY: DETAIL"
+}
+
+func (w *planWarnings) factories() map[string]func() (tfprotov6.ProviderServer, error) {
+	out := map[string]func() (tfprotov6.ProviderServer, error){}
+	for name, f := range acctest.Factories() {
+		out[name] = func() (tfprotov6.ProviderServer, error) {
+			s, err := f()
+			if err != nil {
+				return nil, err
+			}
+			return warningRecorder{s, w}, nil
+		}
+	}
+	return out
+}
+
+func (w *planWarnings) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.got = nil
+}
+
+func (w *planWarnings) all() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.got...)
+}
+
+type warningRecorder struct {
+	tfprotov6.ProviderServer
+	w *planWarnings
+}
+
+func (r warningRecorder) PlanResourceChange(ctx context.Context, req *tfprotov6.PlanResourceChangeRequest) (*tfprotov6.PlanResourceChangeResponse, error) {
+	resp, err := r.ProviderServer.PlanResourceChange(ctx, req)
+	if resp != nil {
+		r.w.mu.Lock()
+		for _, d := range resp.Diagnostics {
+			if d.Severity == tfprotov6.DiagnosticSeverityWarning {
+				attr := ""
+				if d.Attribute != nil {
+					attr = d.Attribute.String()
+				}
+				r.w.got = append(r.w.got, attr+": "+d.Summary+": "+d.Detail)
+			}
+		}
+		r.w.mu.Unlock()
+	}
+	return resp, err
+}
+
+// expectWarning checks that a plan of the step warned on attr with a detail containing each
+// of parts.
+func (w *planWarnings) expectWarning(attr string, parts ...string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		got := w.all()
+		for _, g := range got {
+			if !strings.Contains(g, `"`+attr+`"`) {
+				continue
+			}
+			ok := true
+			for _, p := range parts {
+				ok = ok && strings.Contains(g, p)
+			}
+			if ok {
+				return nil
+			}
+		}
+		return fmt.Errorf("no plan warning on %s saying %q; warnings: %q", attr, parts, got)
+	}
+}
+
+func (w *planWarnings) expectNone() resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		if got := w.all(); len(got) > 0 {
+			return fmt.Errorf("the plan warned: %q", got)
+		}
+		return nil
+	}
+}
+
+// powerRecords is what `last -x reboot shutdown` in the guest shows, newest first: "reboot"
+// for each boot, "shutdown" for each clean shutdown (a hard power-off writes none).
+func powerRecords(t *testing.T, vmName string) []string {
+	out := acctest.GuestExec(t, acctest.Lab(t), vmName, "last -x -f /var/log/wtmp reboot shutdown")
+	var recs []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || (f[0] != "reboot" && f[0] != "shutdown") {
+			continue // the "wtmp begins" line
+		}
+		recs = append(recs, f[0])
+	}
+	return recs
+}
+
+func expectPowerRecords(t *testing.T, vmName string, want ...string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		if got := powerRecords(t, vmName); strings.Join(got, ",") != strings.Join(want, ",") {
+			return fmt.Errorf("guest %s: last -x reboot shutdown shows %q (newest first), want %q", vmName, got, want)
+		}
+		return nil
+	}
+}
+
+// withHotAdd adds cpu_hot_add_enabled and memory_hot_add_enabled to a nodeVMConfig.
+func withHotAdd(t *testing.T, cfg string, on bool) string {
+	out := strings.Replace(cfg, "  num_cpus", fmt.Sprintf("  cpu_hot_add_enabled    = %t\n  memory_hot_add_enabled = %t\n  num_cpus", on, on), 1)
+	if out == cfg {
+		t.Fatal("num_cpus not found in the configuration")
+	}
+	return out
+}
+
+// TestAccNode_resizePowerCycle grows a node with hot add off (the default): the plan warns that
+// the VM will be power-cycled and why, and the guest is shut down cleanly (its wtmp has a
+// shutdown record between the two boots), not powered off hard.
+func TestAccNode_resizePowerCycle(t *testing.T) {
+	name := "tf-node-resize"
+	var w planWarnings
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: w.factories(),
+		CheckDestroy:             checkNoVM(t, name),
+		Steps: []resource.TestStep{
+			{
+				Config: nodeVMConfig(t, name, 8, 16384, 40),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "cpu_hot_add_enabled", "false"),
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "memory_hot_add_enabled", "false"),
+					expectPowerRecords(t, name, "reboot"),
+				),
+			},
+			{
+				PreConfig: w.reset,
+				Config:    nodeVMConfig(t, name, 12, 20480, 40),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_node.app", plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					w.expectWarning("num_cpus", `VM "tf-node-resize" off and on again`,
+						"num_cpus grows from 8 to 12 with CPU hot add off", "memory grows from 16384 to 20480 MiB with memory hot add off",
+						"through VMware Tools", "2m0s"),
+					checkVMHardware(t, name, 12, 20480),
+					expectPowerRecords(t, name, "reboot", "shutdown", "reboot"),
+				),
+			},
+			{
+				// Nothing left to do: no plan, no warning.
+				PreConfig: w.reset,
+				Config:    nodeVMConfig(t, name, 12, 20480, 40),
+				PlanOnly:  true,
+			},
+		},
+	})
+	if got := w.all(); len(got) > 0 {
+		t.Errorf("an empty plan warned: %q", got)
+	}
+}
+
+// TestAccNode_hotAdd creates a node with CPU and memory hot add on: growing it is made while
+// the guest runs (no warning, no new boot, a process started before still running), the
+// settings read back on import, and shrinking it still power-cycles the VM, with a warning and
+// a clean shutdown.
+func TestAccNode_hotAdd(t *testing.T) {
+	name := "tf-node-hotadd"
+	var w planWarnings
+	var pid string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: w.factories(),
+		CheckDestroy:             checkNoVM(t, name),
+		Steps: []resource.TestStep{
+			{
+				Config: withHotAdd(t, nodeVMConfig(t, name, 8, 16384, 40), true),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "cpu_hot_add_enabled", "true"),
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "memory_hot_add_enabled", "true"),
+					func(*terraform.State) error {
+						vm, _ := acctest.VM(t, name)
+						if c := vm.Config; c.CpuHotAddEnabled == nil || !*c.CpuHotAddEnabled || c.MemoryHotAddEnabled == nil || !*c.MemoryHotAddEnabled {
+							return fmt.Errorf("VM %s: cpuHotAddEnabled %v, memoryHotAddEnabled %v in vSphere, want both true", name, c.CpuHotAddEnabled, c.MemoryHotAddEnabled)
+						}
+						return nil
+					},
+					expectPowerRecords(t, name, "reboot"),
+				),
+			},
+			{
+				PreConfig: func() {
+					w.reset()
+					// A long-running process in the guest: it survives only if the guest does.
+					pid = acctest.GuestExec(t, acctest.Lab(t), name, "nohup sleep 86400 >/dev/null 2>&1 & echo $!")
+				},
+				Config: withHotAdd(t, nodeVMConfig(t, name, 12, 20480, 40), true),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_node.app", plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					w.expectNone(),
+					checkVMHardware(t, name, 12, 20480),
+					expectPowerRecords(t, name, "reboot"),
+					func(*terraform.State) error {
+						if cmd := acctest.GuestExec(t, acctest.Lab(t), name, "cat /proc/"+pid+"/cmdline 2>/dev/null | tr '\\0' ' ' || true"); !strings.Contains(cmd, "sleep 86400") {
+							return fmt.Errorf("process %s (sleep 86400) no longer runs in the guest (%q): the guest was restarted", pid, cmd)
+						}
+						return nil
+					},
+				),
+			},
+			importStep(func(s *terraform.State) (string, error) {
+				return s.RootModule().Resources["hipchatdc_node.app"].Primary.ID, nil
+			}),
+			{
+				// vSphere cannot take vCPUs or memory away from a running VM.
+				PreConfig: w.reset,
+				Config:    withHotAdd(t, nodeVMConfig(t, name, 8, 16384, 40), true),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					w.expectWarning("num_cpus", "num_cpus shrinks from 12 to 8", "memory shrinks from 20480 to 16384 MiB"),
+					checkVMHardware(t, name, 8, 16384),
+					expectPowerRecords(t, name, "reboot", "shutdown", "reboot"),
+				),
+			},
+		},
+	})
+}
