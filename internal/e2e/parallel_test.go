@@ -146,7 +146,7 @@ output "addresses" {
 					t.Errorf("cluster %s: %v", name, err)
 					return
 				}
-				t.Logf("cluster %s: terraform %s: %v; %s", name, args[0], time.Since(start).Round(time.Millisecond), lastLines(out, 1))
+				t.Logf("cluster %s: terraform %s: %v; %s", name, args[0], time.Since(start).Round(time.Millisecond), summary(out))
 			}()
 		}
 		wg.Wait()
@@ -184,7 +184,7 @@ output "addresses" {
 				p.FromString(d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo).GetVirtualDeviceFileBackingInfo().FileName)
 				files = append(files, p.String())
 				if p.Datastore != vmx.Datastore || path.Dir(p.Path) != path.Dir(vmx.Path) {
-					t.Errorf("cluster %s: disk file %s is not in the VM's folder (%s)", name, p, vmx)
+					t.Errorf("cluster %s: disk file %s is not in the VM's folder (%s)", name, p.String(), vmx.String())
 				}
 			}
 			if len(files) != 2 {
@@ -252,4 +252,14 @@ func datastoreDisks(t *testing.T, ds *object.Datastore) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// summary is terraform's "... complete! Resources: ..." line.
+func summary(out string) string {
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "complete! Resources:") {
+			return strings.TrimSpace(line)
+		}
+	}
+	return lastLines(out, 1)
 }

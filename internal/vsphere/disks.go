@@ -16,10 +16,10 @@ import (
 // newDiskFile returns where a new disk of VM moid goes: its datastore and a
 // file in the VM's own folder named after the VM, `[ds] dir/name_N.vmdk`, as
 // vSphere names the disks it adds, with N the first number that no device
-// of devs uses. A bare `[ds]` is not enough: vcsim (and a real host given a
-// file name) puts that at the datastore root, where every VM's first added
-// disk is the same file, so a second VM on the datastore fails with
-// FileAlreadyExists.
+// of devs uses. The name is given in full rather than as a bare `[ds]`
+// (which leaves the name to the server): vcsim makes that the file
+// `[ds] .vmdk` at the datastore root, the same file for every VM, so a second
+// VM on the datastore failed with FileAlreadyExists.
 func (c *Client) newDiskFile(ctx context.Context, moid string, vmDatastores []types.ManagedObjectReference, devs object.VirtualDeviceList) (types.ManagedObjectReference, string, error) {
 	var none types.ManagedObjectReference
 	var o mo.VirtualMachine
