@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
@@ -163,6 +162,7 @@ output "addresses" {
 	failed := each("apply", "-auto-approve", "-input=false", "-no-color")
 	t.Logf("three clusters applied in parallel: %v", time.Since(start).Round(time.Millisecond))
 
+	var diskFiles []string // of the data-store nodes, as vSphere names them
 	for _, name := range clusters {
 		if slices.Contains(failed, name) {
 			continue
@@ -183,6 +183,7 @@ output "addresses" {
 				var p object.DatastorePath
 				p.FromString(d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo).GetVirtualDeviceFileBackingInfo().FileName)
 				files = append(files, p.String())
+				diskFiles = append(diskFiles, p.String())
 				if p.Datastore != vmx.Datastore || path.Dir(p.Path) != path.Dir(vmx.Path) {
 					t.Errorf("cluster %s: disk file %s is not in the VM's folder (%s)", name, p.String(), vmx.String())
 				}
@@ -195,6 +196,15 @@ output "addresses" {
 		if out := acctest.GuestExec(t, l, name+"-node", "hipchat datacenter selfcheck"); !strings.Contains(out, "postgres: OK") ||
 			!strings.Contains(out, "redis: OK") || !strings.Contains(out, "nfs: OK") {
 			t.Errorf("cluster %s: self-check on the node:\n%s", name, out)
+		}
+	}
+
+	// The datastore listing below sees the disks (so that its being empty after destroy means
+	// something).
+	disks := datastoreDisks(t, ds)
+	for _, f := range diskFiles {
+		if !slices.Contains(disks, f) {
+			t.Errorf("disk file %s is not on datastore %s, which holds:\n%s", f, v.Datastore, strings.Join(disks, "\n"))
 		}
 	}
 
@@ -239,15 +249,13 @@ func datastoreDisks(t *testing.T, ds *object.Datastore) []string {
 		t.Fatal(err)
 	}
 	res, err := task.WaitForResult(ctx)
-	if err != nil && !fault.Is(err, &types.FileNotFound{}) {
+	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
-	if res != nil {
-		for _, r := range res.Result.(types.ArrayOfHostDatastoreBrowserSearchResults).HostDatastoreBrowserSearchResults {
-			for _, f := range r.File {
-				out = append(out, path.Join(r.FolderPath, f.GetFileInfo().Path))
-			}
+	for _, r := range res.Result.(types.ArrayOfHostDatastoreBrowserSearchResults).HostDatastoreBrowserSearchResults {
+		for _, f := range r.File {
+			out = append(out, path.Join(r.FolderPath, f.GetFileInfo().Path))
 		}
 	}
 	slices.Sort(out)
