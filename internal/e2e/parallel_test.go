@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
@@ -162,7 +164,7 @@ output "addresses" {
 	failed := each("apply", "-auto-approve", "-input=false", "-no-color")
 	t.Logf("three clusters applied in parallel: %v", time.Since(start).Round(time.Millisecond))
 
-	var diskFiles []string // of the data-store nodes, as vSphere names them
+	var diskFiles []string // of the data-store nodes, relative to the datastore's root
 	for _, name := range clusters {
 		if slices.Contains(failed, name) {
 			continue
@@ -183,7 +185,7 @@ output "addresses" {
 				var p object.DatastorePath
 				p.FromString(d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo).GetVirtualDeviceFileBackingInfo().FileName)
 				files = append(files, p.String())
-				diskFiles = append(diskFiles, p.String())
+				diskFiles = append(diskFiles, p.Path)
 				if p.Datastore != vmx.Datastore || path.Dir(p.Path) != path.Dir(vmx.Path) {
 					t.Errorf("cluster %s: disk file %s is not in the VM's folder (%s)", name, p.String(), vmx.String())
 				}
@@ -235,28 +237,35 @@ output "addresses" {
 	}
 }
 
-// datastoreDisks lists every .vmdk file on the datastore, sorted, as the datastore browser
-// shows them to a vSphere user.
+// datastoreDisks lists every .vmdk file on the datastore (paths relative to its root, sorted),
+// read from the folder on disk that backs it in vcsim: what is really there, whatever vSphere's
+// inventory says.
 func datastoreDisks(t *testing.T, ds *object.Datastore) []string {
 	t.Helper()
-	ctx := context.Background()
-	b, err := ds.Browser(ctx)
-	if err != nil {
+	var d mo.Datastore
+	if err := ds.Properties(context.Background(), ds.Reference(), []string{"info"}, &d); err != nil {
 		t.Fatal(err)
 	}
-	task, err := b.SearchDatastoreSubFolders(ctx, ds.Path(""), &types.HostDatastoreBrowserSearchSpec{MatchPattern: []string{"*.vmdk"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := task.WaitForResult(ctx)
-	if err != nil {
-		t.Fatal(err)
+	root := d.Info.GetDatastoreInfo().Url
+	if root == "" {
+		t.Fatalf("datastore %s has no backing folder", ds.Name())
 	}
 	var out []string
-	for _, r := range res.Result.(types.ArrayOfHostDatastoreBrowserSearchResults).HostDatastoreBrowserSearchResults {
-		for _, f := range r.File {
-			out = append(out, path.Join(r.FolderPath, f.GetFileInfo().Path))
+	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
 		}
+		if !e.IsDir() && strings.HasSuffix(p, ".vmdk") {
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				return err
+			}
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	slices.Sort(out)
 	return out
