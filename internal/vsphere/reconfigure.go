@@ -84,6 +84,7 @@ func (c *Client) Reconfigure(ctx context.Context, moid string, s Sizing) error {
 	sortDisksLike(devs, disks)
 
 	spec := types.VirtualMachineConfigSpec{}
+	var newFiles []string // of the disks added, for an error that names them
 	for i, want := range s.Disks {
 		if i < len(disks) {
 			if want == 0 {
@@ -107,15 +108,12 @@ func (c *Client) Reconfigure(ctx context.Context, moid string, s Sizing) error {
 		if err != nil {
 			return fmt.Errorf("VM %s: no controller for a new disk: %w", moid, err)
 		}
-		if len(o.Datastore) == 0 {
-			return fmt.Errorf("VM %s: has no datastore for a new disk", moid)
-		}
-		ds := object.NewDatastore(c.vim, o.Datastore[0])
-		dsName, err := ds.ObjectName(ctx)
+		ds, file, err := c.newDiskFile(ctx, moid, o.Datastore, devs)
 		if err != nil {
-			return c.vmErr(moid, err)
+			return err
 		}
-		d := devs.CreateDisk(ctl, ds.Reference(), fmt.Sprintf("[%s]", dsName))
+		newFiles = append(newFiles, file)
+		d := devs.CreateDisk(ctl, ds, file)
 		if b, ok := d.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
 			b.ThinProvisioned = types.NewBool(true)
 		}
@@ -155,7 +153,7 @@ func (c *Client) Reconfigure(ctx context.Context, moid string, s Sizing) error {
 		_, err = c.waitTask(ctx, t)
 	}
 	if err != nil {
-		err = c.vmErr(moid, fmt.Errorf("reconfigure: %w", err))
+		err = c.vmErr(moid, fmt.Errorf("reconfigure: %w", diskFileErr(err, newFiles)))
 	}
 	if cycle {
 		// Power back on even after a failed change: the VM was running.
