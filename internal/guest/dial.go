@@ -120,7 +120,8 @@ func connect(ctx context.Context, e *Endpoint, role string, dial dialFunc, budge
 		if unknown && unknownSince.IsZero() {
 			unknownSince = time.Now()
 		}
-		if !retryable(err) && !(unknown && time.Since(unknownSince) < UnknownHostGrace) {
+		graced := unknown && time.Since(unknownSince) < UnknownHostGrace
+		if !retryable(err) && !graced {
 			return nil, nil, err
 		}
 		tflog.Debug(ctx, "guest: connect attempt failed, retrying", map[string]any{"role": role, "address": addr, "attempt": attempt, "error": err.Error()})
