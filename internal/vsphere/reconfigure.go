@@ -145,7 +145,8 @@ func (c *Client) Reconfigure(ctx context.Context, moid string, s Sizing) error {
 	cycle := on && why != ""
 	if cycle {
 		if err := c.shutdown(ctx, moid, why); err != nil {
-			return err
+			// The guest may already be down or going down: bring the VM back.
+			return errors.Join(err, c.powerOnAgain(ctx, moid))
 		}
 	}
 	t, err := vm.Reconfigure(ctx, spec)
@@ -157,11 +158,19 @@ func (c *Client) Reconfigure(ctx context.Context, moid string, s Sizing) error {
 	}
 	if cycle {
 		// Power back on even after a failed change: the VM was running.
-		if perr := c.PowerOn(ctx, moid); perr != nil {
+		if perr := c.powerOnAgain(ctx, moid); perr != nil {
 			err = errors.Join(err, perr)
 		}
 	}
 	return err
+}
+
+// powerOnAgain powers on a VM that a power cycle took down, on a context of its own: an apply
+// cancelled or timed out half-way must not leave a VM that was running powered off.
+func (c *Client) powerOnAgain(ctx context.Context, moid string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	return c.PowerOn(ctx, moid)
 }
 
 // shutdown powers a running VM off for a change that needs it (why): through VMware Tools
@@ -187,16 +196,38 @@ func (c *Client) shutdown(ctx context.Context, moid, why string) error {
 		return c.PowerOff(ctx, moid)
 	}
 	wctx, cancel := context.WithTimeout(ctx, ShutdownTimeout)
-	err := vm.WaitForPowerState(wctx, types.VirtualMachinePowerStatePoweredOff)
+	err := c.waitPoweredOff(wctx, vm)
 	cancel()
 	if err == nil {
 		return nil
 	}
 	if ctx.Err() != nil {
+		// Cancelled while the guest shuts down: it goes down all the same. Let it finish (or
+		// stop it hard), so that the caller can power the VM on again instead of leaving it
+		// off some moments later.
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+		defer dcancel()
+		if c.waitPoweredOff(dctx, vm) != nil {
+			_ = c.PowerOff(dctx, moid)
+		}
 		return c.vmErr(moid, fmt.Errorf("waiting for the guest to shut down: %w", ctx.Err()))
 	}
 	tflog.Warn(ctx, "the guest did not shut down in time: powering the VM off hard", map[string]any{"vm": moid, "timeout": ShutdownTimeout.String()})
 	return c.PowerOff(ctx, moid)
+}
+
+// waitPoweredOff waits until the VM is powered off. The wait watches through a property
+// collector of the session, which a lost session takes with it: then it waits again on a new
+// one (the session itself is restored by the round tripper), rather than take the lost
+// collector for a guest that does not shut down.
+func (c *Client) waitPoweredOff(ctx context.Context, vm *object.VirtualMachine) error {
+	for {
+		err := vm.WaitForPowerState(ctx, types.VirtualMachinePowerStatePoweredOff)
+		if err == nil || !collectorLost(err) || ctx.Err() != nil {
+			return err
+		}
+		tflog.Info(ctx, "vSphere session lost while waiting for the guest to shut down: waiting again on a new property collector", map[string]any{"vm": vm.Reference().Value})
+	}
 }
 
 // sortDisksLike orders disks as diskSizesGiB does.
