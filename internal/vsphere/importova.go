@@ -77,6 +77,14 @@ func (c *Client) ImportOVA(ctx context.Context, spec ImportSpec) (string, error)
 	if errors.As(err, &lost) {
 		tflog.Warn(ctx, "the vSphere session ended during the import and its NFC lease with it: the half-made VM was removed; importing again from the start, reading the OVA again",
 			map[string]any{"vm": spec.Name, "source": Redact(spec.Source), "lease": lost.lease, "error": lost.err.Error()})
+		// A lease lost before it named its VM leaves that VM unknown to abortImport; the
+		// marker finds it.
+		var half *ExistsError
+		if errors.As(c.nameFree(ctx, place.Folder, spec.Name), &half) && half.Incomplete {
+			if derr := c.Destroy(ctx, half.MOID); derr != nil {
+				return "", fmt.Errorf("%w (removing the half-made VM %s failed: %w)", lost, half.MOID, derr)
+			}
+		}
 		id, err = c.importOnce(ctx, spec, place)
 	}
 	return id, err

@@ -124,8 +124,13 @@ func (c *Client) nameFree(ctx context.Context, folder *object.Folder, name strin
 	e := &ExistsError{Name: name, Folder: folder.InventoryPath, MOID: existing}
 	var vm mo.VirtualMachine
 	err = property.DefaultCollector(c.vim).RetrieveOne(ctx, types.ManagedObjectReference{Type: "VirtualMachine", Value: existing}, []string{"config.extraConfig"}, &vm)
-	if err != nil && !vmGone(err, existing) {
-		return fmt.Errorf("%w (reading its extraConfig: %w)", e, err)
+	if vmGone(err, existing) {
+		return nil // removed meanwhile: the name is free
+	}
+	if err != nil {
+		// Not an ExistsError: whether the VM was left by an unfinished create is not known.
+		return fmt.Errorf("a VM named %q already exists in folder %s (%s), and reading its %s marker failed: %w; apply again",
+			name, folder.InventoryPath, existing, CreateMarker, err)
 	}
 	if vm.Config != nil {
 		v, _ := object.OptionValueList(vm.Config.ExtraConfig).GetString(CreateMarker)
