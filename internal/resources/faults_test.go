@@ -22,8 +22,16 @@ import (
 // managedNode is a node from the lab's node OVA whose guest the provider configures.
 func managedNode(t *testing.T, l *lab.Lab, name, address, hostname, ntp, extra string) string {
 	cfg := nodeGuestConfig(l, false, name, address, hostname, extra)
-	cfg = strings.Replace(cfg, `ova_path     = ""`, fmt.Sprintf("ova_path     = %q", acctest.OVA(t, lab.KindNode, 40)), 1)
-	return strings.Replace(cfg, `ntp_servers  = ["time1.example.com", "time2.example.com"]`, "ntp_servers  = "+ntp, 1)
+	for _, r := range [][2]string{
+		{`ova_path     = ""`, fmt.Sprintf("ova_path     = %q", acctest.OVA(t, lab.KindNode, 40))},
+		{`ntp_servers  = ["time1.example.com", "time2.example.com"]`, "ntp_servers  = " + ntp},
+	} {
+		if !strings.Contains(cfg, r[0]) {
+			t.Fatalf("nodeGuestConfig has no %s to replace", r[0])
+		}
+		cfg = strings.Replace(cfg, r[0], r[1], 1)
+	}
+	return cfg
 }
 
 const (
@@ -187,7 +195,7 @@ func TestAccNodeGuest_unverifiedGuestIsAChange(t *testing.T) {
 			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 				plancheck.ExpectResourceAction("hipchatdc_node.app", plancheck.ResourceActionUpdate),
 				plancheck.ExpectKnownValue("hipchatdc_node.app", attrPath("drift"), knownvalue.ListExact(nil)),
-				driftBefore{"hipchatdc_node.app", "guest not verified: could not reach it at " + addr},
+				driftBefore{"hipchatdc_node.app", "guest not verified: SSH to " + addr + " failed: host key for " + addr + " does not match"},
 			}},
 			ExpectError: regexp.MustCompile(`(?s)host key for .* does not match known_hosts`),
 		}, {

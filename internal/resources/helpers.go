@@ -53,6 +53,13 @@ func nullUnknowns(s *tfsdk.State) {
 	}
 }
 
+// afterwards is the context an apply records what it did on: the read-back runs even when
+// the apply was cancelled (Ctrl-C) or ran out of its timeout, so that the state says what is
+// really there, and is bounded so that an unreachable vCenter or guest cannot hold it.
+func afterwards(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+}
+
 func stringValue(s string) types.String {
 	if s == "" {
 		return types.StringNull()

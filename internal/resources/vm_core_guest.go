@@ -257,7 +257,7 @@ func (o vmOps) dialForRead(ctx context.Context, c *vmCore, defaultIP string, imp
 		}
 		diags.AddWarning("Guest settings not verified", "Could not reach the guest at "+host+" to check its settings for drift: "+err.Error()+
 			". The plan lists this under drift, so that it is not taken for a clean deployment; an apply fails the same way until the guest can be reached.")
-		return nil, "could not reach it at " + host + " over SSH: " + err.Error()
+		return nil, "SSH to " + host + " failed: " + err.Error()
 	}
 	return conn, ""
 }

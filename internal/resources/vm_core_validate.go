@@ -140,7 +140,7 @@ func (c *vmCore) modifyPlan(role spec.Role, state *vmCore, changing bool, diags 
 // settings needs the VM powered off (vsphere.NeedsPowerCycle is what the apply follows). The
 // warning goes on the first of those attributes that changes.
 func (c *vmCore) warnPowerCycle(state *vmCore, diags *diag.Diagnostics) {
-	if !state.isOn() {
+	if state.PowerState.ValueString() == powerOff {
 		return // a VM found off takes the change before it is powered on again: no cycle
 	}
 	cur, want := state.sizing(), vsphere.Sizing{}

@@ -140,8 +140,8 @@ func (o vmOps) markCreated(ctx context.Context, c *vmCore, diags *diag.Diagnosti
 	defer cancel()
 	if err := vc.MarkCreated(ctx, c.ID.ValueString()); err != nil {
 		diags.AddAttributeWarning(path.Root("id"), "Cannot mark the VM's create as finished",
-			fmt.Sprintf("The state records the VM %s, but removing %s from its extraConfig failed: %v. Remove that key by hand (it marks a VM left half-made, which a later create of the same name would replace).",
-				c.ID.ValueString(), vsphere.CreateMarker, err))
+			fmt.Sprintf("The state records the VM %s, but removing %s from its extraConfig failed: %v. Remove that key by hand (it marks a VM left half-made, which a later create of the same name would replace): in the vSphere Client under Edit Settings > VM Options > Advanced > Configuration Parameters, or with govc: govc vm.change -vm %s -e %s=",
+				c.ID.ValueString(), vsphere.CreateMarker, err, c.Name.ValueString(), vsphere.CreateMarker))
 	}
 }
 
@@ -198,8 +198,12 @@ func (o vmOps) readVM(ctx context.Context, c *vmCore, diags *diag.Diagnostics) (
 	return info, true
 }
 
-// powerOn is the power state the provider keeps every VM in, in the vsphere provider's words.
-const powerOn = "on"
+// Power states in the vsphere provider's words; the provider keeps every VM on.
+const (
+	powerOn        = "on"
+	powerOff       = "off"
+	powerSuspended = "suspended"
+)
 
 // powerState names vSphere's power state as the vsphere provider's power_state does: on, off,
 // suspended.
@@ -208,7 +212,9 @@ func powerState(s string) string {
 	case string(vimtypes.VirtualMachinePowerStatePoweredOn):
 		return powerOn
 	case string(vimtypes.VirtualMachinePowerStatePoweredOff):
-		return "off"
+		return powerOff
+	case string(vimtypes.VirtualMachinePowerStateSuspended):
+		return powerSuspended
 	}
 	return s
 }

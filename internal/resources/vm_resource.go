@@ -142,7 +142,9 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	}
 	// Read back even when configuring the guest failed: the state must hold what the VM and
 	// the guest really are (and no value left unknown), whatever the next apply has to redo.
-	r.readBack(ctx, &plan, conn, true, &resp.Diagnostics)
+	rctx, rcancel := afterwards(ctx)
+	defer rcancel()
+	r.readBack(rctx, &plan, conn, true, &resp.Diagnostics)
 	// The VM goes to the state with this response: it is no longer a create in progress.
 	r.vm.markCreated(ctx, c, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
@@ -256,11 +258,16 @@ func (r *vmResource[M, PM]) Update(ctx context.Context, req resource.UpdateReque
 	ctx, cancel, ok := withTimeout(ctx, c.Timeouts.Update, defaultUpdateTimeout, &resp.Diagnostics)
 	defer cancel()
 	var conn *guest.Conn
-	if ok {
+	// vSphere changes the hardware of a VM that is on or off, not of a suspended one: resume
+	// that first. One found off is resized before it is powered on, without a power cycle.
+	resumeFirst := prior.PowerState.ValueString() == powerSuspended
+	if ok && resumeFirst {
+		r.vm.powerOnAgain(ctx, c, prior, &resp.Diagnostics)
+	}
+	if ok && !resp.Diagnostics.HasError() {
 		r.vm.resizeVM(ctx, c, prior, r.role.extraDisks(&plan), &resp.Diagnostics)
 	}
-	if !resp.Diagnostics.HasError() {
-		// After the resize: a VM that is off takes new CPU and memory without a power cycle.
+	if ok && !resumeFirst && !resp.Diagnostics.HasError() {
 		r.vm.powerOnAgain(ctx, c, prior, &resp.Diagnostics)
 	}
 	if !resp.Diagnostics.HasError() {
@@ -278,7 +285,9 @@ func (r *vmResource[M, PM]) Update(ctx context.Context, req resource.UpdateReque
 	if resp.Diagnostics.HasError() {
 		result = &state
 	}
-	r.readBack(ctx, result, conn, false, &resp.Diagnostics)
+	rctx, rcancel := afterwards(ctx)
+	defer rcancel()
+	r.readBack(rctx, result, conn, false, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, result)...)
 	nullUnknowns(&resp.State)
 }
