@@ -26,6 +26,9 @@ type Endpoint struct {
 	HostKey               string // pinned public key in authorized_keys format ("ssh-ed25519 AAAA...")
 	KnownHostsFile        string // an OpenSSH known_hosts file
 	InsecureIgnoreHostKey bool   // explicit opt-in to skip verification; callers should warn loudly
+	// HostKeyOrigin says, in messages, where HostKey comes from when the provider pinned it
+	// itself (the key a moved guest proved at its old address); "" is the user's host_key.
+	HostKeyOrigin string
 }
 
 // Config says how to reach a guest.

@@ -94,6 +94,28 @@ func TestPinnedHostKeyMismatchIsFinalAndNothingRuns(t *testing.T) {
 	}
 }
 
+// A key the provider pinned itself (a moved guest's, proved at its old address) is named as
+// such when it does not match: the user set no host_key, so "update host_key" is no advice.
+func TestProviderPinnedHostKeyMismatchNamesWhereTheKeyCameFrom(t *testing.T) {
+	client := newEd25519(t, "")
+	s := startSSHD(t, sshdOptions{authorized: []keyPair{client}})
+	ep := s.endpoint("root", client)
+	ep.HostKey = newEd25519(t, "").pubLine
+	ep.HostKeyOrigin = "the key this guest presented at 10.0.0.5 before its address changed"
+	_, err := Dial(context.Background(), Config{Target: ep, Timeout: 20 * time.Second})
+	var hk *HostKeyError
+	if !errors.As(err, &hk) {
+		t.Fatalf("Dial error = %v, want a HostKeyError", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "does not match the key this guest presented at 10.0.0.5 before its address changed") {
+		t.Errorf("error %q does not say where the pinned key came from", msg)
+	}
+	if strings.Contains(msg, "host_key") {
+		t.Errorf("error %q speaks of host_key, which the user did not set", msg)
+	}
+}
+
 func TestNoHostKeyVerificationIsRefusedWithAdvice(t *testing.T) {
 	ep := Endpoint{Host: "127.0.0.1", Port: freePort(t), User: "root", Password: "x"}
 	_, err := Dial(context.Background(), Config{Target: ep, Timeout: time.Second})

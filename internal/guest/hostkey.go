@@ -29,6 +29,12 @@ func hostKeyCheck(e *Endpoint) (ssh.HostKeyCallback, []string, error) {
 			if bytes.Equal(got.Marshal(), want.Marshal()) {
 				return nil
 			}
+			if e.HostKeyOrigin != "" {
+				return &HostKeyError{Host: e.Host, msg: fmt.Sprintf(
+					"host key for %s does not match %s (got %s %s, want %s %s); nothing was changed on it. "+
+						"Another machine answers at that address, or someone is intercepting the connection",
+					e.Host, e.HostKeyOrigin, got.Type(), ssh.FingerprintSHA256(got), want.Type(), ssh.FingerprintSHA256(want))}
+			}
 			return &HostKeyError{Host: e.Host, msg: fmt.Sprintf(
 				"host key for %s does not match the pinned host_key (got %s %s, want %s %s); nothing was changed on it. "+
 					"If the server was rebuilt, update host_key; otherwise someone may be intercepting the connection",

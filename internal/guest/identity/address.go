@@ -209,6 +209,7 @@ func pinned(cfg guest.Config, key ssh.PublicKey) guest.Config {
 		return cfg
 	}
 	cfg.Target.HostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+	cfg.Target.HostKeyOrigin = "the key this guest presented at " + cfg.Target.Host + " before its address changed"
 	cfg.Target.KnownHostsFile, cfg.Target.InsecureIgnoreHostKey = "", false
 	return cfg
 }
