@@ -174,12 +174,11 @@ func (c *Client) importOnce(ctx context.Context, spec ImportSpec, place *Resolve
 	lostErr := func(err error) error {
 		return &leaseLostError{name: spec.Name, lease: lease.Value, err: err}
 	}
-	info, err := lease.Wait(ctx, is.FileItem)
-	// lease.Wait watches the lease through a property collector of the
-	// session: one lost with the session is made again.
-	for err != nil && collectorLost(err) && ctx.Err() == nil {
+	var info *nfc.LeaseInfo
+	err = waitAgain(ctx, "NFC lease "+lease.Value, func() (err error) {
 		info, err = lease.Wait(ctx, is.FileItem)
-	}
+		return err
+	})
 	if err != nil {
 		lost := c.leaseLost(ctx, lease, gen)
 		c.abortImport(ctx, lease, nil, err, lost)

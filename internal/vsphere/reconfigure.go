@@ -216,18 +216,12 @@ func (c *Client) shutdown(ctx context.Context, moid, why string) error {
 	return c.PowerOff(ctx, moid)
 }
 
-// waitPoweredOff waits until the VM is powered off. The wait watches through a property
-// collector of the session, which a lost session takes with it: then it waits again on a new
-// one (the session itself is restored by the round tripper), rather than take the lost
-// collector for a guest that does not shut down.
+// waitPoweredOff waits until the VM is powered off; a collector lost with the session is not
+// taken for a guest that does not shut down (waitAgain).
 func (c *Client) waitPoweredOff(ctx context.Context, vm *object.VirtualMachine) error {
-	for {
-		err := vm.WaitForPowerState(ctx, types.VirtualMachinePowerStatePoweredOff)
-		if err == nil || !collectorLost(err) || ctx.Err() != nil {
-			return err
-		}
-		tflog.Info(ctx, "vSphere session lost while waiting for the guest to shut down: waiting again on a new property collector", map[string]any{"vm": vm.Reference().Value})
-	}
+	return waitAgain(ctx, "VM "+vm.Reference().Value+" to power off", func() error {
+		return vm.WaitForPowerState(ctx, types.VirtualMachinePowerStatePoweredOff)
+	})
 }
 
 // sortDisksLike orders disks as diskSizesGiB does.

@@ -62,18 +62,31 @@ func collectorLost(err error) bool {
 	return ok && (obj.Type == "PropertyCollector" || obj.Type == "PropertyFilter")
 }
 
-// waitTask waits for a task's result. task.Wait watches the task through a
-// property collector of the session; when the session is lost the collector
-// goes with it, so the wait starts again on a new one (the task itself goes
-// on in vSphere).
-func (c *Client) waitTask(ctx context.Context, t *object.Task) (*types.TaskInfo, error) {
+// waitAgain runs wait, which watches something through a property collector
+// of the session, and runs it again each time that collector was lost with
+// the session: the session itself is restored by the round tripper, and a new
+// wait makes a new collector (starting from the current values), so the loss
+// is not taken for the outcome of what was waited for. what names it for the
+// log.
+func waitAgain(ctx context.Context, what string, wait func() error) error {
 	for {
-		info, err := t.WaitForResult(ctx)
+		err := wait()
 		if err == nil || !collectorLost(err) || ctx.Err() != nil {
-			return info, err
+			return err
 		}
-		tflog.Info(ctx, "vSphere session lost while waiting for a task: waiting again on a new property collector", map[string]any{"task": t.Reference().Value, "error": err.Error()})
+		tflog.Info(ctx, "vSphere session lost while waiting for "+what+": waiting again on a new property collector", map[string]any{"error": err.Error()})
 	}
+}
+
+// waitTask waits for a task's result; the task itself goes on in vSphere
+// whatever happens to the session watching it.
+func (c *Client) waitTask(ctx context.Context, t *object.Task) (*types.TaskInfo, error) {
+	var info *types.TaskInfo
+	err := waitAgain(ctx, "task "+t.Reference().Value, func() (err error) {
+		info, err = t.WaitForResult(ctx)
+		return err
+	})
+	return info, err
 }
 
 // CreateMarker is the config.extraConfig key that marks a VM whose create
@@ -325,14 +338,7 @@ func (c *Client) WaitForIP(ctx context.Context, moid string, timeout time.Durati
 			return ip != ""
 		})
 	}
-	err := wait()
-	// The wait's property collector ends with the session that made it; the
-	// call that found it gone has logged in again, so wait again on a new one
-	// (it starts with the properties' current values).
-	for err != nil && collectorLost(err) && wctx.Err() == nil {
-		tflog.Info(ctx, "vSphere session lost while waiting for the guest's address: waiting again on a new property collector", map[string]any{"vm": moid, "error": err.Error()})
-		err = wait()
-	}
+	err := waitAgain(wctx, "the address of VM "+moid, wait)
 	if err == nil {
 		return ip, nil
 	}
