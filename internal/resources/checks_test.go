@@ -1,6 +1,9 @@
 package resources_test
 
 import (
+	"regexp"
+	"strings"
+
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
@@ -20,4 +23,10 @@ func importVerify(resourceName string, ignore ...string) resource.TestStep {
 		ImportStateVerify:       true,
 		ImportStateVerifyIgnore: append([]string{"ova_path", "timeouts"}, ignore...),
 	}
+}
+
+// wrapped matches a message as Terraform prints it: taken literally, but with a line break
+// wherever it has a space, as Terraform wraps a diagnostic's text to the terminal's width.
+func wrapped(msg string) *regexp.Regexp {
+	return regexp.MustCompile(strings.ReplaceAll(regexp.QuoteMeta(msg), " ", `\s+`))
 }

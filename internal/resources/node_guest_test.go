@@ -286,3 +286,65 @@ func TestAccNodeGuest_badInput(t *testing.T) {
 		})
 	})
 }
+
+// TestAccNodeGuest_identityRejectedAtPlan: network identities that the guest or vSphere would
+// take and that cannot work (a broadcast address, a gateway that is no host, a host name
+// spelled otherwise than the guest keeps it, one NTP server twice) fail the plan, on the
+// attribute to fix, with the value and the rule; and a value with a newline stays on one line.
+func TestAccNodeGuest_identityRejectedAtPlan(t *testing.T) {
+	l := acctest.Lab(t)
+	ova := acctest.OVA(t, lab.KindNode, 40)
+	const name = "tf-id-bad"
+	host := func(n int) string { return acctest.LabAddress(l, false, n) }
+	subnet := l.PublicSubnet().Masked().String()
+	gateway := fmt.Sprintf("ipv4_gateway = %q", acctest.Gateway(l, false))
+	cases := []struct {
+		name             string
+		address          string
+		replace          [][2]string // in the configuration
+		summary, message string
+	}{
+		{"broadcast address", host(255), nil, "Invalid ipv4_address",
+			fmt.Sprintf("%s is the broadcast address of %s, not a host address; the hosts of %s are %s to %s", host(255), subnet, subnet, host(1), host(254))},
+		{"broadcast address of a /30", host(103), [][2]string{{"ipv4_netmask = 24", "ipv4_netmask = 30"}, {gateway, fmt.Sprintf("ipv4_gateway = %q", host(101))}}, "Invalid ipv4_address",
+			fmt.Sprintf("%s is the broadcast address of %s/30, not a host address; the hosts of %s/30 are %s to %s", host(103), host(100), host(100), host(101), host(102))},
+		// Reported on the address, which is what is wrong, not on the netmask.
+		{"network address", host(0), nil, "Invalid ipv4_address",
+			fmt.Sprintf("%s is the network address of %s, not a host address", host(0), subnet)},
+		{"gateway is the broadcast address", host(233), [][2]string{{gateway, fmt.Sprintf("ipv4_gateway = %q", host(255))}}, "Invalid ipv4_gateway",
+			fmt.Sprintf("gateway %s is the broadcast address of %s, not a host that can route", host(255), subnet)},
+		{"gateway is the network address", host(233), [][2]string{{gateway, fmt.Sprintf("ipv4_gateway = %q", host(0))}}, "Invalid ipv4_gateway",
+			fmt.Sprintf("gateway %s is the network address of %s, not a host that can route", host(0), subnet)},
+		{"host name in upper case", host(233), [][2]string{{`hostname     = "tf-id-bad.example.com"`, `hostname     = "Tf-Id-Bad.example.com"`}}, "Invalid hostname",
+			`hostname "Tf-Id-Bad.example.com": DNS ignores case but the guest keeps its host name as written, so it would differ from what DNS and the other hosts use; use "tf-id-bad.example.com"`},
+		{"host name with a trailing dot", host(233), [][2]string{{`hostname     = "tf-id-bad.example.com"`, `hostname     = "tf-id-bad.example.com."`}}, "Invalid hostname",
+			`hostname "tf-id-bad.example.com.": a trailing dot marks a fully qualified DNS name but is no part of the guest's host name; use "tf-id-bad.example.com"`},
+		{"NTP server twice", host(233), [][2]string{{`ntp_servers  = ["time1.example.com", "time2.example.com"]`, `ntp_servers  = ["time1.example.com", "time2.example.com", "TIME1.example.com."]`}}, "Duplicate NTP server",
+			`ntp_servers[2] = "TIME1.example.com." is the same server as ntp_servers[0] = "time1.example.com"; list each NTP server once.`},
+		{"DNS server with a newline", host(233), [][2]string{{fmt.Sprintf("dns_servers  = [%q]", acctest.Gateway(l, false)), `dns_servers  = ["10.0.0.1\n8.8.8.8"]`}}, "Invalid DNS server",
+			`"10.0.0.1\n8.8.8.8" is not an IPv4 address.`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := strings.Replace(nodeGuestConfig(l, false, name, c.address, name+".example.com", ""),
+				`ova_path     = ""`, fmt.Sprintf("ova_path     = %q", ova), 1)
+			for _, r := range c.replace {
+				if !strings.Contains(cfg, r[0]) {
+					t.Fatalf("configuration has no %q", r[0])
+				}
+				cfg = strings.Replace(cfg, r[0], r[1], 1)
+			}
+			resource.Test(t, resource.TestCase{
+				ProtoV6ProviderFactories: acctest.Factories(),
+				Steps: []resource.TestStep{{
+					Config:      cfg,
+					PlanOnly:    true,
+					ExpectError: regexp.MustCompile(`(?s)Error: ` + regexp.QuoteMeta(c.summary) + `\n.*` + wrapped(c.message).String()),
+				}},
+			})
+		})
+	}
+	if _, ok := acctest.VM(t, name); ok {
+		t.Fatal("a VM was created for a rejected plan")
+	}
+}

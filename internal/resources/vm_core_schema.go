@@ -118,13 +118,13 @@ func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attrib
 		},
 		"num_cpus": schema.Int64Attribute{
 			Optional: true, Computed: true,
-			MarkdownDescription: fmt.Sprintf("Number of vCPUs. The guide asks for at least %d; default %d. ", min.NumCPUs, min.NumCPUs) + powerCycleDoc("cpu_hot_add_enabled", "vCPUs"),
+			MarkdownDescription: fmt.Sprintf("Number of vCPUs. The guide asks for at least %d; default %d. vSphere allows at most %d per VM (vSphere 8 configuration maximums): more is refused at plan time. ", min.NumCPUs, min.NumCPUs, spec.VSphereLimits.MaxNumCPUs) + powerCycleDoc("cpu_hot_add_enabled", "vCPUs"),
 			PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
 			Validators:          []validator.Int64{int64validator.AtLeast(1)},
 		},
 		"memory": schema.Int64Attribute{
 			Optional: true, Computed: true,
-			MarkdownDescription: fmt.Sprintf("Memory in MiB. The guide asks for at least %d (%d GB); default %d. ", min.MemoryMB, min.MemoryMB/1024, min.MemoryMB) + powerCycleDoc("memory_hot_add_enabled", "memory"),
+			MarkdownDescription: fmt.Sprintf("Memory in MiB. The guide asks for at least %d (%d GB); default %d. vSphere requires a multiple of %d MB: another size is refused at plan time. ", min.MemoryMB, min.MemoryMB/1024, min.MemoryMB, spec.VSphereLimits.MemoryStepMB) + powerCycleDoc("memory_hot_add_enabled", "memory"),
 			PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
 			Validators:          []validator.Int64{int64validator.AtLeast(4)},
 		},
@@ -159,11 +159,11 @@ func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attrib
 		},
 		"hostname": schema.StringAttribute{
 			Optional:            true,
-			MarkdownDescription: "Host name set on the guest (must be unique in the cluster, not `hipchat`, not the public DNS name). Setting it (with `ipv4_address`) makes the provider configure the guest over SSH.",
+			MarkdownDescription: "Host name set on the guest (must be unique in the cluster, not `hipchat`, not the public DNS name). In lower case and without a trailing dot: `Node-1.example.com` or `node-1.example.com.` is refused at plan time with the spelling to use, because the guest keeps a host name as written while DNS ignores case, and a trailing dot marks a DNS name, not a host name; the provider does not rewrite it, so that plan, state and guest say the same. Setting it (with `ipv4_address`) makes the provider configure the guest over SSH.",
 		},
 		"ipv4_address": schema.StringAttribute{
 			Optional:            true,
-			MarkdownDescription: "Static IPv4 address written to `/etc/network/interfaces` (the guide's step \"Configure the Hipchat VM network\"). Must be private unless `allow_public_ipv4`.",
+			MarkdownDescription: "Static IPv4 address written to `/etc/network/interfaces` (the guide's step \"Configure the Hipchat VM network\"). Must be private unless `allow_public_ipv4`, and a host address of its network: not its network or broadcast address (`10.0.0.0` or `10.0.0.255` with `ipv4_netmask = 24`).",
 		},
 		"ipv4_netmask": schema.Int64Attribute{
 			Optional:            true,
@@ -172,7 +172,7 @@ func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attrib
 		},
 		"ipv4_gateway": schema.StringAttribute{
 			Optional:            true,
-			MarkdownDescription: "Default gateway; must lie inside the address's network.",
+			MarkdownDescription: "Default gateway; must be a host address inside the address's network (not its network or broadcast address, not `ipv4_address`).",
 		},
 		"dns_servers": schema.ListAttribute{
 			ElementType:         types.StringType,
@@ -182,7 +182,7 @@ func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attrib
 		"ntp_servers": schema.ListAttribute{
 			ElementType:         types.StringType,
 			Optional:            true,
-			MarkdownDescription: "NTP servers. The guide's default is Atlassian's pool (`0.atlassian.pool.ntp.org`, `1.atlassian.pool.ntp.org`); networks without internet access must set their own.",
+			MarkdownDescription: "NTP servers, each listed once (names compare without case and trailing dot). The guide's default is Atlassian's pool (`0.atlassian.pool.ntp.org`, `1.atlassian.pool.ntp.org`); networks without internet access must set their own.",
 			Validators:          []validator.List{listvalidator.SizeAtLeast(1)},
 		},
 		"timezone": schema.StringAttribute{

@@ -25,16 +25,22 @@ func known(v knowable) bool { return !v.IsNull() && !v.IsUnknown() }
 // validate applies the guide's rules to the VM core at plan time. publicName is the cluster's
 // public DNS name when the resource knows it ("" otherwise).
 func (c *vmCore) validate(ctx context.Context, role spec.Role, publicName string, diags *diag.Diagnostics) {
-	check := func(attr string, v int64, err error) {
+	checkAs := func(summary, attr string, v int64, err error) {
 		if err != nil {
-			diags.AddAttributeError(path.Root(attr), "Configuration breaks the small-scale guide", fmt.Sprintf("%s = %d: %s", attr, v, err))
+			diags.AddAttributeError(path.Root(attr), summary, fmt.Sprintf("%s = %d: %s", attr, v, err))
 		}
 	}
+	check := func(attr string, v int64, err error) {
+		checkAs("Configuration breaks the small-scale guide", attr, v, err)
+	}
+	const vSphereRefuses = "vSphere would refuse the configuration"
 	if known(c.NumCPUs) {
 		check("num_cpus", c.NumCPUs.ValueInt64(), spec.CheckNumCPUs(role, c.NumCPUs.ValueInt64()))
+		checkAs(vSphereRefuses, "num_cpus", c.NumCPUs.ValueInt64(), spec.CheckVSphereNumCPUs(c.NumCPUs.ValueInt64()))
 	}
 	if known(c.Memory) {
 		check("memory", c.Memory.ValueInt64(), spec.CheckMemory(role, c.Memory.ValueInt64()))
+		checkAs(vSphereRefuses, "memory", c.Memory.ValueInt64(), spec.CheckVSphereMemory(c.Memory.ValueInt64()))
 	}
 	if known(c.DiskSize) {
 		check("disk_size", c.DiskSize.ValueInt64(), spec.CheckDisk(role, c.DiskSize.ValueInt64()))
@@ -72,6 +78,8 @@ func (c *vmCore) validateIdentity(ctx context.Context, publicName string, diags 
 	if known(c.Hostname) {
 		if err := spec.CheckHostname(c.Hostname.ValueString(), publicName); err != nil {
 			diags.AddAttributeError(path.Root("hostname"), "Invalid hostname", err.Error())
+		} else if err := spec.CheckHostnameForm(c.Hostname.ValueString()); err != nil {
+			diags.AddAttributeError(path.Root("hostname"), "Invalid hostname", err.Error())
 		}
 	}
 	var addr netip.Addr
@@ -89,20 +97,40 @@ func (c *vmCore) validateIdentity(ctx context.Context, publicName string, diags 
 		p, err := spec.CheckPrefix(addr, c.IPv4Netmask.ValueInt64())
 		if err != nil {
 			diags.AddAttributeError(path.Root("ipv4_netmask"), "Invalid ipv4_netmask", err.Error())
-		} else if known(c.IPv4Gateway) {
-			if err := spec.CheckGateway(p, c.IPv4Gateway.ValueString()); err != nil {
-				diags.AddAttributeError(path.Root("ipv4_gateway"), "Invalid ipv4_gateway", err.Error())
+		} else {
+			// The netmask is fine; what is wrong is the address it makes a network or broadcast address.
+			if err := spec.CheckHostAddress(p); err != nil {
+				diags.AddAttributeError(path.Root("ipv4_address"), "Invalid ipv4_address", err.Error())
+			}
+			if known(c.IPv4Gateway) {
+				if err := spec.CheckGateway(p, c.IPv4Gateway.ValueString()); err != nil {
+					diags.AddAttributeError(path.Root("ipv4_gateway"), "Invalid ipv4_gateway", err.Error())
+				}
 			}
 		}
 	}
+	type entry struct {
+		i int
+		s string
+	}
+	ntp := map[string]entry{}
 	eachKnownString(c.NTPServers, func(i int, s string) {
 		if err := spec.CheckNTPServer(s); err != nil {
 			diags.AddAttributeError(path.Root("ntp_servers").AtListIndex(i), "Invalid NTP server", err.Error())
+			return
 		}
+		// A repeated server is no second source of time: the list would look longer than it is.
+		k := spec.NTPServerKey(s)
+		if first, ok := ntp[k]; ok {
+			diags.AddAttributeError(path.Root("ntp_servers").AtListIndex(i), "Duplicate NTP server",
+				fmt.Sprintf("ntp_servers[%d] = %q is the same server as ntp_servers[%d] = %q; list each NTP server once.", i, s, first.i, first.s))
+			return
+		}
+		ntp[k] = entry{i, s}
 	})
 	eachKnownString(c.DNSServers, func(i int, s string) {
 		if a, err := netip.ParseAddr(s); err != nil || !a.Is4() {
-			diags.AddAttributeError(path.Root("dns_servers").AtListIndex(i), "Invalid DNS server", s+" is not an IPv4 address.")
+			diags.AddAttributeError(path.Root("dns_servers").AtListIndex(i), "Invalid DNS server", fmt.Sprintf("%q is not an IPv4 address.", s))
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -29,20 +30,27 @@ func CheckPrivate(a netip.Addr) error {
 }
 
 // CheckPrefix turns a prefix length into the address's network, refusing lengths that leave no
-// room for a gateway.
+// room for a gateway. The address itself is CheckHostAddress's.
 func CheckPrefix(a netip.Addr, bits int64) (netip.Prefix, error) {
 	if bits < 1 || bits > 30 {
 		return netip.Prefix{}, fmt.Errorf("prefix length %d is out of range 1-30 (for example 24 for netmask 255.255.255.0)", bits)
 	}
-	p := netip.PrefixFrom(a, int(bits))
-	if a == p.Masked().Addr() {
-		return netip.Prefix{}, fmt.Errorf("%s is the network address of %s, not a host address", a, p.Masked())
+	return netip.PrefixFrom(a, int(bits)), nil
+}
+
+// CheckHostAddress refuses, as a host's static address, the network address and the broadcast
+// address of its own network: the kernel accepts either on an interface, but the host then
+// answers broadcasts or is unreachable, so the failure shows long after the apply.
+func CheckHostAddress(p netip.Prefix) error {
+	if what := reservedAddress(p, p.Addr()); what != "" {
+		return fmt.Errorf("%s is the %s address of %s, not a host address; %s", p.Addr(), what, p.Masked(), hostRange(p))
 	}
-	return p, nil
+	return nil
 }
 
 // CheckGateway requires the gateway to be a different host inside the address's network: a
-// gateway outside it leaves the node without a default route after `ifup`.
+// gateway outside it leaves the node without a default route after `ifup`, and the network or
+// broadcast address is no host at all.
 func CheckGateway(p netip.Prefix, gw string) error {
 	g, err := netip.ParseAddr(gw)
 	if err != nil || !g.Is4() {
@@ -51,10 +59,46 @@ func CheckGateway(p netip.Prefix, gw string) error {
 	if !p.Masked().Contains(g) {
 		return fmt.Errorf("gateway %s is outside the network %s of the address %s", g, p.Masked(), p.Addr())
 	}
+	if what := reservedAddress(p, g); what != "" {
+		return fmt.Errorf("gateway %s is the %s address of %s, not a host that can route; %s", g, what, p.Masked(), hostRange(p))
+	}
 	if g == p.Addr() {
 		return fmt.Errorf("gateway %s is the node's own address", g)
 	}
 	return nil
+}
+
+// reservedAddress names what a (an address inside p) is when it cannot be a host's: "network"
+// or "broadcast", or "" for a host address. A /31 (a point-to-point link, RFC 3021) and a /32
+// have neither: each of their addresses is a host's.
+func reservedAddress(p netip.Prefix, a netip.Addr) string {
+	if p.Bits() >= 31 {
+		return ""
+	}
+	switch a {
+	case p.Masked().Addr():
+		return "network"
+	case broadcast(p):
+		return "broadcast"
+	}
+	return ""
+}
+
+// broadcast is the last address of an IPv4 network: all host bits set.
+func broadcast(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	v := binary.BigEndian.Uint32(b[:]) | (1<<(32-p.Bits()) - 1)
+	binary.BigEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
+
+// hostRange says which addresses of p are hosts', for a message.
+func hostRange(p netip.Prefix) string {
+	first, last := p.Masked().Addr(), broadcast(p)
+	if p.Bits() < 31 {
+		first, last = first.Next(), last.Prev()
+	}
+	return fmt.Sprintf("the hosts of %s are %s to %s", p.Masked(), first, last)
 }
 
 var hostLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
@@ -78,6 +122,36 @@ func CheckHostname(name, publicName string) error {
 		return fmt.Errorf("hostname %q is the cluster's public DNS name; the guide asks for a node name different from it, for clarity in logs and troubleshooting", name)
 	}
 	return nil
+}
+
+// CheckHostnameForm refuses a host name in upper case or with a trailing dot, naming the
+// spelling to use. DNS ignores case, but Linux keeps a host name as written (`hostname`, logs,
+// /etc/hosts), and a trailing dot marks a fully qualified DNS name: it is no part of a host name
+// and does not belong in /etc/hostname. The provider cannot plan another value than the
+// configured one (Terraform would call that an invalid plan), so it refuses instead of
+// rewriting it, and plan, state and guest say the same.
+func CheckHostnameForm(name string) error {
+	want := strings.ToLower(strings.TrimSuffix(name, "."))
+	if want == name {
+		return nil
+	}
+	var why []string
+	if strings.HasSuffix(name, ".") {
+		why = append(why, "a trailing dot marks a fully qualified DNS name but is no part of the guest's host name")
+	}
+	if strings.ToLower(name) != name {
+		why = append(why, "DNS ignores case but the guest keeps its host name as written, so it would differ from what DNS and the other hosts use")
+	}
+	return fmt.Errorf("hostname %q: %s; use %q", name, strings.Join(why, ", and "), want)
+}
+
+// NTPServerKey is what two entries of an NTP server list have in common when they name the same
+// server: host names compare without case and trailing dot, addresses as addresses.
+func NTPServerKey(s string) string {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.String()
+	}
+	return strings.ToLower(strings.TrimSuffix(s, "."))
 }
 
 // CheckNTPServer accepts a host name or an IP address, as `hipchat service --ntp-servers`

@@ -113,9 +113,6 @@ func TestNetworkRules(t *testing.T) {
 	if err != nil || p.String() != "10.0.0.100/24" {
 		t.Fatalf("prefix: %v %v", p, err)
 	}
-	if _, err := CheckPrefix(netip.MustParseAddr("10.0.0.0"), 24); err == nil {
-		t.Error("network address accepted")
-	}
 	if _, err := CheckPrefix(netip.MustParseAddr("10.0.0.1"), 31); err == nil {
 		t.Error("/31 accepted")
 	}
@@ -127,6 +124,91 @@ func TestNetworkRules(t *testing.T) {
 	}
 	if err := CheckGateway(p, "10.0.0.100"); err == nil {
 		t.Error("own address accepted as gateway")
+	}
+}
+
+func TestHostAndGatewayAddresses(t *testing.T) {
+	for _, c := range []struct {
+		prefix, gateway  string
+		wantAddr, wantGw string
+	}{
+		{"10.0.0.100/24", "10.0.0.1", "", ""},
+		{"10.0.0.255/24", "10.0.0.1", "10.0.0.255 is the broadcast address of 10.0.0.0/24, not a host address; the hosts of 10.0.0.0/24 are 10.0.0.1 to 10.0.0.254", ""},
+		{"10.0.0.0/24", "10.0.0.1", "10.0.0.0 is the network address of 10.0.0.0/24, not a host address", ""},
+		{"10.0.0.103/30", "10.0.0.101", "10.0.0.103 is the broadcast address of 10.0.0.100/30, not a host address; the hosts of 10.0.0.100/30 are 10.0.0.101 to 10.0.0.102", ""},
+		{"10.0.0.102/30", "10.0.0.101", "", ""},
+		{"10.0.0.100/24", "10.0.0.255", "", "gateway 10.0.0.255 is the broadcast address of 10.0.0.0/24, not a host that can route"},
+		{"10.0.0.100/24", "10.0.0.0", "", "gateway 10.0.0.0 is the network address of 10.0.0.0/24"},
+		{"172.16.5.9/12", "172.31.255.255", "", "gateway 172.31.255.255 is the broadcast address of 172.16.0.0/12"},
+		{"172.16.5.9/12", "172.16.0.1", "", ""},
+		// A /31 is a point-to-point link (RFC 3021) and a /32 a single host: no network or
+		// broadcast address, both addresses of a /31 are hosts'.
+		{"10.0.0.0/31", "10.0.0.1", "", ""},
+		{"10.0.0.1/31", "10.0.0.0", "", ""},
+		{"10.0.0.7/32", "10.0.0.7", "", "is the node's own address"},
+	} {
+		p := netip.MustParsePrefix(c.prefix)
+		if err := CheckHostAddress(p); c.wantAddr == "" && err != nil || c.wantAddr != "" && (err == nil || !strings.Contains(err.Error(), c.wantAddr)) {
+			t.Errorf("address %s: got %v, want %q", p, err, c.wantAddr)
+		}
+		if err := CheckGateway(p, c.gateway); c.wantGw == "" && err != nil || c.wantGw != "" && (err == nil || !strings.Contains(err.Error(), c.wantGw)) {
+			t.Errorf("address %s, gateway %s: got %v, want %q", p, c.gateway, err, c.wantGw)
+		}
+	}
+}
+
+func TestVSphereLimits(t *testing.T) {
+	for _, c := range []struct {
+		cpus, mem int64
+		want      string
+	}{
+		{768, 16384, ""},
+		{769, 16384, "vSphere allows at most 768 vCPUs per VM (vSphere 8 configuration maximums); got 769"},
+		{1000000, 16384, "got 1000000"},
+		{8, 16385, "vSphere requires memory in multiples of 4 MB; use 16384 or 16388"},
+		{8, 16386, "use 16384 or 16388"},
+		{8, 2, "vSphere requires memory in multiples of 4 MB; use 4"},
+		{8, 4, ""},
+	} {
+		var msgs []string
+		for _, err := range []error{CheckVSphereNumCPUs(c.cpus), CheckVSphereMemory(c.mem)} {
+			if err != nil {
+				msgs = append(msgs, err.Error())
+			}
+		}
+		got := strings.Join(msgs, "\n")
+		if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
+			t.Errorf("%d vCPUs, %d MiB: got %q, want %q", c.cpus, c.mem, got, c.want)
+		}
+	}
+}
+
+func TestCheckHostnameForm(t *testing.T) {
+	for name, want := range map[string]string{
+		"node-1.example.com":  "",
+		"Node-1.example.com":  `hostname "Node-1.example.com": DNS ignores case but the guest keeps its host name as written, so it would differ from what DNS and the other hosts use; use "node-1.example.com"`,
+		"node-1.example.com.": `hostname "node-1.example.com.": a trailing dot marks a fully qualified DNS name but is no part of the guest's host name; use "node-1.example.com"`,
+		"NODE-1.example.com.": `; use "node-1.example.com"`,
+	} {
+		err := CheckHostnameForm(name)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("%q: got %v, want %q", name, err, want)
+		}
+	}
+}
+
+func TestNTPServerKey(t *testing.T) {
+	for _, same := range [][2]string{
+		{"time1.example.com", "TIME1.example.com."},
+		{"10.0.0.1", "10.0.0.1"},
+		{"::1", "0:0::1"},
+	} {
+		if NTPServerKey(same[0]) != NTPServerKey(same[1]) {
+			t.Errorf("%q and %q are one server", same[0], same[1])
+		}
+	}
+	if NTPServerKey("time1.example.com") == NTPServerKey("time2.example.com") {
+		t.Error("two servers are one")
 	}
 }
 
