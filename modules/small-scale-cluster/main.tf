@@ -10,6 +10,18 @@ locals {
   server_ova     = local.server_is_url ? null : var.server_ova
   server_ova_url = local.server_is_url ? var.server_ova : null
   hipchat_is_url = can(regex("^https?://", var.hipchat_ova))
+
+  # The guide gives every VM its own static address and a unique host name. The provider checks
+  # one VM at a time, and a variable's validation sees only that variable (Terraform < 1.9), so
+  # the module compares the three in preconditions. Host names compare as DNS does: without
+  # case and trailing dot.
+  vms = { "var.node" = var.node, "var.data_stores" = var.data_stores, "var.proxy" = var.proxy }
+  shared_addresses = {
+    for address, owners in { for k, v in local.vms : v.address => "${k}.address"... } : address => owners if length(owners) > 1
+  }
+  shared_hostnames = {
+    for name, owners in { for k, v in local.vms : lower(trimsuffix(v.hostname, ".")) => "${k}.hostname"... } : name => owners if length(owners) > 1
+  }
 }
 
 resource "hipchatdc_datastore_node" "data" {
@@ -47,6 +59,15 @@ resource "hipchatdc_datastore_node" "data" {
     precondition {
       condition     = (var.server_ova == null) != (var.server_template == null)
       error_message = "Set exactly one of server_ova and server_template."
+    }
+    # On the first VM the guide deploys, so that nothing is planned with a clash.
+    precondition {
+      condition     = length(local.shared_addresses) == 0
+      error_message = "Each VM needs a static address of its own: ${join("; ", [for a, owners in local.shared_addresses : "${join(" and ", owners)} share ${a}"])}."
+    }
+    precondition {
+      condition     = length(local.shared_hostnames) == 0
+      error_message = "The guide asks for a unique host name per VM: ${join("; ", [for h, owners in local.shared_hostnames : "${join(" and ", owners)} share ${h}"])}."
     }
   }
 }

@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+)
+
+// TestAccModule_rejectedAtPlan: the module's VMs clash with each other (one address or one host
+// name for two of them), which no single resource can see; the module's preconditions refuse
+// the plan, naming the variables and the value, and nothing is created.
+func TestAccModule_rejectedAtPlan(t *testing.T) {
+	l := acctest.Lab(t)
+	w := newWorkspace(t)
+	v := l.VSphere()
+	addr := func(n int) string { return acctest.LabAddress(l, false, n) }
+	vm := func(role, hostname, address string) string {
+		return fmt.Sprintf(`{ name = "modtest-%s", hostname = %q, address = %q }`, role, hostname, address)
+	}
+	for i, c := range []struct {
+		name              string
+		node, data, proxy string
+		want              string
+	}{
+		{
+			"node and data stores share an address",
+			vm("node", "modtest-node.example.com", addr(241)), vm("data", "modtest-data.example.com", addr(241)), vm("proxy", "modtest-proxy.example.com", addr(242)),
+			fmt.Sprintf("Each VM needs a static address of its own: var.data_stores.address and var.node.address share %s.", addr(241)),
+		},
+		{
+			"proxy and node share an address",
+			vm("node", "modtest-node.example.com", addr(241)), vm("data", "modtest-data.example.com", addr(242)), vm("proxy", "modtest-proxy.example.com", addr(241)),
+			fmt.Sprintf("Each VM needs a static address of its own: var.node.address and var.proxy.address share %s.", addr(241)),
+		},
+		{
+			"node's host name is the data stores'",
+			vm("node", "modtest-1.example.com", addr(241)), vm("data", "modtest-1.example.com", addr(242)), vm("proxy", "modtest-proxy.example.com", addr(243)),
+			"The guide asks for a unique host name per VM: var.data_stores.hostname and var.node.hostname share modtest-1.example.com.",
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// The provider's settings come from the lab's environment (VSPHERE_*,
+			// HIPCHATDC_SSH_*), as in a pipeline: the configuration is the module alone.
+			dir := fmt.Sprintf("modcheck-%d", i)
+			if err := os.MkdirAll(filepath.Join(w.dir, dir), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			conf := fmt.Sprintf(`module "cluster" {
+  source = "../modules/small-scale-cluster"
+
+  datacenter  = %q
+  cluster     = %q
+  datastore   = %q
+  network     = %q
+  hipchat_ova = %q
+  server_ova  = %q
+  gateway     = %q
+  ntp_servers = [%q]
+
+  node        = %s
+  data_stores = %s
+  proxy       = %s
+
+  public_hostname   = "chat.example.com"
+  certificate_pem   = file("../chat.pem")
+  private_key_pem   = file("../chat.key")
+  database_password = "modtest-db-secret"
+  redis_password    = "modtest-redis-secret"
+}
+`, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, lab.KindNode, 40), acctest.OVA(t, lab.KindDebian, 60),
+				acctest.Gateway(l, false), acctest.Gateway(l, false), c.node, c.data, c.proxy)
+			if err := os.WriteFile(filepath.Join(w.dir, dir, "main.tf"), []byte(conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			w.mustTF(dir, "get")
+			out, err := w.tf(dir, "plan", "-input=false", "-no-color")
+			if err == nil {
+				t.Fatalf("plan passed:\n%s", out)
+			}
+			// Terraform wraps the message at spaces.
+			want := regexp.MustCompile(`(?s)Error: Resource precondition failed.*` + strings.ReplaceAll(regexp.QuoteMeta(c.want), " ", `\s+`))
+			if !want.MatchString(out) {
+				t.Errorf("plan failed without the message %q:\n%s", c.want, out)
+			}
+		})
+	}
+	if n := acctest.VMCount(t, "modtest-"); n != 0 {
+		t.Errorf("%d VMs created for rejected plans", n)
+	}
+}
