@@ -95,7 +95,7 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 		"nfs_export_path": schema.StringAttribute{
 			Optional: true, Computed: true, Default: stringdefault.StaticString(nfs.DefaultPath),
 			MarkdownDescription: "Directory exported over NFS v4 to the Hipchat nodes.",
-			Validators:          []validator.String{stringvalidator.RegexMatches(absPath, "must be an absolute path")},
+			Validators:          []validator.String{matches(absPath, "must be an absolute path")},
 		},
 		"nfs_server": schema.StringAttribute{
 			Optional: true, Computed: true, Default: stringdefault.StaticString(nfs.Kernel),
@@ -105,7 +105,7 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 		"nfs_device": schema.StringAttribute{
 			Optional:            true,
 			MarkdownDescription: "Block device of the NFS volume inside the guest, for example `/dev/sdb` or a stable link to it such as `/dev/disk/by-path/pci-0000:03:00.0-scsi-0:0:1:0`. It is formatted (ext4) only when it holds no file system yet, and mounted on the export's parent folder (in /etc/fstab too). The apply refuses, before changing anything, to mount it over another device (an earlier `nfs_device`) or over a folder that is not empty (such as the parent of an export that already holds files): to move, format the new device, mount it elsewhere, copy the files, unmount it and empty the folder (or unmount the old device and remove its `/etc/fstab` line), then apply. Unset: the export directory is used as it is.",
-			Validators:          []validator.String{stringvalidator.RegexMatches(devPath, "must be a /dev/ path")},
+			Validators:          []validator.String{matches(devPath, "must be a /dev/ path")},
 		},
 		"allowed_cidr": schema.StringAttribute{
 			Optional: true, Computed: true,

@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"time"
 
@@ -129,4 +130,25 @@ func driftAttribute(what string) schema.Attribute {
 		MarkdownDescription: "What refresh found different on the guest from what the provider configures (" + what + "). Always planned back to empty: the next apply repairs it. Leave unset.",
 		Validators:          []validator.List{listvalidator.SizeAtMost(0)},
 	}
+}
+
+// matches is stringvalidator.RegexMatches with the value quoted (%q) in its message, as the
+// provider's other messages quote user text: a value with a newline or a trailing space then
+// shows as it is, on one line, instead of breaking the message in two.
+func matches(re *regexp.Regexp, rule string) validator.String { return matchesValidator{re, rule} }
+
+type matchesValidator struct {
+	re   *regexp.Regexp
+	rule string
+}
+
+func (v matchesValidator) Description(context.Context) string         { return v.rule }
+func (v matchesValidator) MarkdownDescription(context.Context) string { return v.rule }
+
+func (v matchesValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if !known(req.ConfigValue) || v.re.MatchString(req.ConfigValue.ValueString()) {
+		return
+	}
+	resp.Diagnostics.AddAttributeError(req.Path, "Invalid "+req.Path.String(),
+		fmt.Sprintf("%s = %q: %s.", req.Path, req.ConfigValue.ValueString(), v.rule))
 }

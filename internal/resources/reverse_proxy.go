@@ -74,7 +74,7 @@ func (proxyRole) attributes() map[string]schema.Attribute {
 		},
 		"certificate_pem": schema.StringAttribute{
 			Required:            true,
-			MarkdownDescription: "Certificate chain in PEM, the leaf first. Checked at plan time: it parses, matches `private_key_pem`, is valid now (a warning when it expires within 30 days) and covers `public_hostname`. Changing it is an in-place update (NGINX reloads without dropping requests).",
+			MarkdownDescription: "Certificate chain in PEM, the leaf first, then its intermediate(s). Checked at plan time: it parses, matches `private_key_pem`, is valid now (a warning when it expires within 30 days), covers `public_hostname`, and passes what NGINX checks at OpenSSL's default security level 2: RSA keys of at least 2048 bits, elliptic-curve keys of at least 224 bits, no SHA-1 or MD5 signature (but on a self-signed certificate). A warning when the leaf's issuer is not in the chain: clients that do not have that intermediate already would fail to verify the certificate. Changing it is an in-place update (NGINX reloads without dropping requests).",
 		},
 		"private_key_pem": schema.StringAttribute{
 			Required: true, Sensitive: true,
@@ -92,7 +92,7 @@ func (proxyRole) attributes() map[string]schema.Attribute {
 		"client_max_body_size": schema.StringAttribute{
 			Optional: true, Computed: true, Default: stringdefault.StaticString(nginx.DefaultClientMaxBodySize),
 			MarkdownDescription: "Largest upload NGINX accepts (file sharing); NGINX's own default of 1m would refuse most files.",
-			Validators:          []validator.String{stringvalidator.RegexMatches(nginxSize, "must be an NGINX size such as 100m")},
+			Validators:          []validator.String{matches(nginxSize, "must be an NGINX size such as 100m")},
 		},
 		"read_timeout": schema.Int64Attribute{
 			Optional: true, Computed: true, Default: int64default.StaticInt64(int64(nginx.DefaultReadTimeout / time.Second)),

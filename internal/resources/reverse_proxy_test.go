@@ -3,6 +3,7 @@ package resources_test
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -33,6 +34,7 @@ type proxyOpts struct {
 	key           string // overrides cert.KeyPEM
 	nodes         []string
 	cpus          int
+	extra         string // more attributes
 }
 
 func proxyConfig(t *testing.T, l *lab.Lab, o proxyOpts) string {
@@ -62,9 +64,10 @@ resource "hipchatdc_reverse_proxy" "edge" {
   certificate_pem = %q
   private_key_pem = %q
   nodes           = %s
+%s
 }
 `, o.name, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, lab.KindDebian, 20), o.cpus, o.name, o.address,
-		acctest.Gateway(l, false), publicName, o.cert.ChainPEM, o.key, nodes)
+		acctest.Gateway(l, false), publicName, o.cert.ChainPEM, o.key, nodes, o.extra)
 }
 
 // httpsClient trusts only the test CA and reaches publicName at the proxy's address, checking
@@ -312,8 +315,11 @@ func TestAccReverseProxy_rejectedAtPlan(t *testing.T) {
 	good, _ := ca.Issue(tlstest.Options{DNSNames: []string{publicName}})
 	other, _ := ca.Issue(tlstest.Options{DNSNames: []string{"other.example.test"}})
 	expired, _ := ca.Issue(tlstest.Options{DNSNames: []string{publicName}, NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+	// What NGINX refuses at apply time ("ee key too small", "ca md too weak").
+	rsa1024, _ := ca.Issue(tlstest.Options{DNSNames: []string{publicName}, Key: tlstest.RSA1024})
+	sha1, _ := ca.Issue(tlstest.Options{DNSNames: []string{publicName}, SignatureAlgorithm: x509.ECDSAWithSHA1})
 	addr := acctest.LabAddress(l, false, 209)
-	for _, c := range []struct {
+	for i, c := range []struct {
 		o    proxyOpts
 		want string
 	}{
@@ -322,15 +328,24 @@ func TestAccReverseProxy_rejectedAtPlan(t *testing.T) {
 		{proxyOpts{cert: other}, `(?s)(public_hostname|certificate_pem).*chat.example.test`},
 		{proxyOpts{cert: &tlstest.Leaf{ChainPEM: "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n", KeyPEM: good.KeyPEM}}, `(?s)certificate_pem`},
 		{proxyOpts{cert: good, cpus: 1}, `(?s)num_cpus = 1.*reverse proxy needs at least 2 vCPU`},
+		{proxyOpts{cert: rsa1024}, `(?s)Error: Certificate key too weak for NGINX.*certificate_pem.*` +
+			wrapped(`the certificate has an RSA key of 1024 bits; NGINX refuses it at OpenSSL's default security level 2 ("ee key too small"), which asks for RSA keys of at least 2048 bits`).String()},
+		{proxyOpts{cert: sha1}, `(?s)Error: Certificate signature too weak for NGINX.*certificate_pem.*` +
+			wrapped(`the certificate is signed with ECDSA-SHA1; NGINX refuses it at OpenSSL's default security level 2 ("ca md too weak")`).String()},
+		// A value with a newline is quoted, on one line, as in the provider's own messages.
+		{proxyOpts{cert: good, extra: `  client_max_body_size = "100m\nfoo"`}, wrapped(`client_max_body_size = "100m\nfoo": must be an NGINX size such as 100m.`).String()},
 	} {
 		c.o.name, c.o.address, c.o.nodes = "tf-proxy-bad", addr, []string{"10.0.0.100"}
-		resource.Test(t, resource.TestCase{
-			ProtoV6ProviderFactories: acctest.Factories(),
-			Steps: []resource.TestStep{{
-				Config:      proxyConfig(t, l, c.o),
-				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(c.want),
-			}},
+		// One subtest each, so that every case runs when one fails.
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			resource.Test(t, resource.TestCase{
+				ProtoV6ProviderFactories: acctest.Factories(),
+				Steps: []resource.TestStep{{
+					Config:      proxyConfig(t, l, c.o),
+					PlanOnly:    true,
+					ExpectError: regexp.MustCompile(c.want),
+				}},
+			})
 		})
 	}
 	if _, ok := acctest.VM(t, "tf-proxy-bad"); ok {

@@ -2,9 +2,12 @@ package tlscheck_test
 
 import (
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +34,9 @@ func TestCheck(t *testing.T) {
 	now := time.Now()
 	ca := must(tlstest.NewCA("Test Root"))
 	inter := must(ca.Intermediate("Test Intermediate"))
-	issue := func(o tlstest.Options) *tlstest.Leaf { return must(ca.Issue(o)) }
+	// Leaves come with their intermediate, as a public CA issues them; leaves issued directly
+	// by the root are the cases about the issuer missing from the chain.
+	issue := func(o tlstest.Options) *tlstest.Leaf { return must(inter.Issue(o)) }
 	day := 24 * time.Hour
 
 	good := issue(tlstest.Options{DNSNames: []string{"chat.example.com"}})
@@ -42,6 +47,11 @@ func TestCheck(t *testing.T) {
 	future := issue(tlstest.Options{DNSNames: []string{"chat.example.com"}, NotBefore: now.Add(day), NotAfter: now.Add(400 * day)})
 	soon := issue(tlstest.Options{DNSNames: []string{"chat.example.com"}, NotAfter: now.Add(10 * day)})
 	viaInter := must(inter.Issue(tlstest.Options{DNSNames: []string{"chat.example.com"}, Key: tlstest.RSA}))
+	fromRoot := must(ca.Issue(tlstest.Options{DNSNames: []string{"chat.example.com"}}))
+	rsa1024 := issue(tlstest.Options{DNSNames: []string{"chat.example.com"}, Key: tlstest.RSA1024})
+	sha1 := issue(tlstest.Options{DNSNames: []string{"chat.example.com"}, SignatureAlgorithm: x509.ECDSAWithSHA1})
+	weakInter := must(ca.IntermediateWithKey("Weak Intermediate", tlstest.RSA1024))
+	viaWeakInter := must(weakInter.Issue(tlstest.Options{DNSNames: []string{"chat.example.com"}}))
 
 	// The same keys in the forms `openssl genrsa` (PKCS#1) and `openssl ecparam -genkey` (SEC 1)
 	// write.
@@ -146,6 +156,50 @@ func TestCheck(t *testing.T) {
 			errs: []want{{tlscheck.PublicHostname, `"chat.example.com" is also the hostname of a Hipchat node`}},
 		},
 		{name: "nothing known yet", in: tlscheck.Input{}},
+		{
+			// What NGINX refuses at OpenSSL's default security level 2 (measured on the lab's
+			// NGINX: TestOnLab in internal/guest/nginx): the error quotes OpenSSL's reason.
+			name: "RSA key of 1024 bits",
+			in:   tlscheck.Input{CertificatePEM: rsa1024.ChainPEM, PrivateKeyPEM: rsa1024.KeyPEM, PublicHostname: "chat.example.com"},
+			errs: []want{{tlscheck.Certificate, `the certificate has an RSA key of 1024 bits; NGINX refuses it at OpenSSL's default security level 2 ("ee key too small"), which asks for RSA keys of at least 2048 bits`}},
+		},
+		{
+			name: "intermediate with an RSA key of 1024 bits",
+			in:   tlscheck.Input{CertificatePEM: viaWeakInter.ChainPEM, PrivateKeyPEM: viaWeakInter.KeyPEM},
+			errs: []want{{tlscheck.Certificate, `certificate 2 of the chain ("CN=Weak Intermediate") has an RSA key of 1024 bits; NGINX refuses it at OpenSSL's default security level 2 ("ca key too small")`}},
+		},
+		{
+			name: "leaf signed with SHA-1",
+			in:   tlscheck.Input{CertificatePEM: sha1.ChainPEM, PrivateKeyPEM: sha1.KeyPEM},
+			errs: []want{{tlscheck.Certificate, `the certificate is signed with ECDSA-SHA1; NGINX refuses it at OpenSSL's default security level 2 ("ca md too weak")`}},
+		},
+		{
+			name: "self-signed with SHA-1: OpenSSL does not check a self-signature",
+			in:   tlscheck.Input{CertificatePEM: selfSignedSHA1(t)},
+		},
+		{
+			name: "RSA-2048 intermediate behind an ECDSA root: strong enough",
+			in:   tlscheck.Input{CertificatePEM: rsaLeaf.ChainPEM, PrivateKeyPEM: rsaLeaf.KeyPEM},
+		},
+		{
+			name: "leaf without its intermediate: a warning",
+			in:   tlscheck.Input{CertificatePEM: viaInter.CertPEM, PrivateKeyPEM: viaInter.KeyPEM, PublicHostname: "chat.example.com"},
+			warnings: []want{{tlscheck.Certificate,
+				`the certificate "CN=chat.example.com" was issued by "CN=Test Intermediate", whose certificate is not in the chain; a client that does not have it already`}},
+		},
+		{
+			name:     "leaf issued by the root, root not in the chain: the same warning",
+			in:       tlscheck.Input{CertificatePEM: fromRoot.ChainPEM, PrivateKeyPEM: fromRoot.KeyPEM},
+			warnings: []want{{tlscheck.Certificate, `if "CN=Test Root" is a root CA that every client trusts, appending it too silences this warning`}},
+		},
+		{
+			name: "leaf issued by the root, root appended",
+			in:   tlscheck.Input{CertificatePEM: fromRoot.ChainPEM + ca.CertPEM, PrivateKeyPEM: fromRoot.KeyPEM},
+		},
+		{
+			name: "intermediate without its root: nothing to say",
+			in:   tlscheck.Input{CertificatePEM: viaInter.ChainPEM, PrivateKeyPEM: viaInter.KeyPEM},
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -184,6 +238,18 @@ func pemBytes(t *testing.T, s string) []byte {
 		t.Fatal("no PEM")
 	}
 	return b.Bytes
+}
+
+// selfSignedSHA1 is a self-signed RSA-2048 certificate signed with SHA-1, such as old
+// `openssl req -x509 -sha1` made.
+func selfSignedSHA1(t *testing.T) string {
+	key := must(rsa.GenerateKey(rand.Reader, 2048))
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "chat.example.com"}, DNSNames: []string{"chat.example.com"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour), SignatureAlgorithm: x509.SHA1WithRSA,
+	}
+	der := must(x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key))
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
 func TestLeafFingerprint(t *testing.T) {

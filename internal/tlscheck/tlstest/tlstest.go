@@ -21,8 +21,9 @@ import (
 type KeyType int
 
 const (
-	ECDSA KeyType = iota // P-256
-	RSA                  // 2048 bits
+	ECDSA   KeyType = iota // P-256
+	RSA                    // 2048 bits
+	RSA1024                // too weak for OpenSSL's default security level: NGINX refuses it
 )
 
 // CA is a certificate authority that can issue leaves and intermediates.
@@ -49,6 +50,9 @@ type Options struct {
 	NotBefore time.Time
 	NotAfter  time.Time
 	Key       KeyType
+	// SignatureAlgorithm of the issuer's signature; zero lets crypto/x509 choose (SHA-256 or
+	// better). x509.ECDSAWithSHA1 makes a certificate NGINX refuses ("ca md too weak").
+	SignatureAlgorithm x509.SignatureAlgorithm
 }
 
 // NewCA makes a self-signed root CA.
@@ -75,8 +79,11 @@ func (ca *CA) Pool() *x509.CertPool {
 }
 
 // Intermediate issues a CA certificate signed by ca.
-func (ca *CA) Intermediate(name string) (*CA, error) {
-	key, err := newKey(ECDSA)
+func (ca *CA) Intermediate(name string) (*CA, error) { return ca.IntermediateWithKey(name, ECDSA) }
+
+// IntermediateWithKey issues a CA certificate signed by ca, for a key of the given type.
+func (ca *CA) IntermediateWithKey(name string, k KeyType) (*CA, error) {
+	key, err := newKey(k)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +133,7 @@ func template(cn string, o Options) *x509.Certificate {
 	if na.IsZero() {
 		na = time.Now().Add(365 * 24 * time.Hour)
 	}
-	return &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, NotBefore: nb, NotAfter: na}
+	return &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, NotBefore: nb, NotAfter: na, SignatureAlgorithm: o.SignatureAlgorithm}
 }
 
 // sign makes the certificate tmpl describes, for pub, signed by signer as parent, and returns
@@ -141,8 +148,11 @@ func sign(tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Si
 }
 
 func newKey(t KeyType) (crypto.Signer, error) {
-	if t == RSA {
+	switch t {
+	case RSA:
 		return rsa.GenerateKey(rand.Reader, 2048)
+	case RSA1024:
+		return rsa.GenerateKey(rand.Reader, 1024)
 	}
 	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 }
