@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -433,6 +434,62 @@ func TestOnLab(t *testing.T) {
 		}
 		if st.CertificateFingerprint != tlscheck.Fingerprint(leaf2.Cert) || st.KeySHA256 != KeyDigest(leaf2.KeyPEM) {
 			t.Error("the rejected certificate or key stayed in place")
+		}
+	})
+
+	// tlscheck refuses at plan time the certificates that this NGINX (OpenSSL 3 at its default
+	// security level 2) refuses at apply time, with the same reason, and accepts the ones it
+	// accepts: the plan-time rule is measured against the real thing.
+	t.Run("tlscheck refuses what NGINX refuses, for the same reason", func(t *testing.T) {
+		issue := func(ca *tlstest.CA, o tlstest.Options) *tlstest.Leaf {
+			o.DNSNames = []string{publicName}
+			l, err := ca.Issue(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}
+		weakInter, err := ca.IntermediateWithKey("Lab Weak Intermediate", tlstest.RSA1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name   string
+			leaf   *tlstest.Leaf
+			reason string // OpenSSL's, in nginx -t's output and in tlscheck's finding; "" for accepted
+		}{
+			{"RSA-1024 leaf", issue(inter, tlstest.Options{Key: tlstest.RSA1024}), "ee key too small"},
+			{"RSA-1024 intermediate", issue(weakInter, tlstest.Options{}), "ca key too small"},
+			{"leaf signed with SHA-1", issue(inter, tlstest.Options{SignatureAlgorithm: x509.ECDSAWithSHA1}), "ca md too weak"},
+			{"RSA-2048 leaf", issue(inter, tlstest.Options{Key: tlstest.RSA}), ""},
+			{"ECDSA P-256 leaf", issue(inter, tlstest.Options{}), ""},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				res := tlscheck.Check(tlscheck.Input{CertificatePEM: c.leaf.ChainPEM, PrivateKeyPEM: c.leaf.KeyPEM, PublicHostname: publicName})
+				try := site
+				try.CertificatePEM, try.PrivateKeyPEM = c.leaf.ChainPEM, c.leaf.KeyPEM
+				_, applyErr := Apply(ctx, conn, try)
+				var rej *RejectedError
+				if c.reason == "" {
+					if err := res.Err(); err != nil {
+						t.Errorf("tlscheck refuses what NGINX accepts: %v", err)
+					}
+					if applyErr != nil {
+						t.Errorf("NGINX refused it: %v", applyErr)
+					}
+					return
+				}
+				if err := res.Err(); err == nil || !strings.Contains(err.Error(), c.reason) {
+					t.Errorf("tlscheck: %v; want a finding naming %q", err, c.reason)
+				}
+				if !errors.As(applyErr, &rej) || !strings.Contains(rej.Output, c.reason) {
+					t.Errorf("Apply = %v; want NGINX to refuse it with %q", applyErr, c.reason)
+				}
+			})
+		}
+		// Back to the site the next subtests start from.
+		if _, err := Apply(ctx, conn, site); err != nil {
+			t.Fatal(err)
 		}
 	})
 
