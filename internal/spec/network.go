@@ -39,8 +39,9 @@ func CheckPrefix(a netip.Addr, bits int64) (netip.Prefix, error) {
 }
 
 // CheckHostAddress refuses, as a host's static address, the network address and the broadcast
-// address of its own network: the kernel accepts either on an interface, but the host then
-// answers broadcasts or is unreachable, so the failure shows long after the apply.
+// address of its own network. Linux takes either on an interface without complaint, but other
+// hosts send to them as to the whole network (the network address is the broadcast address of
+// old stacks), so the VM is not reachable there and the failure shows long after the apply.
 func CheckHostAddress(p netip.Prefix) error {
 	if what := reservedAddress(p, p.Addr()); what != "" {
 		return fmt.Errorf("%s is the %s address of %s, not a host address; %s", p.Addr(), what, p.Masked(), hostRange(p))
