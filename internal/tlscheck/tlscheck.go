@@ -172,7 +172,7 @@ func (r *Result) checkChain(chain []*x509.Certificate, now time.Time, warnBefore
 		}
 	}
 	if len(r.Errors) == 0 {
-		r.checkIssuerPresent(chain)
+		r.checkIssuerPresent(chain, now)
 	}
 }
 
@@ -231,9 +231,9 @@ func (r *Result) checkStrength(c *x509.Certificate, what string, leaf bool) {
 // checkIssuerPresent warns when the leaf's issuer is not in the chain. NGINX sends the chain
 // as given, and a client can only verify the leaf through an issuer it already has: a root it
 // trusts, or an intermediate the server sends. Which of the two the issuer is cannot be told
-// from the certificate, so this is a warning: a leaf issued directly by a trusted root needs
-// nothing more.
-func (r *Result) checkIssuerPresent(chain []*x509.Certificate) {
+// from the certificate, so this is a warning, and none when the issuer is a root this machine
+// trusts (a leaf issued directly by a public root needs nothing more).
+func (r *Result) checkIssuerPresent(chain []*x509.Certificate, now time.Time) {
 	leaf := chain[0]
 	if selfSigned(leaf) {
 		return
@@ -243,11 +243,25 @@ func (r *Result) checkIssuerPresent(chain []*x509.Certificate) {
 			return
 		}
 	}
+	if issuedBySystemRoot(leaf, now) {
+		return
+	}
 	issuer := leaf.Issuer.String()
 	r.warn(Certificate, "Issuer of the certificate missing from the chain",
 		"the certificate %q was issued by %q, whose certificate is not in the chain; a client that does not have it already (curl, Java, Go and most clients other than browsers) will fail to verify the certificate. "+
 			"Append the issuer's certificate (the intermediate your CA gave with the certificate) after the leaf; if %q is a root CA that every client trusts, appending it too silences this warning",
 		subject(leaf), issuer, issuer)
+}
+
+// issuedBySystemRoot reports whether one of the system's trusted roots signed leaf directly.
+// Expiry and names are other checks' business, so only the signature counts here.
+func issuedBySystemRoot(leaf *x509.Certificate, now time.Time) bool {
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		return false
+	}
+	_, err = leaf.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	return err == nil
 }
 
 // selfSigned is OpenSSL's test for a certificate whose signature it does not check: the
