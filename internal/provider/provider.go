@@ -29,6 +29,8 @@ func New(version string) func() provider.Provider {
 
 type hipchatdcProvider struct{ version string }
 
+var _ provider.ProviderWithValidateConfig = (*hipchatdcProvider)(nil)
+
 type providerModel struct {
 	VSphereServer      types.String               `tfsdk:"vsphere_server"`
 	User               types.String               `tfsdk:"user"`
@@ -125,12 +127,12 @@ func (p *hipchatdcProvider) Configure(ctx context.Context, req provider.Configur
 		cfg.Timeout = time.Duration(m.APITimeout.ValueInt64()) * time.Minute
 	}
 
-	ssh, err := sshFromEnv(m.SSH)
+	ssh, sshEnv, err := sshFromEnv(m.SSH)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("ssh").AtName("private_key"), "Cannot read HIPCHATDC_SSH_PRIVATE_KEY_FILE", err.Error())
 		return
 	}
-	data := &resources.ProviderData{SSH: ssh}
+	data := &resources.ProviderData{SSH: ssh, SSHEnv: sshEnv}
 	switch {
 	case unknown:
 		// A value is only known after apply (for example it comes from another resource).
@@ -159,6 +161,17 @@ func (p *hipchatdcProvider) Configure(ctx context.Context, req provider.Configur
 	}
 	resp.ResourceData = data
 	resp.DataSourceData = data
+}
+
+// ValidateConfig refuses at plan time what the ssh block cannot mean: two ways to verify host
+// keys at once.
+func (p *hipchatdcProvider) ValidateConfig(ctx context.Context, req provider.ValidateConfigRequest, resp *provider.ValidateConfigResponse) {
+	var m providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resources.ValidateHostKeySettings(m.SSH, path.Root("ssh"), "the provider's ssh block", &resp.Diagnostics)
 }
 
 func (p *hipchatdcProvider) Resources(context.Context) []func() resource.Resource {
