@@ -83,7 +83,8 @@ func (p *hipchatdcProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 				MarkdownDescription: "Defaults for every resource's `ssh` block: how the provider reaches guests over SSH. " +
 					"Named like Terraform's `connection` block. Unset values fall back to the environment: `HIPCHATDC_SSH_USER`, " +
 					"`HIPCHATDC_SSH_PRIVATE_KEY_FILE`, `HIPCHATDC_SSH_KNOWN_HOSTS`, `HIPCHATDC_SSH_BASTION_HOST`, `HIPCHATDC_SSH_BASTION_PORT`, " +
-					"`HIPCHATDC_SSH_BASTION_USER` and `HIPCHATDC_SSH_BASTION_HOST_KEY`.",
+					"`HIPCHATDC_SSH_BASTION_USER` and `HIPCHATDC_SSH_BASTION_HOST_KEY`; `HIPCHATDC_SSH_KNOWN_HOSTS` only when the block sets neither `host_key` " +
+					"nor `insecure_ignore_host_key = true`.",
 				Attributes: resources.ProviderSSHAttributes(),
 			},
 		},

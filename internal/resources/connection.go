@@ -38,6 +38,10 @@ type ConnectionModel struct {
 	Timeout               types.String `tfsdk:"timeout"`
 }
 
+// hostKeyChoice is said of each of the three host-key settings.
+const hostKeyChoice = "Set one of `host_key`, `known_hosts_file` and `insecure_ignore_host_key = true` per block (two in one block fail the plan); " +
+	"a resource's own setting replaces the provider's, and the provider block's replaces `HIPCHATDC_SSH_KNOWN_HOSTS`."
+
 // connectionDoc describes each attribute once for both blocks.
 var connectionDoc = []struct {
 	name, doc string
@@ -51,9 +55,9 @@ var connectionDoc = []struct {
 	{"private_key", "Private key in PEM or OpenSSH format (for example `file(\"~/.ssh/id_ed25519\")`).", "string", true},
 	{"private_key_passphrase", "Passphrase of an encrypted `private_key`.", "string", true},
 	{"agent", "Use the ssh-agent at `SSH_AUTH_SOCK`.", "bool", false},
-	{"host_key", "The guest's public host key in authorized_keys format (`ssh-ed25519 AAAA...`), pinned: a different key fails the connection before anything runs.", "string", false},
-	{"known_hosts_file", "A known_hosts file to verify host keys against (`@cert-authority` lines work) instead of a pinned `host_key`.", "string", false},
-	{"insecure_ignore_host_key", "DANGEROUS: accept any host key. Every apply warns while this is set.", "bool", false},
+	{"host_key", "The guest's public host key in authorized_keys format (`ssh-ed25519 AAAA...`), pinned: a different key fails the connection before anything runs. " + hostKeyChoice, "string", false},
+	{"known_hosts_file", "A known_hosts file to verify host keys against (`@cert-authority` lines work) instead of a pinned `host_key`. " + hostKeyChoice, "string", false},
+	{"insecure_ignore_host_key", "DANGEROUS: accept any host key. Every apply warns while this is set. " + hostKeyChoice, "bool", false},
 	{"bastion_host", "Jump host to reach the guest through (the guide puts nodes on a private network reached through a jumpbox).", "string", false},
 	{"bastion_port", "Jump host SSH port. Default 22.", "int", false},
 	{"bastion_user", "Jump host user. Default: `user`.", "string", false},
