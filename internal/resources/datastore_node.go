@@ -146,7 +146,7 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 		"drift":            driftAttribute("for example a Redis persistence setting or `max_connections` changed by hand, or a password changed"),
 		"redis_host":       computed("Address the Hipchat nodes use for Redis (`ipv4_address`)."),
 		"postgres_host":    computed("Address the Hipchat nodes use for Postgres (`ipv4_address`)."),
-		"postgres_version": computed("The Postgres server's version. The guide names 9.5; another major version is a warning."),
+		"postgres_version": computed("The Postgres server's version, read back from the server. The guide names " + spec.PostgresGuideMajor + "; another major version is a warning, given when it is news: on create, on import and when the version read back changes."),
 		"nfs_export":       computed("The NFS export as `host:/path`, for the Hipchat node's shared storage."),
 	}
 }
@@ -209,11 +209,18 @@ func (datastoreRole) modifyPlan(ctx context.Context, plan, state *datastoreModel
 			}
 		}
 	}
-	warnPostgresVersion(plan.PostgresVersion, diags)
 }
 
-func warnPostgresVersion(v types.String, diags *diag.Diagnostics) {
-	if known(v) && !strings.HasPrefix(v.ValueString(), spec.PostgresGuideMajor+".") && v.ValueString() != spec.PostgresGuideMajor {
+// warnPostgresVersion warns that the server runs another major version than the guide's when
+// that is news: the version read back (now) is not the one the state held before (prior; null
+// or unknown on create and import). Every plan and apply saying it again would teach users to
+// skip warnings. A plan does not save its refresh, so one that finds a changed version says it
+// on each plan until an apply records it.
+func warnPostgresVersion(prior, now types.String, diags *diag.Diagnostics) {
+	if !known(now) || (known(prior) && prior.ValueString() == now.ValueString()) {
+		return
+	}
+	if v := now; !strings.HasPrefix(v.ValueString(), spec.PostgresGuideMajor+".") && v.ValueString() != spec.PostgresGuideMajor {
 		diags.AddAttributeWarning(path.Root("postgres_version"), "Postgres version differs from the guide",
 			"The server runs Postgres "+v.ValueString()+"; the small-scale guide names "+spec.PostgresGuideMajor+". Hipchat Data Center was validated against "+spec.PostgresGuideMajor+".")
 	}
@@ -327,7 +334,9 @@ func (datastoreRole) parse(_ context.Context, out string, m *datastoreModel, imp
 		pc.Port = ps.Port
 	}
 	if ps.Version != "" {
+		prior := m.PostgresVersion
 		m.PostgresVersion = types.StringValue(ps.Version)
+		warnPostgresVersion(prior, m.PostgresVersion, diags)
 	}
 	var drift []string
 	if imported {
