@@ -94,12 +94,12 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 		},
 		"nfs_export_path": schema.StringAttribute{
 			Optional: true, Computed: true, Default: stringdefault.StaticString(nfs.DefaultPath),
-			MarkdownDescription: "Directory exported over NFS v4 to the Hipchat nodes.",
+			MarkdownDescription: "Directory exported over NFS v4 to the Hipchat nodes. Default `" + nfs.DefaultPath + "`.",
 			Validators:          []validator.String{stringvalidator.RegexMatches(absPath, "must be an absolute path")},
 		},
 		"nfs_server": schema.StringAttribute{
 			Optional: true, Computed: true, Default: stringdefault.StaticString(nfs.Kernel),
-			MarkdownDescription: "NFS server: `kernel` (nfs-kernel-server, `/etc/exports`, `exportfs -ra`) or `ganesha` (nfs-ganesha, userspace).",
+			MarkdownDescription: "NFS server: `kernel` (nfs-kernel-server, `/etc/exports`, `exportfs -ra`) or `ganesha` (nfs-ganesha, userspace). Default `" + nfs.Kernel + "`.",
 			Validators:          []validator.String{stringvalidator.OneOf(nfs.Kernel, nfs.Ganesha)},
 		},
 		"nfs_device": schema.StringAttribute{
@@ -122,8 +122,8 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 		},
 		"redis_password": schema.StringAttribute{
 			Required: true, Sensitive: true,
-			MarkdownDescription: "Redis `requirepass`. The guide recommends enabling authentication with a password of your own.",
-			Validators:          []validator.String{stringvalidator.LengthAtLeast(8)},
+			MarkdownDescription: fmt.Sprintf("Redis `requirepass`, at least %d characters. The guide recommends enabling authentication with a password of your own.", spec.PasswordMinLength),
+			Validators:          []validator.String{stringvalidator.LengthAtLeast(spec.PasswordMinLength)},
 		},
 		"postgres_port": schema.Int64Attribute{
 			Optional: true, Computed: true, Default: int64default.StaticInt64(5432),
@@ -140,8 +140,8 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 		},
 		"postgres_password": schema.StringAttribute{
 			Required: true, Sensitive: true,
-			MarkdownDescription: "Password of `postgres_user` (sent to psql on standard input, never on a command line).",
-			Validators:          []validator.String{stringvalidator.LengthAtLeast(8)},
+			MarkdownDescription: fmt.Sprintf("Password of `postgres_user`, at least %d characters (sent to psql on standard input, never on a command line).", spec.PasswordMinLength),
+			Validators:          []validator.String{stringvalidator.LengthAtLeast(spec.PasswordMinLength)},
 		},
 		"drift":            driftAttribute("for example a Redis persistence setting or `max_connections` changed by hand, or a password changed"),
 		"redis_host":       computed("Address the Hipchat nodes use for Redis (`ipv4_address`)."),
