@@ -3,6 +3,7 @@ package resources
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
@@ -174,6 +175,12 @@ func (o vmOps) hostKeyVerification(c *vmCore) hostKeyVerification {
 	if src != nil {
 		v.hostKey, v.knownHostsFile = valueOr(src.HostKey), valueOr(src.KnownHostsFile)
 		v.insecure = known(src.InsecureIgnoreHostKey) && src.InsecureIgnoreHostKey.ValueBool()
+	}
+	// A resource's explicit insecure_ignore_host_key = false is not inherited over: it asks
+	// for verification, and without another setting the dial refuses to go unverified.
+	if r := c.Connection; v.insecure && from != resourceBlock && r != nil && known(r.InsecureIgnoreHostKey) && !r.InsecureIgnoreHostKey.ValueBool() {
+		v.insecure = false
+		v.set = slices.DeleteFunc(v.set, func(s string) bool { return s == attrInsecure })
 	}
 	return v
 }
