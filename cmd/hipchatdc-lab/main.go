@@ -101,19 +101,7 @@ func start(dir string, private bool) error {
 		_ = l.Stop()
 		return err
 	}
-	v := l.VSphere()
-	fmt.Printf(`hipchatdc lab running (pid %d)
-  vSphere:  %s  user %s  password %s  CA %s
-  place VMs in datacenter %s, pool %s, datastore %s, network %q`, os.Getpid(), v.URL, v.User, v.Password, v.CAFile,
-		v.Datacenter, v.ResourcePool, v.Datastore, v.Network)
-	if private {
-		fmt.Printf(" (private: %q, jump host %s)", v.PrivateNetwork, env["HIPCHATDC_SSH_BASTION_HOST"])
-	}
-	fmt.Printf(`
-  guests:   extraConfig %s = node | debian | debian-bare
-  use:      . %s    then terraform apply, govc, or ssh -F "$HIPCHATDC_SSH_CONFIG" root@ADDRESS
-  stop:     Ctrl-C, or hipchatdc-lab stop --dir %s
-`, lab.KindKey, filepath.Join(dir, "lab.env"), dir)
+	fmt.Print(summary(l, env, dir, private, os.Getpid()))
 
 	sig := <-sigs
 	log.Printf("%v: stopping", sig)
@@ -123,6 +111,30 @@ func start(dir string, private bool) error {
 	err = l.Stop()
 	_ = os.Remove(pidFile)
 	return err
+}
+
+// summary is what start prints: what a configuration for the lab needs (placement, the
+// network's gateway and the addresses left free for static ones) and how to use it.
+func summary(l *lab.Lab, env map[string]string, dir string, private bool, pid int) string {
+	var b strings.Builder
+	v := l.VSphere()
+	fmt.Fprintf(&b, `hipchatdc lab running (pid %d)
+  vSphere:  %s  user %s  password %s  CA %s
+  place VMs in datacenter %s, pool %s, datastore %s, network %q`, pid, v.URL, v.User, v.Password, v.CAFile,
+		v.Datacenter, v.ResourcePool, v.Datastore, v.Network)
+	if private {
+		fmt.Fprintf(&b, " (private: %q, jump host %s)", v.PrivateNetwork, env["HIPCHATDC_SSH_BASTION_HOST"])
+	}
+	first, last := l.StaticRange()
+	fmt.Fprintf(&b, `
+  network:  %s  gateway %s  static addresses %s to %s (ipv4_netmask = %d)
+            VMs get their first address from .%d up; no DNS or NTP server: dns_servers and ntp_servers are written, not used
+  guests:   extraConfig %s = node | debian | debian-bare
+  use:      . %s    then terraform apply, ssh -F "$HIPCHATDC_SSH_CONFIG" root@ADDRESS, or govc ls (make govc builds the pinned govc)
+  stop:     Ctrl-C, or hipchatdc-lab stop --dir %s
+`, l.PublicSubnet(), l.HostAddress(), first, last, l.PublicSubnet().Bits(), lab.FirstBootstrapHost,
+		lab.KindKey, filepath.Join(dir, "lab.env"), dir)
+	return b.String()
 }
 
 func writeFiles(dir string, env map[string]string) error {

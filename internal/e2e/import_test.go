@@ -77,7 +77,12 @@ func TestAccImport_handMadeDeployment(t *testing.T) {
 	node := byHand(t, l, "ops-node", nodeOVA, `dont-blame-hipchat -c "hostnamectl set-hostname ops-node-1.example.com" && `+
 		`printf '127.0.0.1 ops-node-1.example.com\n' >> /etc/hosts && hipchat service --ntp-servers time1.example.com && `+
 		`ln -sf /usr/share/zoneinfo/UTC /etc/localtime && echo Etc/UTC > /etc/timezone`)
-	data := byHand(t, l, "ops-data", serverOVA, "")
+	// Postgres as the guide has it set up by hand: a cluster, the Hipchat user with its
+	// password, and its database.
+	data := byHand(t, l, "ops-data", serverOVA, `cd /tmp && v=$(ls /usr/lib/postgresql | sort -V | tail -n 1) && `+
+		`{ pg_lsclusters -h | grep -q "^$v main " || pg_createcluster $v main -- --auth-host=scram-sha-256 >/dev/null; } && pg_ctlcluster $v main start && `+
+		`runuser -u postgres -- psql -X -q -c "CREATE USER hipchat_user PASSWORD 'ops-db-secret'" && `+
+		`runuser -u postgres -- createdb -O hipchat_user hipchat_postgres`)
 	nodeAddr, dataAddr := node.Address(), data.Address()
 
 	w := newWorkspace(t)
@@ -173,6 +178,31 @@ resource "hipchatdc_datastore_node" "data" {
 	for _, unchanged := range []string{`hostname     = "ops-node-1.example.com" -> `, `ipv4_address = "` + nodeAddr + `" -> `} {
 		if strings.Contains(show, unchanged) {
 			t.Errorf("the plan changes what the operator already set up (%s):\n%s", unchanged, show)
+		}
+	}
+	// The data stores' drift after the import: the Postgres password is not in the state (the
+	// server cannot give it back), which is not the same as a password that differs.
+	var plan struct {
+		ResourceChanges []struct {
+			Address string `json:"address"`
+			Change  struct {
+				Before struct {
+					Drift []string `json:"drift"`
+				} `json:"before"`
+			} `json:"change"`
+		} `json:"resource_changes"`
+	}
+	if err := json.Unmarshal([]byte(w.mustTF(sub, "show", "-json", "tfplan")), &plan); err != nil {
+		t.Fatal(err)
+	}
+	for _, rc := range plan.ResourceChanges {
+		if rc.Address != "hipchatdc_datastore_node.data" {
+			continue
+		}
+		drift := strings.Join(rc.Change.Before.Drift, "; ")
+		if !strings.Contains(drift, `postgres: the password of user "hipchat_user" is not known to the state after import; the apply sets it to the configured value`) ||
+			strings.Contains(drift, "password of user hipchat_user differs") {
+			t.Errorf("data stores' drift after import: %q; want that the password is not known to the state, not that it differs", drift)
 		}
 	}
 	w.mustTF(sub, "apply", "-input=false", "tfplan")

@@ -102,6 +102,10 @@ func (e *Endpoint) validate(role string) error {
 	return nil
 }
 
+// Validate reports the configuration mistakes Dial would refuse before dialling, so that a
+// caller can refuse them before it creates what it is about to connect to.
+func (c *Config) Validate() error { return c.validate() }
+
 func (c *Config) validate() error {
 	if err := c.Target.validate("host"); err != nil {
 		return err

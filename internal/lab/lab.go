@@ -292,13 +292,31 @@ func (l *Lab) addBridge(b *bridge) error {
 	return nil
 }
 
-// allocAddr hands out guest addresses from .10 up; an address is never reused within a lab,
-// so known_hosts never holds two keys for one address.
+// The host numbers of a lab network: the lab hands guests their first address (the one
+// VMware Tools reports before a configuration gives the guest a static one) from
+// FirstBootstrapHost up, and leaves FirstStaticHost to LastStaticHost free for the static
+// addresses configurations set (ipv4_address). hipchatdc-lab start prints the range.
+const (
+	FirstBootstrapHost = 10
+	LastBootstrapHost  = 99
+	FirstStaticHost    = 100
+	LastStaticHost     = 254
+)
+
+// allocAddr hands out guest addresses from FirstBootstrapHost up; an address is never reused
+// within a lab, so known_hosts never holds two keys for one address.
 func (l *Lab) allocAddr(b *bridge) netip.Addr {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := l.nextHost[b] + 10
+	n := l.nextHost[b] + FirstBootstrapHost
 	l.nextHost[b]++
+	if n == LastBootstrapHost+1 {
+		// Not refused: a long test run may power on more VMs than that, and its static
+		// addresses are chosen high. A user of a lab that gets here is told why an address of
+		// the static range may be taken.
+		l.logf("lab: more than %d VMs made: first addresses from now on are in the static range (.%d-.%d)",
+			LastBootstrapHost-FirstBootstrapHost+1, FirstStaticHost, LastStaticHost)
+	}
 	a := b.subnet.Addr().As4()
 	a[3] = byte(n)
 	return netip.AddrFrom4(a)
@@ -602,6 +620,17 @@ func (l *Lab) PrivateSubnet() netip.Prefix {
 // HostAddress is the host's own address on the public lab network (the guests' gateway).
 func (l *Lab) HostAddress() string { return l.public.hostIP.String() }
 
+// StaticRange is the part of the public lab network left free for static addresses
+// (FirstStaticHost to LastStaticHost).
+func (l *Lab) StaticRange() (first, last netip.Addr) {
+	host := func(n int) netip.Addr {
+		a := l.public.subnet.Masked().Addr().As4()
+		a[3] = byte(n)
+		return netip.AddrFrom4(a)
+	}
+	return host(FirstStaticHost), host(LastStaticHost)
+}
+
 // Guest finds a guest by VM name or managed object ID ("jumphost" for the jump host).
 func (l *Lab) Guest(vmNameOrMoid string) (*Guest, bool) {
 	l.mu.Lock()
@@ -656,8 +685,13 @@ func (l *Lab) Env() map[string]string {
 		"HIPCHATDC_SSH_KNOWN_HOSTS": s.KnownHostsFile, "HIPCHATDC_SSH_CONFIG": s.ConfigFile,
 		"HIPCHATDC_SSH_PASSWORD_USER": s.PasswordUser, "HIPCHATDC_SSH_PASSWORD": s.Password,
 		"HIPCHATDC_LAB_DIR": l.dir, "HIPCHATDC_LAB_PID": strconv.Itoa(os.Getpid()),
-		"HIPCHATDC_LAB_SUBNET": l.public.subnet.String(),
+		"HIPCHATDC_LAB_SUBNET": l.public.subnet.String(), "HIPCHATDC_LAB_GATEWAY": l.HostAddress(),
+		// govc (make govc builds the pinned one) reads these: `. lab.env; govc ls` works.
+		"GOVC_URL": v.URL, "GOVC_USERNAME": v.User, "GOVC_PASSWORD": v.Password,
+		"GOVC_TLS_CA_CERTS": v.CAFile, "GOVC_DATACENTER": v.Datacenter,
 	}
+	first, last := l.StaticRange()
+	env["HIPCHATDC_LAB_STATIC_RANGE"] = first.String() + "-" + last.String()
 	if s.JumpHost != nil {
 		env["HIPCHATDC_SSH_BASTION_HOST"] = s.JumpHost.Address
 		env["HIPCHATDC_SSH_BASTION_PORT"] = strconv.Itoa(s.JumpHost.Port)

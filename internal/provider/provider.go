@@ -29,6 +29,8 @@ func New(version string) func() provider.Provider {
 
 type hipchatdcProvider struct{ version string }
 
+var _ provider.ProviderWithValidateConfig = (*hipchatdcProvider)(nil)
+
 type providerModel struct {
 	VSphereServer      types.String               `tfsdk:"vsphere_server"`
 	User               types.String               `tfsdk:"user"`
@@ -81,7 +83,8 @@ func (p *hipchatdcProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 				MarkdownDescription: "Defaults for every resource's `ssh` block: how the provider reaches guests over SSH. " +
 					"Named like Terraform's `connection` block. Unset values fall back to the environment: `HIPCHATDC_SSH_USER`, " +
 					"`HIPCHATDC_SSH_PRIVATE_KEY_FILE`, `HIPCHATDC_SSH_KNOWN_HOSTS`, `HIPCHATDC_SSH_BASTION_HOST`, `HIPCHATDC_SSH_BASTION_PORT`, " +
-					"`HIPCHATDC_SSH_BASTION_USER` and `HIPCHATDC_SSH_BASTION_HOST_KEY`.",
+					"`HIPCHATDC_SSH_BASTION_USER` and `HIPCHATDC_SSH_BASTION_HOST_KEY`; `HIPCHATDC_SSH_KNOWN_HOSTS` only when the block sets neither `host_key` " +
+					"nor `insecure_ignore_host_key = true`.",
 				Attributes: resources.ProviderSSHAttributes(),
 			},
 		},
@@ -125,12 +128,12 @@ func (p *hipchatdcProvider) Configure(ctx context.Context, req provider.Configur
 		cfg.Timeout = time.Duration(m.APITimeout.ValueInt64()) * time.Minute
 	}
 
-	ssh, err := sshFromEnv(m.SSH)
+	ssh, sshEnv, err := sshFromEnv(m.SSH)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("ssh").AtName("private_key"), "Cannot read HIPCHATDC_SSH_PRIVATE_KEY_FILE", err.Error())
 		return
 	}
-	data := &resources.ProviderData{SSH: ssh}
+	data := &resources.ProviderData{SSH: ssh, SSHEnv: sshEnv}
 	switch {
 	case unknown:
 		// A value is only known after apply (for example it comes from another resource).
@@ -159,6 +162,17 @@ func (p *hipchatdcProvider) Configure(ctx context.Context, req provider.Configur
 	}
 	resp.ResourceData = data
 	resp.DataSourceData = data
+}
+
+// ValidateConfig refuses at plan time what the ssh block cannot mean: two ways to verify host
+// keys at once.
+func (p *hipchatdcProvider) ValidateConfig(ctx context.Context, req provider.ValidateConfigRequest, resp *provider.ValidateConfigResponse) {
+	var m providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resources.ValidateHostKeySettings(m.SSH, path.Root("ssh"), "the provider's ssh block", &resp.Diagnostics)
 }
 
 func (p *hipchatdcProvider) Resources(context.Context) []func() resource.Resource {

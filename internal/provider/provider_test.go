@@ -92,3 +92,15 @@ func TestAccProvider_environmentAndUnverifiedSSL(t *testing.T) {
 		}},
 	})
 }
+
+// Two ways to verify host keys in the provider's ssh block are refused at plan time, naming
+// both.
+func TestAccProvider_conflictingHostKeySettings(t *testing.T) {
+	planFails(t, `
+provider "hipchatdc" {
+  ssh {
+    known_hosts_file         = "/etc/ssh/ssh_known_hosts"
+    insecure_ignore_host_key = true
+  }
+}`, `(?s)Conflicting host key settings.*the provider's ssh block sets\s+known_hosts_file\s+and\s+insecure_ignore_host_key`)
+}

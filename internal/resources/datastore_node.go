@@ -94,12 +94,12 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 		},
 		"nfs_export_path": schema.StringAttribute{
 			Optional: true, Computed: true, Default: stringdefault.StaticString(nfs.DefaultPath),
-			MarkdownDescription: "Directory exported over NFS v4 to the Hipchat nodes.",
+			MarkdownDescription: "Directory exported over NFS v4 to the Hipchat nodes. Default `" + nfs.DefaultPath + "`.",
 			Validators:          []validator.String{matches(absPath, "must be an absolute path")},
 		},
 		"nfs_server": schema.StringAttribute{
 			Optional: true, Computed: true, Default: stringdefault.StaticString(nfs.Kernel),
-			MarkdownDescription: "NFS server: `kernel` (nfs-kernel-server, `/etc/exports`, `exportfs -ra`) or `ganesha` (nfs-ganesha, userspace).",
+			MarkdownDescription: "NFS server: `kernel` (nfs-kernel-server, `/etc/exports`, `exportfs -ra`) or `ganesha` (nfs-ganesha, userspace). Default `" + nfs.Kernel + "`.",
 			Validators:          []validator.String{stringvalidator.OneOf(nfs.Kernel, nfs.Ganesha)},
 		},
 		"nfs_device": schema.StringAttribute{
@@ -122,8 +122,8 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 		},
 		"redis_password": schema.StringAttribute{
 			Required: true, Sensitive: true,
-			MarkdownDescription: "Redis `requirepass`. The guide recommends enabling authentication with a password of your own.",
-			Validators:          []validator.String{stringvalidator.LengthAtLeast(8)},
+			MarkdownDescription: fmt.Sprintf("Redis `requirepass`, at least %d characters. The guide recommends enabling authentication with a password of your own.", spec.PasswordMinLength),
+			Validators:          []validator.String{stringvalidator.LengthAtLeast(spec.PasswordMinLength)},
 		},
 		"postgres_port": schema.Int64Attribute{
 			Optional: true, Computed: true, Default: int64default.StaticInt64(5432),
@@ -140,13 +140,13 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 		},
 		"postgres_password": schema.StringAttribute{
 			Required: true, Sensitive: true,
-			MarkdownDescription: "Password of `postgres_user` (sent to psql on standard input, never on a command line).",
-			Validators:          []validator.String{stringvalidator.LengthAtLeast(8)},
+			MarkdownDescription: fmt.Sprintf("Password of `postgres_user`, at least %d characters (sent to psql on standard input, never on a command line).", spec.PasswordMinLength),
+			Validators:          []validator.String{stringvalidator.LengthAtLeast(spec.PasswordMinLength)},
 		},
 		"drift":            driftAttribute("for example a Redis persistence setting or `max_connections` changed by hand, or a password changed"),
 		"redis_host":       computed("Address the Hipchat nodes use for Redis (`ipv4_address`)."),
 		"postgres_host":    computed("Address the Hipchat nodes use for Postgres (`ipv4_address`)."),
-		"postgres_version": computed("The Postgres server's version. The guide names 9.5; another major version is a warning."),
+		"postgres_version": computed("The Postgres server's version, read back from the server. The guide names " + spec.PostgresGuideMajor + "; another major version is a warning, given when it is news: on create, on import and when the version read back changes."),
 		"nfs_export":       computed("The NFS export as `host:/path`, for the Hipchat node's shared storage."),
 	}
 }
@@ -209,11 +209,18 @@ func (datastoreRole) modifyPlan(ctx context.Context, plan, state *datastoreModel
 			}
 		}
 	}
-	warnPostgresVersion(plan.PostgresVersion, diags)
 }
 
-func warnPostgresVersion(v types.String, diags *diag.Diagnostics) {
-	if known(v) && !strings.HasPrefix(v.ValueString(), spec.PostgresGuideMajor+".") && v.ValueString() != spec.PostgresGuideMajor {
+// warnPostgresVersion warns that the server runs another major version than the guide's when
+// that is news: the version read back (now) is not the one the state held before (prior; null
+// or unknown on create and import). Every plan and apply saying it again would teach users to
+// skip warnings. A plan does not save its refresh, so one that finds a changed version says it
+// on each plan until an apply records it.
+func warnPostgresVersion(prior, now types.String, diags *diag.Diagnostics) {
+	if !known(now) || (known(prior) && prior.ValueString() == now.ValueString()) {
+		return
+	}
+	if v := now; !strings.HasPrefix(v.ValueString(), spec.PostgresGuideMajor+".") && v.ValueString() != spec.PostgresGuideMajor {
 		diags.AddAttributeWarning(path.Root("postgres_version"), "Postgres version differs from the guide",
 			"The server runs Postgres "+v.ValueString()+"; the small-scale guide names "+spec.PostgresGuideMajor+". Hipchat Data Center was validated against "+spec.PostgresGuideMajor+".")
 	}
@@ -327,7 +334,9 @@ func (datastoreRole) parse(_ context.Context, out string, m *datastoreModel, imp
 		pc.Port = ps.Port
 	}
 	if ps.Version != "" {
+		prior := m.PostgresVersion
 		m.PostgresVersion = types.StringValue(ps.Version)
+		warnPostgresVersion(prior, m.PostgresVersion, diags)
 	}
 	var drift []string
 	if imported {

@@ -21,6 +21,9 @@ import (
 type planWarnings struct {
 	mu  sync.Mutex
 	got []string // "ATTRIBUTE: SUMMARY: DETAIL"
+	// others are the warnings of applies and refreshes, which `terraform apply` and `terraform
+	// plan` print too: "apply: ..." or "read: ..." then as got.
+	others []string
 }
 
 func (w *planWarnings) factories() map[string]func() (tfprotov6.ProviderServer, error) {
@@ -40,7 +43,7 @@ func (w *planWarnings) factories() map[string]func() (tfprotov6.ProviderServer, 
 func (w *planWarnings) reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.got = nil
+	w.got, w.others = nil, nil
 }
 
 func (w *planWarnings) all() []string {
@@ -57,19 +60,62 @@ type warningRecorder struct {
 func (r warningRecorder) PlanResourceChange(ctx context.Context, req *tfprotov6.PlanResourceChangeRequest) (*tfprotov6.PlanResourceChangeResponse, error) {
 	resp, err := r.ProviderServer.PlanResourceChange(ctx, req)
 	if resp != nil {
-		r.w.mu.Lock()
-		for _, d := range resp.Diagnostics {
-			if d.Severity == tfprotov6.DiagnosticSeverityWarning {
-				attr := ""
-				if d.Attribute != nil {
-					attr = d.Attribute.String()
-				}
-				r.w.got = append(r.w.got, attr+": "+d.Summary+": "+d.Detail)
-			}
-		}
-		r.w.mu.Unlock()
+		r.w.record(&r.w.got, "", resp.Diagnostics)
 	}
 	return resp, err
+}
+
+func (r warningRecorder) ApplyResourceChange(ctx context.Context, req *tfprotov6.ApplyResourceChangeRequest) (*tfprotov6.ApplyResourceChangeResponse, error) {
+	resp, err := r.ProviderServer.ApplyResourceChange(ctx, req)
+	if resp != nil {
+		r.w.record(&r.w.others, "apply: ", resp.Diagnostics)
+	}
+	return resp, err
+}
+
+func (r warningRecorder) ReadResource(ctx context.Context, req *tfprotov6.ReadResourceRequest) (*tfprotov6.ReadResourceResponse, error) {
+	resp, err := r.ProviderServer.ReadResource(ctx, req)
+	if resp != nil {
+		r.w.record(&r.w.others, "read: ", resp.Diagnostics)
+	}
+	return resp, err
+}
+
+func (w *planWarnings) record(to *[]string, prefix string, diags []*tfprotov6.Diagnostic) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, d := range diags {
+		if d.Severity == tfprotov6.DiagnosticSeverityWarning {
+			attr := ""
+			if d.Attribute != nil {
+				attr = d.Attribute.String()
+			}
+			*to = append(*to, prefix+attr+": "+d.Summary+": "+d.Detail)
+		}
+	}
+}
+
+// everywhere is every warning recorded: plans, applies and refreshes.
+func (w *planWarnings) everywhere() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append(append([]string(nil), w.got...), w.others...)
+}
+
+// countAnywhere checks that the step's plans, applies and refreshes warned n times on attr.
+func (w *planWarnings) countAnywhere(attr string, n int) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		got, c := w.everywhere(), 0
+		for _, g := range got {
+			if strings.Contains(g, `"`+attr+`"`) {
+				c++
+			}
+		}
+		if c != n {
+			return fmt.Errorf("%d warnings on %s, want %d; warnings: %q", c, attr, n, got)
+		}
+		return nil
+	}
 }
 
 // expectWarning checks that a plan of the step warned on attr with a detail containing each

@@ -19,6 +19,10 @@ type ProviderData struct {
 	VSphere func(context.Context) (*vsphere.Client, error)
 	// SSH holds the provider's `ssh` block: defaults for every resource's `connection`.
 	SSH *ConnectionModel
+	// SSHEnv names, per attribute of SSH, the environment variable its value came from
+	// (HIPCHATDC_SSH_KNOWN_HOSTS for known_hosts_file), so that messages say where an
+	// inherited setting was made.
+	SSHEnv map[string]string
 }
 
 // All lists the resources of the provider.

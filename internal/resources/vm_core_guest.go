@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -54,32 +53,24 @@ func (o vmOps) guestConfig(c *vmCore, host string) (guest.Config, error) {
 		return known(p) && p.ValueBool()
 	}
 	cfg := guest.Config{Target: guest.Endpoint{
-		Host:                  host,
-		Port:                  num(res.Port, prov.Port),
-		User:                  str(res.User, prov.User),
-		Password:              str(res.Password, prov.Password),
-		PrivateKey:            str(res.PrivateKey, prov.PrivateKey),
-		Passphrase:            str(res.PrivateKeyPassphrase, prov.PrivateKeyPassphrase),
-		Agent:                 flag(res.Agent, prov.Agent),
-		HostKey:               str(res.HostKey, prov.HostKey),
-		KnownHostsFile:        str(res.KnownHostsFile, prov.KnownHostsFile),
-		InsecureIgnoreHostKey: flag(res.InsecureIgnoreHostKey, prov.InsecureIgnoreHostKey),
+		Host:       host,
+		Port:       num(res.Port, prov.Port),
+		User:       str(res.User, prov.User),
+		Password:   str(res.Password, prov.Password),
+		PrivateKey: str(res.PrivateKey, prov.PrivateKey),
+		Passphrase: str(res.PrivateKeyPassphrase, prov.PrivateKeyPassphrase),
+		Agent:      flag(res.Agent, prov.Agent),
 	}}
 	if cfg.Target.User == "" {
 		cfg.Target.User = "root"
 	}
-	// A pinned key on the resource wins over a provider-wide known_hosts file, and the other way
-	// round: each names how this one guest is verified.
-	if known(res.HostKey) {
-		cfg.Target.KnownHostsFile, cfg.Target.InsecureIgnoreHostKey = "", false
-	} else if known(res.KnownHostsFile) {
-		cfg.Target.HostKey, cfg.Target.InsecureIgnoreHostKey = "", false
+	// The resource's own host-key setting (any of the three) replaces the provider's (or the
+	// environment's): each names how this one guest is verified, and they do not add up.
+	hk := o.hostKeyVerification(c)
+	if err := hk.check(); err != nil {
+		return cfg, err
 	}
-	if cfg.Target.KnownHostsFile != "" {
-		if _, err := os.Stat(cfg.Target.KnownHostsFile); err != nil {
-			return cfg, fmt.Errorf("known_hosts_file: %w", err)
-		}
-	}
+	cfg.Target.HostKey, cfg.Target.KnownHostsFile, cfg.Target.InsecureIgnoreHostKey = hk.hostKey, hk.knownHostsFile, hk.insecure
 	if b := str(res.BastionHost, prov.BastionHost); b != "" {
 		bastion := guest.Endpoint{
 			Host:           b,
@@ -97,6 +88,11 @@ func (o vmOps) guestConfig(c *vmCore, host string) (guest.Config, error) {
 		if bastion.Password == "" && bastion.PrivateKey == "" {
 			bastion.Password, bastion.PrivateKey, bastion.Passphrase = cfg.Target.Password, cfg.Target.PrivateKey, cfg.Target.Passphrase
 		}
+		// The jump host is not the guest: a known_hosts file the resource replaced for its guest
+		// (with host_key or insecure_ignore_host_key) still verifies the jump host.
+		if bastion.KnownHostsFile == "" {
+			bastion.KnownHostsFile = valueOr(prov.KnownHostsFile)
+		}
 		if bastion.HostKey != "" {
 			bastion.KnownHostsFile = ""
 		}
@@ -111,6 +107,29 @@ func (o vmOps) guestConfig(c *vmCore, host string) (guest.Config, error) {
 		cfg.Timeout = d
 	}
 	return cfg, nil
+}
+
+// checkSSH checks the ssh settings an apply is about to use, before it changes anything: the
+// host-key settings (values that were unknown at plan time, a known_hosts file that is not
+// there) and what the SSH engine checks before dialling (credentials, port). False means an
+// error was recorded.
+func (o vmOps) checkSSH(c *vmCore, diags *diag.Diagnostics) bool {
+	if !c.managesGuest() {
+		return true
+	}
+	host := c.IPv4Address.ValueString()
+	if c.Connection != nil && known(c.Connection.Host) {
+		host = c.Connection.Host.ValueString()
+	}
+	cfg, err := o.guestConfig(c, host)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		diags.AddAttributeError(path.Root("ssh"), "Invalid ssh settings", err.Error()+". Nothing was created or changed.")
+		return false
+	}
+	return true
 }
 
 // desiredIdentity is the network identity the plan asks for.
@@ -156,12 +175,24 @@ func (o vmOps) bootstrapHost(ctx context.Context, c, prior *vmCore, diags *diag.
 	return ip
 }
 
-// warnInsecure repeats the danger of skipping host key verification on every apply.
-func warnInsecure(cfg guest.Config, diags *diag.Diagnostics) {
+// warnInsecure repeats the danger of skipping host key verification on every apply; from is
+// the block that set it.
+func warnInsecure(cfg guest.Config, from string, diags *diag.Diagnostics) {
 	if cfg.Target.InsecureIgnoreHostKey || (cfg.Bastion != nil && cfg.Bastion.InsecureIgnoreHostKey) {
 		diags.AddAttributeWarning(path.Root("ssh").AtName("insecure_ignore_host_key"), "SSH host keys are not verified",
-			"insecure_ignore_host_key is set: anyone who can intercept the connection can impersonate the guest and receive its configuration and secrets. Pin host_key or use known_hosts_file.")
+			"insecure_ignore_host_key is set (in "+from+"): anyone who can intercept the connection can impersonate the guest and receive its configuration and secrets. Pin host_key or use known_hosts_file.")
 	}
+}
+
+// sshError is err from dialling the guest, and for a host key that could not be verified,
+// which setting verified it and where that was set: a known_hosts file inherited from the
+// environment is otherwise a surprise.
+func (o vmOps) sshError(c *vmCore, err error) string {
+	var he *guest.HostKeyError
+	if errors.As(err, &he) {
+		return err.Error() + " (host key checked with " + o.hostKeyVerification(c).describe() + ")"
+	}
+	return err.Error()
 }
 
 // configureGuest pushes the network identity over SSH and returns a connection to the guest at
@@ -180,10 +211,10 @@ func (o vmOps) configureGuest(ctx context.Context, plan, prior *vmCore, flavor i
 		diags.AddAttributeError(path.Root("ssh"), "Invalid ssh settings", err.Error())
 		return nil
 	}
-	warnInsecure(cfg, diags)
+	warnInsecure(cfg, o.hostKeyVerification(plan).from, diags)
 	conn, err := guest.Dial(ctx, cfg)
 	if err != nil {
-		diags.AddAttributeError(path.Root("ssh"), "Cannot reach the guest over SSH", err.Error())
+		diags.AddAttributeError(path.Root("ssh"), "Cannot reach the guest over SSH", o.sshError(plan, err))
 		return nil
 	}
 	res, err := identity.Apply(ctx, conn, flavor, plan.desiredIdentity(ctx), identity.Options{})
@@ -255,7 +286,7 @@ func (o vmOps) dialForRead(ctx context.Context, c *vmCore, defaultIP string, imp
 			diags.AddWarning("Guest settings not imported", "Could not reach the guest at "+host+" with the provider's ssh settings: "+err.Error())
 			return nil, ""
 		}
-		diags.AddWarning("Guest settings not verified", "Could not reach the guest at "+host+" to check its settings for drift: "+err.Error()+
+		diags.AddWarning("Guest settings not verified", "Could not reach the guest at "+host+" to check its settings for drift: "+o.sshError(c, err)+
 			". The plan lists this under drift, so that it is not taken for a clean deployment; an apply fails the same way until the guest can be reached.")
 		return nil, "SSH to " + host + " failed: " + err.Error()
 	}

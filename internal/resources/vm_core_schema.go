@@ -87,6 +87,13 @@ func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attrib
 		}, "Changing the source replaces the VM.", "Changing the source replaces the VM."),
 	}
 	sources := path.Expressions{path.MatchRoot("ova_path"), path.MatchRoot("ova_url"), path.MatchRoot("template")}
+	// The data stores node and the reverse proxy exist to be configured over SSH at their static
+	// address; only the node can also be just a VM.
+	identityRequired := role != spec.RoleNode
+	identityDoc := "Required, with `hostname`, `ipv4_address` and `ipv4_netmask`: the provider configures this VM's guest over SSH at that address."
+	if !identityRequired {
+		identityDoc = "Setting `hostname`, `ipv4_address` and `ipv4_netmask` (together) makes the provider configure the guest over SSH; without them the node is only a VM."
+	}
 
 	attrs := map[string]schema.Attribute{
 		"id": schema.StringAttribute{
@@ -158,16 +165,16 @@ func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attrib
 			MarkdownDescription: "The VM's power state as vSphere reports it: `on`, `off` or `suspended` (as in the vsphere provider). The provider keeps the VM running: a VM found off or suspended shows as a change to `on` in the plan, and the apply powers it on and configures its guest again. Refresh does not try to reach the guest of a VM that is not on.",
 		},
 		"hostname": schema.StringAttribute{
-			Optional:            true,
-			MarkdownDescription: "Host name set on the guest (must be unique in the cluster, not `hipchat`, not the public DNS name). In lower case and without a trailing dot: `Node-1.example.com` or `node-1.example.com.` is refused at plan time with the spelling to use, because the guest keeps a host name as written while DNS ignores case, and a trailing dot marks a DNS name, not a host name; the provider does not rewrite it, so that plan, state and guest say the same. Setting it (with `ipv4_address`) makes the provider configure the guest over SSH.",
+			Required: identityRequired, Optional: !identityRequired,
+			MarkdownDescription: "Host name set on the guest (must be unique in the cluster, not `hipchat`, not the public DNS name). In lower case and without a trailing dot: `Node-1.example.com` or `node-1.example.com.` is refused at plan time with the spelling to use, because the guest keeps a host name as written while DNS ignores case, and a trailing dot marks a DNS name, not a host name; the provider does not rewrite it, so that plan, state and guest say the same. " + identityDoc,
 		},
 		"ipv4_address": schema.StringAttribute{
-			Optional:            true,
-			MarkdownDescription: "Static IPv4 address written to `/etc/network/interfaces` (the guide's step \"Configure the Hipchat VM network\"). Must be private unless `allow_public_ipv4`, and a host address of its network: not its network or broadcast address (`10.0.0.0` or `10.0.0.255` with `ipv4_netmask = 24`).",
+			Required: identityRequired, Optional: !identityRequired,
+			MarkdownDescription: "Static IPv4 address written to `/etc/network/interfaces` (the guide's step \"Configure the Hipchat VM network\"). Must be private unless `allow_public_ipv4`, and a host address of its network: not its network or broadcast address (`10.0.0.0` or `10.0.0.255` with `ipv4_netmask = 24`). " + identityDoc,
 		},
 		"ipv4_netmask": schema.Int64Attribute{
-			Optional:            true,
-			MarkdownDescription: "Prefix length of `ipv4_address` (24 for 255.255.255.0), as in the vsphere provider's customization.",
+			Required: identityRequired, Optional: !identityRequired,
+			MarkdownDescription: "Prefix length of `ipv4_address` (24 for 255.255.255.0), as in the vsphere provider's customization. " + identityDoc,
 			Validators:          []validator.Int64{int64validator.Between(1, 30)},
 		},
 		"ipv4_gateway": schema.StringAttribute{

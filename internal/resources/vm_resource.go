@@ -88,6 +88,7 @@ func (r *vmResource[M, PM]) ValidateConfig(ctx context.Context, req resource.Val
 		return
 	}
 	r.role.validate(ctx, &m, &resp.Diagnostics)
+	ValidateHostKeySettings(PM(&m).core().Connection, path.Root("ssh"), resourceBlock, &resp.Diagnostics)
 }
 
 func (r *vmResource[M, PM]) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
@@ -128,6 +129,10 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 		return
 	}
 	defer cancel()
+	// What would fail when the guest is dialled fails now, before there is a VM to clean up.
+	if !r.vm.checkSSH(c, &resp.Diagnostics) {
+		return
+	}
 
 	c.ID = stringValue(r.vm.createVM(ctx, c, r.role.extraDisks(&plan), &resp.Diagnostics))
 	if resp.Diagnostics.HasError() {
@@ -261,6 +266,7 @@ func (r *vmResource[M, PM]) Update(ctx context.Context, req resource.UpdateReque
 	// vSphere changes the hardware of a VM that is on or off, not of a suspended one: resume
 	// that first. One found off is resized before it is powered on, without a power cycle.
 	resumeFirst := prior.PowerState.ValueString() == powerSuspended
+	ok = ok && r.vm.checkSSH(c, &resp.Diagnostics)
 	if ok && resumeFirst {
 		r.vm.powerOnAgain(ctx, c, prior, &resp.Diagnostics)
 	}

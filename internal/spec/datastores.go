@@ -37,6 +37,11 @@ const PostgresGuideMajor = "9.5"
 // RedisGuideVersion is the version the guide names ("Deploy a Redis cache using version 3.2").
 const RedisGuideVersion = "3.2"
 
+// PasswordMinLength is the shortest Redis or Postgres password the provider accepts. The guide
+// sets no length ("we recommend that you enable authentication, and then change the default
+// password"); this is the provider's floor against a placeholder left in a configuration.
+const PasswordMinLength = 8
+
 var databaseName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9._-]*$`)
 
 // CheckDatabaseName applies the guide's rules for the Hipchat database: it must start with a

@@ -133,6 +133,10 @@ func (s State) databaseDrift(c Config) []string {
 		d = append(d, "user "+c.User+" is a superuser")
 	case !s.UserCanLogin:
 		d = append(d, "user "+c.User+" cannot log in")
+	case c.Password == "":
+		// Only a state that was just imported lacks the password (it cannot be read back from
+		// the server), and Validate refuses an apply without one: it is not known to differ.
+		d = append(d, fmt.Sprintf("the password of user %q is not known to the state after import; the apply sets it to the configured value", c.User))
 	case !s.PasswordMatches(c.User, c.Password):
 		d = append(d, "the password of user "+c.User+" differs")
 	}

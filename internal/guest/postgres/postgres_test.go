@@ -96,3 +96,22 @@ func TestParseFindsTheDatabasesAndOwners(t *testing.T) {
 		t.Fatalf("parsed %d databases %v, errors %v", st.UserDatabases, st.DatabaseOwners, st.Errors)
 	}
 }
+
+// After an import the state has no password (the server cannot give it back): the drift says
+// so, rather than that a password nobody changed differs.
+func TestDriftOfAPasswordTheStateDoesNotKnow(t *testing.T) {
+	st := State{UserExists: true, UserCanLogin: true, passwordHash: "md5" + "f0791b717e6e8b8236d1413af05c8c0d"}
+	c := testConfig
+	c.User, c.Password = "hipchat_user", ""
+	got := strings.Join(st.databaseDrift(c), "; ")
+	if want := `the password of user "hipchat_user" is not known to the state after import; the apply sets it to the configured value`; !strings.Contains(got, want) {
+		t.Errorf("drift %q, want %q", got, want)
+	}
+	if strings.Contains(got, "differs") {
+		t.Errorf("drift %q says the password differs", got)
+	}
+	c.Password = "wrong"
+	if got := strings.Join(st.databaseDrift(c), "; "); !strings.Contains(got, "the password of user hipchat_user differs") {
+		t.Errorf("a configured password that does not match: drift %q", got)
+	}
+}
