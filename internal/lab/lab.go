@@ -162,6 +162,10 @@ type Lab struct {
 	nextIdx  int
 	stopped  bool
 	wg       sync.WaitGroup
+	// bootDelay is how long a powered-on VM of a kind ("" for every kind) takes before its
+	// guest runs and VMware Tools reports it: a real appliance boots for a while, the lab's
+	// guests start in a moment (SetBootDelay).
+	bootDelay map[string]time.Duration
 
 	stopOnce sync.Once
 	stopErr  error
@@ -458,6 +462,15 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 			vg.g.reportAgain()
 			return
 		}
+		if d := l.bootDelayOf(ev.kind); d > 0 {
+			time.Sleep(d)
+			l.mu.Lock()
+			desired, destroyed, stopped = vg.desired, vg.destroyed, l.stopped
+			l.mu.Unlock()
+			if stopped || destroyed || desired != types.VirtualMachinePowerStatePoweredOn {
+				return // the VM went away or off while it was "booting": the next event follows it
+			}
+		}
 		if err := vg.g.boot(); err != nil {
 			l.logf("lab: VM %s: %v", ev.name, err)
 		}
@@ -468,6 +481,27 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 		l.vc.reportGuest(ev.moid, nil)
 		l.logf("lab: guest %s powered off", vg.g.VMName)
 	}
+}
+
+// SetBootDelay makes every VM of kind ("" for all kinds) take d after its power-on before its
+// guest runs and VMware Tools reports its address, as a real appliance's boot does. Zero
+// removes the delay.
+func (l *Lab) SetBootDelay(kind string, d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.bootDelay == nil {
+		l.bootDelay = map[string]time.Duration{}
+	}
+	l.bootDelay[kind] = d
+}
+
+func (l *Lab) bootDelayOf(kind string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if d, ok := l.bootDelay[kind]; ok && d > 0 {
+		return d
+	}
+	return l.bootDelay[""]
 }
 
 // legsFor decides a new VM's guest networks: NetworksKey if set, else one leg per VM NIC

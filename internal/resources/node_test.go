@@ -148,6 +148,36 @@ func TestAccNode_lifecycle(t *testing.T) {
 	})
 }
 
+// TestAccNode_addressOfASlowBoot creates a node the provider does not configure (no host name,
+// no address) whose guest takes a few seconds to boot: Create waits for VMware Tools to report
+// the address, so default_ip_address in the state is the VM's address, not the empty string
+// an apply that outran the boot recorded (and that a later refresh or import contradicted:
+// TestAccNode_lifecycle's import steps failed on it under load).
+func TestAccNode_addressOfASlowBoot(t *testing.T) {
+	name := "tf-node-slowboot"
+	l := acctest.Lab(t)
+	l.SetBootDelay(lab.KindNode, 5*time.Second)
+	t.Cleanup(func() { l.SetBootDelay(lab.KindNode, 0) })
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.StrictFactories(t),
+		CheckDestroy:             checkNoVM(t, name),
+		Steps: []resource.TestStep{{
+			Config: nodeVMConfig(t, name, 8, 16384, 40),
+			Check: func(s *terraform.State) error {
+				got := s.RootModule().Resources["hipchatdc_node.app"].Primary.Attributes["default_ip_address"]
+				vm, ok := acctest.VM(t, name)
+				if !ok || vm.Guest == nil || vm.Guest.IpAddress == "" {
+					return fmt.Errorf("VMware Tools reports no address for %s", name)
+				}
+				if got != vm.Guest.IpAddress {
+					return fmt.Errorf("default_ip_address = %q in the state, VMware Tools reports %q", got, vm.Guest.IpAddress)
+				}
+				return nil
+			},
+		}},
+	})
+}
+
 // TestAccNode_importGuestRefusesLogin imports a VM whose guest refuses the provider's ssh
 // settings: it is imported from vSphere alone, with a warning, and the next plan has nothing to
 // do. Its drift reads as empty, as after any import (it was null, which the plan showed as a

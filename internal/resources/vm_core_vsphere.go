@@ -120,8 +120,23 @@ func (o vmOps) createVM(ctx context.Context, c *vmCore, extraDisks []int64, diag
 	if err := vc.PowerOn(ctx, moid); err != nil {
 		return fail("name", "Cannot power on the VM", err)
 	}
+	// A VM whose guest the provider configures is waited for on its way there (bootstrapHost).
+	// Any other VM is waited for here, as the vsphere provider waits for the guest network:
+	// otherwise what Create records as default_ip_address depends on how fast the guest
+	// booted (empty when the apply outran the boot), and a later refresh changes it.
+	if !c.managesGuest() {
+		if _, err := vc.WaitForIP(ctx, moid, guestNetTimeout); err != nil {
+			diags.AddAttributeWarning(path.Root("default_ip_address"), "Guest address not reported",
+				"The VM was created and powered on, but VMware Tools reported no IPv4 address within "+guestNetTimeout.String()+
+					" ("+err.Error()+"); default_ip_address stays empty until a refresh finds one. A guest without VMware Tools never reports one.")
+		}
+	}
 	return moid
 }
+
+// guestNetTimeout bounds the wait for a new VM's address (the vsphere provider's default
+// wait_for_guest_net_timeout).
+const guestNetTimeout = 5 * time.Minute
 
 // markCreated removes vsphere.CreateMarker from the VM that Create is handing to the state.
 // It runs at the very end of Create, whether the guest's configuration succeeded or not: the
