@@ -246,3 +246,9 @@ func signatureAlgorithm(leaf *x509.Certificate, alg string) (x509.SignatureAlgor
 	}
 	return 0, fmt.Errorf("a %s signature with a %s key is not supported", alg, leaf.PublicKeyAlgorithm)
 }
+
+// CheckCAFile reports whether caFile can serve as ImportSpec.CAFile, for plan-time checks.
+func CheckCAFile(caFile string) error {
+	_, err := loadRoots(caFile)
+	return err
+}
