@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"net/http"
@@ -278,12 +277,16 @@ func (c *Client) uploadDisks(ctx context.Context, spec *importJob, src ovfSource
 			if err != nil {
 				return fmt.Errorf("%s: %w", shown, err)
 			}
-			body.hash = h
+			body.hash = newPipeHash(h)
 		}
 		err := c.upload(ctx, item, body, size)
+		var digest []byte
+		if body.hash != nil {
+			digest = body.hash.sum()
+		}
 		if err == nil && (body.err == nil || errors.Is(body.err, io.EOF)) {
-			if body.hash != nil && body.n == size {
-				if err := mf.check(name, body.hash.Sum(nil)); err != nil {
+			if digest != nil && body.n == size {
+				if err := mf.check(name, digest); err != nil {
 					return fmt.Errorf("%s: %w", shown, err)
 				}
 			}
@@ -344,7 +347,7 @@ type entryReader struct {
 	r     io.Reader
 	prog  *progressLog
 	lease leaseFeed
-	hash  hash.Hash // of the bytes read, when the manifest lists the file
+	hash  *pipeHash // of the bytes read, when the manifest lists the file
 	n     int64
 	err   error
 }
@@ -352,7 +355,7 @@ type entryReader struct {
 func (e *entryReader) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
 	if e.hash != nil {
-		e.hash.Write(p[:n]) // never fails
+		e.hash.write(p[:n])
 	}
 	e.n += int64(n)
 	e.prog.add(n)
