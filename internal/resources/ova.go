@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -77,8 +78,11 @@ func (ovaCAFile) ValidateString(_ context.Context, req validator.StringRequest, 
 	}
 }
 
+// unwrapCAFile is the reason a CA file is unusable, without the file's name, which the
+// message already gives.
 func unwrapCAFile(err error) error {
-	if e, ok := err.(*vsphere.CAFileError); ok {
+	var e *vsphere.CAFileError
+	if errors.As(err, &e) {
 		return e.Err
 	}
 	return err
