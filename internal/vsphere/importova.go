@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"net/http"
@@ -277,16 +278,12 @@ func (c *Client) uploadDisks(ctx context.Context, spec *importJob, src ovfSource
 			if err != nil {
 				return fmt.Errorf("%s: %w", shown, err)
 			}
-			body.hash = newPipeHash(h)
+			body.hash = h
 		}
 		err := c.upload(ctx, item, body, size)
-		var digest []byte
-		if body.hash != nil {
-			digest = body.hash.sum()
-		}
 		if err == nil && (body.err == nil || errors.Is(body.err, io.EOF)) {
-			if digest != nil && body.n == size {
-				if err := mf.check(name, digest); err != nil {
+			if body.hash != nil && body.n == size {
+				if err := mf.check(name, body.hash.Sum(nil)); err != nil {
 					return fmt.Errorf("%s: %w", shown, err)
 				}
 			}
@@ -347,7 +344,7 @@ type entryReader struct {
 	r     io.Reader
 	prog  *progressLog
 	lease leaseFeed
-	hash  *pipeHash // of the bytes read, when the manifest lists the file
+	hash  hash.Hash // of the bytes read, when the manifest lists the file
 	n     int64
 	err   error
 }
@@ -355,7 +352,7 @@ type entryReader struct {
 func (e *entryReader) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
 	if e.hash != nil {
-		e.hash.write(p[:n])
+		e.hash.Write(p[:n]) // never fails
 	}
 	e.n += int64(n)
 	e.prog.add(n)
