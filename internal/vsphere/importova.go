@@ -282,7 +282,9 @@ func (c *Client) uploadDisks(ctx context.Context, spec *importJob, src ovfSource
 		}
 		err := c.upload(ctx, item, body, size)
 		if err == nil && (body.err == nil || errors.Is(body.err, io.EOF)) {
-			if body.hash != nil && body.n == size {
+			// Also a file that vSphere took whole but that was not read to its declared size
+			// is compared: its digest cannot match, and it must not slip through.
+			if body.hash != nil {
 				if err := mf.check(name, body.hash.Sum(nil)); err != nil {
 					return fmt.Errorf("%s: %w", shown, err)
 				}
