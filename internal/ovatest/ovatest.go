@@ -51,6 +51,8 @@ type Options struct {
 	WrongDigest string
 	// UnlistedDisk leaves the disk out of the manifest.
 	UnlistedDisk bool
+	// ExtraManifest is added to the manifest as it is (lines for files not in the archive).
+	ExtraManifest string
 	// TamperManifest changes the manifest after it was signed (the disk's digest replaced by
 	// that of other bytes), so that the signature no longer matches.
 	TamperManifest bool
@@ -158,6 +160,7 @@ func (o Options) security(desc []byte) (mf, cert []byte, err error) {
 		}
 		mf = append(mf, diskLine(diskSum)...)
 	}
+	mf = append(mf, o.ExtraManifest...)
 	if o.Signer == nil {
 		return mf, nil, nil
 	}

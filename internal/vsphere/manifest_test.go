@@ -81,6 +81,11 @@ func TestImportManifest(t *testing.T) {
 		{name: "SHA256 manifest", o: with(func(o *ovatest.Options) { o.Manifest = "SHA256" })},
 		{name: "SHA1 manifest", o: with(func(o *ovatest.Options) { o.Manifest = "SHA1" })},
 		{name: "SHA512 manifest", o: with(func(o *ovatest.Options) { o.Manifest = "SHA512" })},
+		// A file the manifest lists but the import does not read is not checked (as govc).
+		{name: "manifest lists a file not in the OVA", o: with(func(o *ovatest.Options) {
+			o.Manifest = "SHA256"
+			o.ExtraManifest = "SHA256(hipchat-2.iso)= 0000000000000000000000000000000000000000000000000000000000000000\n"
+		})},
 		{name: "no manifest", o: base, wantWarn: "has no manifest (.mf): its files were imported without a check of their digests"},
 		{name: "manifest after the disk", o: with(func(o *ovatest.Options) { o.Manifest = "SHA256"; o.ManifestAtEnd = true }),
 			wantWarn: "its manifest (hipchat.mf) comes after its disks"},
