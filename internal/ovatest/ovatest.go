@@ -7,12 +7,18 @@ package ovatest
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
 	"text/template"
 	"time"
@@ -30,9 +36,28 @@ type Options struct {
 	// ExtraConfig is emitted as vmw:ExtraConfig in the VirtualHardwareSection.
 	ExtraConfig map[string]string
 
+	// Manifest, when set to "SHA1", "SHA256" or "SHA512", writes the manifest (<name>.mf)
+	// with the digest of the descriptor and of the disk, right after the descriptor, as
+	// ovftool does.
+	Manifest string
+	// Signer, when set, signs the manifest and writes the certificate (<name>.cert) after it.
+	Signer *Signer
+
 	// Knobs for bad-input tests.
 	OmitDescriptor bool // archive without the .ovf entry
 	TruncateDisk   bool // disk entry declares its full size but the archive ends halfway through it
+	// WrongDigest names a file (DescriptorFileName or DiskFileName) whose manifest entry is
+	// the digest of other bytes, as when the file was altered after the manifest was made.
+	WrongDigest string
+	// UnlistedDisk leaves the disk out of the manifest.
+	UnlistedDisk bool
+	// ExtraManifest is added to the manifest as it is (lines for files not in the archive).
+	ExtraManifest string
+	// TamperManifest changes the manifest after it was signed (the disk's digest replaced by
+	// that of other bytes), so that the signature no longer matches.
+	TamperManifest bool
+	// ManifestAtEnd puts the manifest and certificate after the disk, as OVF 1.x allows.
+	ManifestAtEnd bool
 }
 
 func (o Options) withDefaults() Options {
@@ -59,6 +84,97 @@ const DiskFileName = "disk1.vmdk"
 
 // DescriptorFileName returns the name of the .ovf entry for o.
 func DescriptorFileName(o Options) string { return o.withDefaults().Name + ".ovf" }
+
+// ManifestFileName returns the name of the .mf entry for o.
+func ManifestFileName(o Options) string { return o.withDefaults().Name + ".mf" }
+
+// CertFileName returns the name of the .cert entry for o.
+func CertFileName(o Options) string { return o.withDefaults().Name + ".cert" }
+
+var hashes = map[string]func() hash.Hash{"SHA1": sha1.New, "SHA256": sha256.New, "SHA512": sha512.New}
+
+// Digest returns the hex digest of file (DescriptorFileName or DiskFileName) of the OVA that
+// o describes, with algorithm alg ("SHA1", "SHA256", "SHA512"), as its manifest gives it.
+func Digest(o Options, alg, file string) (string, error) {
+	o = o.withDefaults()
+	newHash, ok := hashes[alg]
+	if !ok {
+		return "", fmt.Errorf("ovatest: unknown digest algorithm %q", alg)
+	}
+	l, err := o.layout()
+	if err != nil {
+		return "", err
+	}
+	h := newHash()
+	switch file {
+	case DescriptorFileName(o):
+		desc, err := descriptor(o, l.size())
+		if err != nil {
+			return "", err
+		}
+		h.Write(desc)
+	case DiskFileName:
+		if err := l.write(h, Payload(o)); err != nil {
+			return "", err
+		}
+	default:
+		return "", fmt.Errorf("ovatest: no file %q in the OVA", file)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// security returns the manifest and certificate entries of o (nil when o has none). The
+// disk's digest takes a pass over its bytes, generated again: the manifest comes before the
+// disk in the archive.
+func (o Options) security(desc []byte) (mf, cert []byte, err error) {
+	if o.Manifest == "" {
+		return nil, nil, nil
+	}
+	newHash, ok := hashes[o.Manifest]
+	if !ok {
+		return nil, nil, fmt.Errorf("ovatest: unknown manifest algorithm %q", o.Manifest)
+	}
+	l, err := o.layout()
+	if err != nil {
+		return nil, nil, err
+	}
+	digest := func(file string, write func(io.Writer) error) (string, error) {
+		h := newHash()
+		if o.WrongDigest == file {
+			_, err := h.Write([]byte("other bytes than " + file))
+			return hex.EncodeToString(h.Sum(nil)), err
+		}
+		err := write(h)
+		return hex.EncodeToString(h.Sum(nil)), err
+	}
+	descSum, err := digest(DescriptorFileName(o), func(w io.Writer) error { _, err := w.Write(desc); return err })
+	if err != nil {
+		return nil, nil, err
+	}
+	mf = fmt.Appendf(nil, "%s(%s)= %s\n", o.Manifest, DescriptorFileName(o), descSum)
+	diskLine := func(sum string) []byte { return fmt.Appendf(nil, "%s(%s)= %s\n", o.Manifest, DiskFileName, sum) }
+	if !o.UnlistedDisk {
+		diskSum, err := digest(DiskFileName, func(w io.Writer) error { return l.write(w, Payload(o)) })
+		if err != nil {
+			return nil, nil, err
+		}
+		mf = append(mf, diskLine(diskSum)...)
+	}
+	mf = append(mf, o.ExtraManifest...)
+	if o.Signer == nil {
+		return mf, nil, nil
+	}
+	cert, err = o.Signer.certFile(ManifestFileName(o), mf)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.TamperManifest {
+		other := newHash()
+		other.Write([]byte("a disk the publisher never signed"))
+		mf = append(mf[:bytes.Index(mf, []byte("\n"))+1], diskLine(hex.EncodeToString(other.Sum(nil)))...)
+	}
+	return mf, cert, nil
+}
 
 func (o Options) layout() (layout, error) {
 	l := layout{capacity: int64(o.DiskCapacityGiB) << 30, data: o.DataBytes}
@@ -113,13 +229,37 @@ func WriteTo(w io.Writer, o Options) error {
 	if err != nil {
 		return err
 	}
+	mf, cert, err := o.security(desc)
+	if err != nil {
+		return err
+	}
 	tw := tar.NewWriter(w)
 	mtime := time.Unix(1700000000, 0)
-	if !o.OmitDescriptor {
-		if err := tw.WriteHeader(&tar.Header{Name: DescriptorFileName(o), Mode: 0o644, Size: int64(len(desc)), ModTime: mtime, Format: tar.FormatUSTAR}); err != nil {
+	entry := func(name string, data []byte) error {
+		if data == nil {
+			return nil
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), ModTime: mtime, Format: tar.FormatUSTAR}); err != nil {
 			return err
 		}
-		if _, err := tw.Write(desc); err != nil {
+		_, err := tw.Write(data)
+		return err
+	}
+	if !o.OmitDescriptor {
+		if err := entry(DescriptorFileName(o), desc); err != nil {
+			return err
+		}
+	}
+	// The OVF spec puts the manifest and the certificate right after the descriptor (or, in
+	// OVF 1.x, at the very end).
+	security := func() error {
+		if err := entry(ManifestFileName(o), mf); err != nil {
+			return err
+		}
+		return entry(CertFileName(o), cert)
+	}
+	if !o.ManifestAtEnd {
+		if err := security(); err != nil {
 			return err
 		}
 	}
@@ -133,6 +273,11 @@ func WriteTo(w io.Writer, o Options) error {
 	}
 	if err := l.write(tw, Payload(o)); err != nil {
 		return err
+	}
+	if o.ManifestAtEnd {
+		if err := security(); err != nil {
+			return err
+		}
 	}
 	return tw.Close()
 }
@@ -258,3 +403,34 @@ var ovfTemplate = template.Must(template.New("ovf").Funcs(template.FuncMap{"x": 
   </VirtualSystem>
 </Envelope>
 `))
+
+// Extract writes the entries of the OVA at ova into dir, as `tar -x` does: the descriptor with
+// its files beside it, an OVF package as ovftool also writes them.
+func Extract(ova, dir string) error {
+	f, err := os.Open(ova)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out, err := os.Create(filepath.Join(dir, filepath.Base(h.Name)))
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(out, tr)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

@@ -5,13 +5,16 @@ import (
 	"bufio"
 	"bytes"
 	"compress/zlib"
+	"crypto/sha512"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmware/govmomi/ovf"
 	"github.com/vmware/govmomi/vmdk"
@@ -195,5 +198,54 @@ func TestBadInputKnobs(t *testing.T) {
 	n, err := io.Copy(io.Discard, tr)
 	if !errors.Is(err, io.ErrUnexpectedEOF) || n >= h.Size {
 		t.Errorf("TruncateDisk: read %d of %d, err %v; want a short read", n, h.Size, err)
+	}
+}
+
+// A signed OVA is laid out as ovftool writes it (descriptor, manifest, certificate, disk), and
+// its manifest gives the digests of the bytes in the archive, as Digest computes them.
+func TestManifestAndCertificate(t *testing.T) {
+	ca, err := NewCA("ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ca.Signer("publisher", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Name: "x", DataBytes: 1 << 20, Manifest: "SHA512", Signer: signer}
+	var buf bytes.Buffer
+	if err := WriteTo(&buf, o); err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(&buf)
+	entries := map[string][]byte{}
+	var names []string
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(tr)
+		names = append(names, h.Name)
+		entries[h.Name] = data
+	}
+	if got := strings.Join(names, " "); got != "x.ovf x.mf x.cert disk1.vmdk" {
+		t.Errorf("archive order %q", got)
+	}
+	for _, f := range []string{"x.ovf", DiskFileName} {
+		sum := sha512.Sum512(entries[f])
+		want, err := Digest(o, "SHA512", f)
+		if err != nil || want != hex.EncodeToString(sum[:]) {
+			t.Errorf("Digest(%s) = %s, %v; the archive's bytes hash to %x", f, want, err, sum)
+		}
+		if line := "SHA512(" + f + ")= " + want + "\n"; !strings.Contains(string(entries["x.mf"]), line) {
+			t.Errorf("manifest %q lacks %q", entries["x.mf"], line)
+		}
+	}
+	if cert := string(entries["x.cert"]); !strings.HasPrefix(cert, "SHA256(x.mf)= ") || !strings.Contains(cert, "-----BEGIN CERTIFICATE-----") {
+		t.Errorf("certificate file %q", cert)
 	}
 }

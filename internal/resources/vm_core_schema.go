@@ -36,6 +36,7 @@ type vmCore struct {
 	Network          types.String `tfsdk:"network"`
 	OVAPath          types.String `tfsdk:"ova_path"`
 	OVAURL           types.String `tfsdk:"ova_url"`
+	OVACAFile        types.String `tfsdk:"ova_ca_file"`
 	Template         types.String `tfsdk:"template"`
 	NumCPUs          types.Int64  `tfsdk:"num_cpus"`
 	Memory           types.Int64  `tfsdk:"memory"`
@@ -115,8 +116,15 @@ func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attrib
 		},
 		"ova_url": schema.StringAttribute{
 			Optional:            true,
-			MarkdownDescription: "http(s) URL of the OVA, streamed to vSphere without a local copy. Not read back on import. The provider's logs and errors show it without user info or query string; when it carries credentials (a password, a signed query), set it from a `sensitive` variable so that plans hide it too (the state still holds it).",
+			MarkdownDescription: "http(s) URL of the OVA, streamed to vSphere without a local copy; any other scheme is refused at plan time. Not read back on import. The provider's logs and errors show it without user info or query string; when it carries credentials (a password, a signed query), set it from a `sensitive` variable so that plans hide it too (the state still holds it).",
 			PlanModifiers:       sourceReplace,
+			Validators:          []validator.String{ovaURLScheme{}},
+		},
+		"ova_ca_file": schema.StringAttribute{
+			Optional: true,
+			MarkdownDescription: "PEM file of the CA certificates that a signed OVA's signing certificate must chain to, instead of the system's trusted CAs: for an OVA signed by a publisher whose CA is not a public one. " +
+				"Used only when the VM is imported from `ova_path` or `ova_url`; changing it does not replace the VM. Not read back on import.",
+			Validators: []validator.String{ovaCAFile{}, stringvalidator.ConflictsWith(path.MatchRoot("template"))},
 		},
 		"template": schema.StringAttribute{
 			Optional:            true,

@@ -82,7 +82,11 @@ func (o vmOps) createVM(ctx context.Context, c *vmCore, extraDisks []int64, diag
 			attr, src = "ova_url", c.OVAURL.ValueString()
 		}
 		tflog.Info(ctx, "importing OVA", map[string]any{"name": c.Name.ValueString(), "source": vsphere.Redact(src)})
-		return vc.ImportOVA(ctx, vsphere.ImportSpec{Name: c.Name.ValueString(), Placement: c.placement(), Source: src, MarkIncomplete: true})
+		return vc.ImportOVA(ctx, vsphere.ImportSpec{Name: c.Name.ValueString(), Placement: c.placement(), Source: src, MarkIncomplete: true,
+			CAFile: c.OVACAFile.ValueString(),
+			Warn: func(msg string) {
+				diags.AddAttributeWarning(path.Root(attr), "OVA not fully verified", msg)
+			}})
 	}
 	moid, err := create()
 	var exists *vsphere.ExistsError
@@ -163,8 +167,12 @@ func (o vmOps) markCreated(ctx context.Context, c *vmCore, diags *diag.Diagnosti
 // addVSphereError blames the placement attribute a PlacementError names, or attr.
 func addVSphereError(diags *diag.Diagnostics, attr, summary string, err error) {
 	var pe *vsphere.PlacementError
-	if errors.As(err, &pe) {
+	var ce *vsphere.CAFileError
+	switch {
+	case errors.As(err, &pe):
 		attr = pe.Field
+	case errors.As(err, &ce):
+		attr = "ova_ca_file"
 	}
 	diags.AddAttributeError(path.Root(attr), summary, err.Error())
 }
