@@ -26,22 +26,31 @@ func TestAccModule_rejectedAtPlan(t *testing.T) {
 	for i, c := range []struct {
 		name              string
 		node, data, proxy string
-		want              string
+		hipchatOVA        string // default: the lab's node OVA
+		want              string // a regexp of the error
 	}{
 		{
 			"node and data stores share an address",
 			vm("node", "modtest-node.example.com", addr(241)), vm("data", "modtest-data.example.com", addr(241)), vm("proxy", "modtest-proxy.example.com", addr(242)),
-			fmt.Sprintf("Each VM needs a static address of its own: var.data_stores.address and var.node.address share %s.", addr(241)),
+			"", precondition(fmt.Sprintf("Each VM needs a static address of its own: var.data_stores.address and var.node.address share %s.", addr(241))),
 		},
 		{
 			"proxy and node share an address",
 			vm("node", "modtest-node.example.com", addr(241)), vm("data", "modtest-data.example.com", addr(242)), vm("proxy", "modtest-proxy.example.com", addr(241)),
-			fmt.Sprintf("Each VM needs a static address of its own: var.node.address and var.proxy.address share %s.", addr(241)),
+			"", precondition(fmt.Sprintf("Each VM needs a static address of its own: var.node.address and var.proxy.address share %s.", addr(241))),
 		},
 		{
 			"node's host name is the data stores'",
 			vm("node", "modtest-1.example.com", addr(241)), vm("data", "modtest-1.example.com", addr(242)), vm("proxy", "modtest-proxy.example.com", addr(243)),
-			"The guide asks for a unique host name per VM: var.data_stores.hostname and var.node.hostname share modtest-1.example.com.",
+			"", precondition("The guide asks for a unique host name per VM: var.data_stores.hostname and var.node.hostname share modtest-1.example.com."),
+		},
+		{
+			// The module hands any scheme:// to ova_url, whose check refuses it; taken as a
+			// path, it failed only at apply.
+			"hipchat_ova on ftp",
+			vm("node", "modtest-node.example.com", addr(241)), vm("data", "modtest-data.example.com", addr(242)), vm("proxy", "modtest-proxy.example.com", addr(243)),
+			"ftp://downloads.example.com/hipchat.ova",
+			`(?s)Error: OVA URL is not http or https.*` + wrappedAt(`ova_url = "ftp://downloads.example.com/hipchat.ova": only http:// and https://`),
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -50,6 +59,10 @@ func TestAccModule_rejectedAtPlan(t *testing.T) {
 			dir := fmt.Sprintf("modcheck-%d", i)
 			if err := os.MkdirAll(filepath.Join(w.dir, dir), 0o755); err != nil {
 				t.Fatal(err)
+			}
+			hipchatOVA := c.hipchatOVA
+			if hipchatOVA == "" {
+				hipchatOVA = acctest.OVA(t, lab.KindNode, 40)
 			}
 			conf := fmt.Sprintf(`module "cluster" {
   source = "../modules/small-scale-cluster"
@@ -73,7 +86,7 @@ func TestAccModule_rejectedAtPlan(t *testing.T) {
   database_password = "modtest-db-secret"
   redis_password    = "modtest-redis-secret"
 }
-`, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, lab.KindNode, 40), acctest.OVA(t, lab.KindDebian, 60),
+`, v.Datacenter, v.Cluster, v.Datastore, v.Network, hipchatOVA, acctest.OVA(t, lab.KindDebian, 60),
 				acctest.Gateway(l, false), acctest.Gateway(l, false), c.node, c.data, c.proxy)
 			if err := os.WriteFile(filepath.Join(w.dir, dir, "main.tf"), []byte(conf), 0o644); err != nil {
 				t.Fatal(err)
@@ -83,9 +96,7 @@ func TestAccModule_rejectedAtPlan(t *testing.T) {
 			if err == nil {
 				t.Fatalf("plan passed:\n%s", out)
 			}
-			// Terraform wraps the message at spaces.
-			want := regexp.MustCompile(`(?s)Error: Resource precondition failed.*` + strings.ReplaceAll(regexp.QuoteMeta(c.want), " ", `\s+`))
-			if !want.MatchString(out) {
+			if want := regexp.MustCompile(c.want); !want.MatchString(out) {
 				t.Errorf("plan failed without the message %q:\n%s", c.want, out)
 			}
 		})
@@ -93,4 +104,15 @@ func TestAccModule_rejectedAtPlan(t *testing.T) {
 	if n := acctest.VMCount(t, "modtest-"); n != 0 {
 		t.Errorf("%d VMs created for rejected plans", n)
 	}
+}
+
+// precondition matches the module's precondition error with message msg.
+func precondition(msg string) string {
+	return `(?s)Error: Resource precondition failed.*` + wrappedAt(msg)
+}
+
+// wrappedAt matches msg literally, with a line break allowed at each space: Terraform wraps
+// messages at spaces.
+func wrappedAt(msg string) string {
+	return strings.ReplaceAll(regexp.QuoteMeta(msg), " ", `\s+`)
 }

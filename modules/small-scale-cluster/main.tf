@@ -5,11 +5,13 @@ locals {
   proxy_network = coalesce(var.proxy_network, var.network)
   proxy_gateway = coalesce(var.proxy_gateway, var.gateway)
 
-  # can() turns the regex's error on a null into false: && does not short-circuit.
-  server_is_url  = can(regex("^https?://", var.server_ova))
+  # can() turns the regex's error on a null into false: && does not short-circuit. Any
+  # scheme:// is a URL, so that the provider's ova_url check refuses ftp:// at plan time
+  # instead of the import failing to open a file of that name.
+  server_is_url  = can(regex("^[A-Za-z][A-Za-z0-9+.-]*://", var.server_ova))
   server_ova     = local.server_is_url ? null : var.server_ova
   server_ova_url = local.server_is_url ? var.server_ova : null
-  hipchat_is_url = can(regex("^https?://", var.hipchat_ova))
+  hipchat_is_url = can(regex("^[A-Za-z][A-Za-z0-9+.-]*://", var.hipchat_ova))
 
   # The guide gives every VM its own static address and a unique host name. The provider checks
   # one VM at a time, and a variable's validation sees only that variable (Terraform < 1.9), so
@@ -25,15 +27,16 @@ locals {
 }
 
 resource "hipchatdc_datastore_node" "data" {
-  name       = var.data_stores.name
-  datacenter = var.datacenter
-  cluster    = var.cluster
-  datastore  = var.datastore
-  network    = var.network
-  folder     = var.folder
-  ova_path   = local.server_ova
-  ova_url    = local.server_ova_url
-  template   = var.server_template
+  name        = var.data_stores.name
+  datacenter  = var.datacenter
+  cluster     = var.cluster
+  datastore   = var.datastore
+  network     = var.network
+  folder      = var.folder
+  ova_path    = local.server_ova
+  ova_url     = local.server_ova_url
+  ova_ca_file = var.server_template == null ? var.ova_ca_file : null
+  template    = var.server_template
 
   num_cpus      = var.data_stores.num_cpus
   memory        = var.data_stores.memory
@@ -73,14 +76,15 @@ resource "hipchatdc_datastore_node" "data" {
 }
 
 resource "hipchatdc_node" "app" {
-  name       = var.node.name
-  datacenter = var.datacenter
-  cluster    = var.cluster
-  datastore  = var.datastore
-  network    = var.network
-  folder     = var.folder
-  ova_path   = local.hipchat_is_url ? null : var.hipchat_ova
-  ova_url    = local.hipchat_is_url ? var.hipchat_ova : null
+  name        = var.node.name
+  datacenter  = var.datacenter
+  cluster     = var.cluster
+  datastore   = var.datastore
+  network     = var.network
+  folder      = var.folder
+  ova_path    = local.hipchat_is_url ? null : var.hipchat_ova
+  ova_url     = local.hipchat_is_url ? var.hipchat_ova : null
+  ova_ca_file = var.ova_ca_file
 
   num_cpus  = var.node.num_cpus
   memory    = var.node.memory
@@ -109,15 +113,16 @@ resource "hipchatdc_node" "app" {
 }
 
 resource "hipchatdc_reverse_proxy" "edge" {
-  name       = var.proxy.name
-  datacenter = var.datacenter
-  cluster    = var.cluster
-  datastore  = var.datastore
-  network    = local.proxy_network
-  folder     = var.folder
-  ova_path   = local.server_ova
-  ova_url    = local.server_ova_url
-  template   = var.server_template
+  name        = var.proxy.name
+  datacenter  = var.datacenter
+  cluster     = var.cluster
+  datastore   = var.datastore
+  network     = local.proxy_network
+  folder      = var.folder
+  ova_path    = local.server_ova
+  ova_url     = local.server_ova_url
+  ova_ca_file = var.server_template == null ? var.ova_ca_file : null
+  template    = var.server_template
 
   num_cpus = var.proxy.num_cpus
   memory   = var.proxy.memory

@@ -43,6 +43,12 @@ variable "server_ova" {
   description = "A Debian or Ubuntu server OVA (path or URL) for the data stores and the proxy. One of server_ova or server_template."
 }
 
+variable "ova_ca_file" {
+  type        = string
+  default     = null
+  description = "PEM file of the CA that signed the OVAs (a signed OVA's certificate must chain to it); null: the system's trusted roots. Not used for VMs cloned from server_template."
+}
+
 variable "server_template" {
   type        = string
   default     = null
