@@ -10,8 +10,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$root/scripts/mirror.sh" "$tmp/mirror" "$ZIP" >/dev/null
-export TF_CLI_CONFIG_FILE=$tmp/mirror/terraformrc CHECKPOINT_DISABLE=1
-unset TF_PLUGIN_CACHE_DIR
+# The first init unpacks the zip into a plugin cache and writes the lock file; the others start
+# from that lock file, as from a committed one, and link the verified package from the cache.
+export TF_CLI_CONFIG_FILE=$tmp/mirror/terraformrc CHECKPOINT_DISABLE=1 TF_PLUGIN_CACHE_DIR=$tmp/plugin-cache
+mkdir -p "$TF_PLUGIN_CACHE_DIR"
+lock=
 # Copies, so that init leaves nothing in the work tree; module paths stay relative.
 cp -r "$root/examples" "$root/modules" "$tmp/"
 mapfile -t dirs < <(find "$tmp/examples" "$tmp/modules" -name '*.tf' -exec dirname {} \; | sort -u)
@@ -23,11 +26,13 @@ for dir in "${dirs[@]}"; do
   if ! grep -qs required_providers "$dir"/*.tf; then
     printf 'terraform {\n  required_providers {\n    hipchatdc = { source = "hipchatdc/hipchatdc" }\n  }\n}\n' >"$dir/zz_required_providers.tf"
   fi
+  [ -z "$lock" ] || cp "$lock" "$dir/.terraform.lock.hcl"
   if ! out=$("$TERRAFORM" -chdir="$dir" init -input=false -no-color 2>&1) ||
      ! out=$("$TERRAFORM" -chdir="$dir" validate -no-color 2>&1); then
     echo "FAIL $rel"; echo "$out"; status=1
   else
     echo "ok   $rel"
+    lock=${lock:-$dir/.terraform.lock.hcl}
   fi
 done
 exit $status
