@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# `make demo`: the provider's main job on the embedded lab. Builds the provider (make did), starts
-# the lab (vcsim + real guests), applies examples/small-scale through a dev_overrides CLI
-# configuration (no registry), shows what a user would check, then destroys everything and stops
-# the lab. KEEP=1 leaves it all running and says how to reach and stop it.
+# `make demo`: the provider's main job on the embedded lab, installed as a user installs it. make
+# built the release zip for this platform (make release-local); the demo puts it into a filesystem
+# mirror (scripts/mirror.sh) and a plain `terraform init` installs it from there, verifying it and
+# writing .terraform.lock.hcl (no dev_overrides, no registry). Then it starts the lab (vcsim + real
+# guests), applies examples/small-scale, shows what a user would check, destroys everything and
+# stops the lab. KEEP=1 leaves it all running and says how to reach and stop it.
+#
+# usage: demo.sh ZIP | demo.sh --stop
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 TERRAFORM=${TERRAFORM:?set TERRAFORM to a terraform CLI}
@@ -16,7 +20,7 @@ export CHECKPOINT_DISABLE=1
 # A previous demo left running (KEEP=1) is stopped first.
 if [ -f "$demo/lab/lab.pid" ] && [ -x "$demo/hipchatdc-lab" ]; then
   say "stopping the previous demo's lab"
-  (cd "$demo/work/examples/small-scale" 2>/dev/null && TF_CLI_CONFIG_FILE=$demo/terraformrc "$TERRAFORM" destroy -auto-approve -input=false >/dev/null 2>&1) || true
+  (cd "$demo/work/examples/small-scale" 2>/dev/null && TF_CLI_CONFIG_FILE=$demo/mirror/terraformrc "$TERRAFORM" destroy -auto-approve -input=false >/dev/null 2>&1) || true
   "$demo/hipchatdc-lab" stop --dir "$demo/lab" || true
 fi
 rm -rf "$demo"
@@ -24,6 +28,7 @@ if [ "${1:-}" = "--stop" ]; then
   echo "demo stopped"
   exit 0
 fi
+ZIP=${1:?usage: demo.sh ZIP (the release zip, make release-local) or demo.sh --stop}
 mkdir -p "$demo"
 
 say "building the lab"
@@ -47,7 +52,7 @@ cleanup() {
   if [ -z "$KEEP" ] || [ "$rc" != 0 ]; then
     if [ "$rc" != 0 ] && [ -d "$demo/work" ]; then
       say "the demo failed: destroying what it made"
-      (cd "$demo/work/examples/small-scale" && TF_CLI_CONFIG_FILE=$demo/terraformrc "$TERRAFORM" destroy -auto-approve -input=false >/dev/null 2>&1) || true
+      (cd "$demo/work/examples/small-scale" && TF_CLI_CONFIG_FILE=$demo/mirror/terraformrc "$TERRAFORM" destroy -auto-approve -input=false >/dev/null 2>&1) || true
     fi
     stop_lab
   fi
@@ -93,21 +98,15 @@ ssh_private_key_file = "$HIPCHATDC_SSH_PRIVATE_KEY_FILE"
 ssh_known_hosts_file = "$HIPCHATDC_SSH_KNOWN_HOSTS"
 TFVARS
 
-# The provider from bin/, no registry.
-cat >"$demo/terraformrc" <<RC
-provider_installation {
-  dev_overrides {
-    "hipchatdc/hipchatdc" = "$root/bin"
-  }
-  direct {}
-}
-RC
-export TF_CLI_CONFIG_FILE=$demo/terraformrc
+say "terraform init from a filesystem mirror holding $(basename "$ZIP")"
+"$root/scripts/mirror.sh" "$demo/mirror" "$ZIP" >/dev/null
+export TF_CLI_CONFIG_FILE=$demo/mirror/terraformrc
+unset TF_PLUGIN_CACHE_DIR
 tf() { "$TERRAFORM" -chdir="$demo/work/examples/small-scale" "$@"; }
+tf init -input=false | grep -E '^- (Install|Using)'
+echo "lock file: $(grep -E 'version|h1:' "$demo/work/examples/small-scale/.terraform.lock.hcl" | tr -d ' ,' | paste -sd ' ')"
 
 say "terraform apply examples/small-scale"
-# Modules only: with dev_overrides in effect, init would still ask the registry for the provider.
-tf get >/dev/null
 tf apply -auto-approve -input=false
 proxy=$(tf output -json addresses | sed -n 's/.*"proxy":"\([^"]*\)".*/\1/p')
 node=$(tf output -json addresses | sed -n 's/.*"node":"\([^"]*\)".*/\1/p')
@@ -133,7 +132,7 @@ if [ -n "$KEEP" ]; then
 vSphere:     $VSPHERE_URL  (user $VSPHERE_USER, CA $VSPHERE_CA_FILE; govc: GOVC_URL=$VSPHERE_URL GOVC_USERNAME=$VSPHERE_USER GOVC_PASSWORD=$VSPHERE_PASSWORD GOVC_TLS_CA_CERTS=$VSPHERE_CA_FILE)
 Hipchat:     curl --cacert $demo/ca.pem --resolve chat.example.com:443:$proxy https://chat.example.com/
 SSH:         ssh -F $HIPCHATDC_SSH_CONFIG root@$node     (data stores: $data, proxy: $proxy)
-Terraform:   TF_CLI_CONFIG_FILE=$demo/terraformrc $TERRAFORM -chdir=$demo/work/examples/small-scale plan
+Terraform:   TF_CLI_CONFIG_FILE=$demo/mirror/terraformrc $TERRAFORM -chdir=$demo/work/examples/small-scale plan
 Stop it all: make demo-stop
 MSG
   trap - EXIT

@@ -1,32 +1,38 @@
 #!/usr/bin/env bash
-# `terraform validate` for every example and module, with the provider built into bin/ through a
-# dev_overrides CLI configuration: no registry is needed (or reachable).
+# `terraform init` and `terraform validate` for every example and module, with the provider
+# installed as a user installs it: the release zip (make release-local) in a filesystem mirror
+# (scripts/mirror.sh), a plain `terraform init` through the mirror's CLI configuration, which
+# verifies the zip and writes the lock file. No dev_overrides, and no registry is needed (or reachable).
 set -euo pipefail
-TERRAFORM=${1:?usage: validate-examples.sh TERRAFORM}
+TERRAFORM=${1:?usage: validate-examples.sh TERRAFORM ZIP}
+ZIP=${2:?usage: validate-examples.sh TERRAFORM ZIP}
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cat >"$tmp/terraformrc" <<RC
-provider_installation {
-  dev_overrides {
-    "hipchatdc/hipchatdc" = "$root/bin"
-    "hashicorp/hipchatdc" = "$root/bin"
-  }
-  direct {}
-}
-RC
-export TF_CLI_CONFIG_FILE=$tmp/terraformrc CHECKPOINT_DISABLE=1
+"$root/scripts/mirror.sh" "$tmp/mirror" "$ZIP" >/dev/null
+# The first init unpacks the zip into a plugin cache and writes the lock file; the others start
+# from that lock file, as from a committed one, and link the verified package from the cache.
+export TF_CLI_CONFIG_FILE=$tmp/mirror/terraformrc CHECKPOINT_DISABLE=1 TF_PLUGIN_CACHE_DIR=$tmp/plugin-cache
+mkdir -p "$TF_PLUGIN_CACHE_DIR"
+lock=
 # Copies, so that init leaves nothing in the work tree; module paths stay relative.
 cp -r "$root/examples" "$root/modules" "$tmp/"
+mapfile -t dirs < <(find "$tmp/examples" "$tmp/modules" -name '*.tf' -exec dirname {} \; | sort -u)
 status=0
-while read -r dir; do
+for dir in "${dirs[@]}"; do
   rel=${dir#"$tmp"/}
-  # Modules only: with dev_overrides in effect, init would still ask the registry for the provider.
-  if ! out=$("$TERRAFORM" -chdir="$dir" get -no-color 2>&1) ||
+  # examples/provider and examples/resources are fragments rendered into the docs; a user's
+  # configuration declares the provider's source (examples/small-scale does), so the copy does.
+  if ! grep -qs required_providers "$dir"/*.tf; then
+    printf 'terraform {\n  required_providers {\n    hipchatdc = { source = "hipchatdc/hipchatdc" }\n  }\n}\n' >"$dir/zz_required_providers.tf"
+  fi
+  [ -z "$lock" ] || cp "$lock" "$dir/.terraform.lock.hcl"
+  if ! out=$("$TERRAFORM" -chdir="$dir" init -input=false -no-color 2>&1) ||
      ! out=$("$TERRAFORM" -chdir="$dir" validate -no-color 2>&1); then
     echo "FAIL $rel"; echo "$out"; status=1
   else
     echo "ok   $rel"
+    lock=${lock:-$dir/.terraform.lock.hcl}
   fi
-done < <(find "$tmp/examples" "$tmp/modules" -name '*.tf' -exec dirname {} \; | sort -u)
+done
 exit $status

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/resources"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/vsphere"
@@ -92,6 +93,9 @@ func (p *hipchatdcProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 }
 
 func (p *hipchatdcProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	// The release the build stamped into main.version ("dev" for go build): the first thing a
+	// bug report's TF_LOG output should say.
+	tflog.Info(ctx, "configuring the hipchatdc provider", map[string]any{"version": p.version})
 	var m providerModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
