@@ -64,13 +64,16 @@ trap 'exit 130' INT TERM
 say "preparing the stand-in OVAs, a CA and a certificate for chat.example.com"
 "$demo/hipchatdc-lab" ova --kind node --disk-gib 40 --out "$demo/HipChat.ova"
 "$demo/hipchatdc-lab" ova --kind debian --disk-gib 60 --out "$demo/debian-server.ova"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=Demo CA" \
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 -subj "/CN=Demo CA" \
   -keyout "$demo/ca.key" -out "$demo/ca.pem" 2>/dev/null
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=chat.example.com" \
   -keyout "$demo/chat.key" -out "$demo/chat.csr" 2>/dev/null
 printf 'subjectAltName=DNS:chat.example.com\n' >"$demo/san.ext"
-openssl x509 -req -in "$demo/chat.csr" -CA "$demo/ca.pem" -CAkey "$demo/ca.key" -CAcreateserial -days 30 \
+openssl x509 -req -in "$demo/chat.csr" -CA "$demo/ca.pem" -CAkey "$demo/ca.key" -CAcreateserial -days 365 \
   -extfile "$demo/san.ext" -out "$demo/chat.pem" 2>/dev/null
+# The chain NGINX serves ends with the issuer, as a CA's bundle does: clients that were not
+# given ca.pem then fail on an unknown root, not on a missing issuer (the provider warns then).
+cat "$demo/ca.pem" >>"$demo/chat.pem"
 
 # The lab's public network: the host is .1 (the gateway); the lab hands out .10 upwards.
 net=$(echo "$HIPCHATDC_LAB_SUBNET" | cut -d. -f1-3)

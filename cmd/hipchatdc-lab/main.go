@@ -191,10 +191,11 @@ func stop(dir string) error {
 }
 
 // writeOVA writes a small OVA whose VMs the lab boots as guests of the given kind: the lab's
-// stand-ins for the Hipchat OVA (kind node) and a Debian server OVA (kind debian).
+// stand-ins for the Hipchat OVA (kind node) and a Debian server OVA (kind debian). Each carries
+// a SHA256 manifest, as a publisher's OVA does, so the import checks it.
 func writeOVA(path, kind string, diskGiB int) error {
 	return ovatest.Write(path, ovatest.Options{
-		Name: "lab-" + kind, NumCPUs: 2, MemoryMB: 4096, DiskCapacityGiB: diskGiB, DataBytes: 1 << 20,
+		Name: "lab-" + kind, NumCPUs: 2, MemoryMB: 4096, DiskCapacityGiB: diskGiB, DataBytes: 1 << 20, Manifest: "SHA256",
 		ExtraConfig: map[string]string{lab.KindKey: kind},
 	})
 }

@@ -126,6 +126,7 @@ func OVA(t testing.TB, kind string, capacityGiB int) string {
 	err := ovatest.Write(p, ovatest.Options{
 		Name: "hipchat-" + strings.ReplaceAll(kind, "-", ""), NumCPUs: 2, MemoryMB: 4096, DiskCapacityGiB: capacityGiB,
 		DataBytes: 1 << 20, ExtraConfig: map[string]string{lab.KindKey: kind},
+		Manifest: "SHA256", // as a publisher's OVA: every import in the suites checks it
 	})
 	if err != nil {
 		t.Fatal(err)
