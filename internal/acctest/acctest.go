@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -133,4 +134,11 @@ func OVA(t testing.TB, kind string, capacityGiB int) string {
 	}
 	ovas.Store(key, p)
 	return p
+}
+
+// Wrapped is a regular expression matching msg as Terraform prints it: literally, but with a
+// line break allowed wherever msg has a space, as Terraform wraps a diagnostic to the width of
+// its terminal.
+func Wrapped(msg string) string {
+	return strings.ReplaceAll(regexp.QuoteMeta(msg), " ", `\s+`)
 }

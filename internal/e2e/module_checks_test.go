@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
@@ -32,12 +31,12 @@ func TestAccModule_rejectedAtPlan(t *testing.T) {
 		{
 			"node and data stores share an address",
 			vm("node", "modtest-node.example.com", addr(241)), vm("data", "modtest-data.example.com", addr(241)), vm("proxy", "modtest-proxy.example.com", addr(242)),
-			"", precondition(fmt.Sprintf("Each VM needs a static address of its own: var.data_stores.address and var.node.address share %s.", addr(241))),
+			"", precondition(fmt.Sprintf("Each VM needs a static address of its own: var.data_stores.address and var.node.address share %s on network %s.", addr(241), v.Network)),
 		},
 		{
 			"proxy and node share an address",
 			vm("node", "modtest-node.example.com", addr(241)), vm("data", "modtest-data.example.com", addr(242)), vm("proxy", "modtest-proxy.example.com", addr(241)),
-			"", precondition(fmt.Sprintf("Each VM needs a static address of its own: var.node.address and var.proxy.address share %s.", addr(241))),
+			"", precondition(fmt.Sprintf("Each VM needs a static address of its own: var.node.address and var.proxy.address share %s on network %s.", addr(241), v.Network)),
 		},
 		{
 			"node's host name is the data stores'",
@@ -50,7 +49,7 @@ func TestAccModule_rejectedAtPlan(t *testing.T) {
 			"hipchat_ova on ftp",
 			vm("node", "modtest-node.example.com", addr(241)), vm("data", "modtest-data.example.com", addr(242)), vm("proxy", "modtest-proxy.example.com", addr(243)),
 			"ftp://downloads.example.com/hipchat.ova",
-			`(?s)Error: OVA URL is not http or https.*` + wrappedAt(`ova_url = "ftp://downloads.example.com/hipchat.ova": only http:// and https://`),
+			`(?s)Error: OVA URL is not http or https.*` + acctest.Wrapped(`ova_url = "ftp://downloads.example.com/hipchat.ova": only http:// and https://`),
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -108,11 +107,5 @@ func TestAccModule_rejectedAtPlan(t *testing.T) {
 
 // precondition matches the module's precondition error with message msg.
 func precondition(msg string) string {
-	return `(?s)Error: Resource precondition failed.*` + wrappedAt(msg)
-}
-
-// wrappedAt matches msg literally, with a line break allowed at each space: Terraform wraps
-// messages at spaces.
-func wrappedAt(msg string) string {
-	return strings.ReplaceAll(regexp.QuoteMeta(msg), " ", `\s+`)
+	return `(?s)Error: Resource precondition failed.*` + acctest.Wrapped(msg)
 }

@@ -2,11 +2,12 @@ package resources_test
 
 import (
 	"regexp"
-	"strings"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
 )
 
 func attrPath(attr string) tfjsonpath.Path { return tfjsonpath.New(attr) }
@@ -28,5 +29,5 @@ func importVerify(resourceName string, ignore ...string) resource.TestStep {
 // wrapped matches a message as Terraform prints it: taken literally, but with a line break
 // wherever it has a space, as Terraform wraps a diagnostic's text to the terminal's width.
 func wrapped(msg string) *regexp.Regexp {
-	return regexp.MustCompile(strings.ReplaceAll(regexp.QuoteMeta(msg), " ", `\s+`))
+	return regexp.MustCompile(acctest.Wrapped(msg))
 }

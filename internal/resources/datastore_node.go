@@ -176,10 +176,6 @@ func (datastoreRole) validate(ctx context.Context, m *datastoreModel, diags *dia
 	if known(m.RedisPort) && known(m.PostgresPort) && m.RedisPort.ValueInt64() == m.PostgresPort.ValueInt64() {
 		diags.AddAttributeError(path.Root("postgres_port"), "Port clash", "redis_port and postgres_port are both "+m.RedisPort.String()+".")
 	}
-	if !m.managesGuest() && !m.IPv4Address.IsUnknown() {
-		diags.AddAttributeError(path.Root("ipv4_address"), "Missing network identity",
-			"The data stores are configured over SSH at the VM's static address: set hostname, ipv4_address and ipv4_netmask.")
-	}
 }
 
 func (datastoreRole) modifyPlan(ctx context.Context, plan, state *datastoreModel, diags *diag.Diagnostics) {

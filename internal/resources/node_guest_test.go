@@ -322,7 +322,7 @@ func TestAccNodeGuest_identityRejectedAtPlan(t *testing.T) {
 		{"NTP server twice", host(233), [][2]string{{`ntp_servers  = ["time1.example.com", "time2.example.com"]`, `ntp_servers  = ["time1.example.com", "time2.example.com", "TIME1.example.com."]`}}, "Duplicate NTP server",
 			`ntp_servers[2] = "TIME1.example.com." is the same server as ntp_servers[0] = "time1.example.com"; list each NTP server once.`},
 		{"DNS server with a newline", host(233), [][2]string{{fmt.Sprintf("dns_servers  = [%q]", acctest.Gateway(l, false)), `dns_servers  = ["10.0.0.1\n8.8.8.8"]`}}, "Invalid DNS server",
-			`"10.0.0.1\n8.8.8.8" is not an IPv4 address.`},
+			`dns_servers[0] = "10.0.0.1\n8.8.8.8" is not an IPv4 address; give each DNS server's IPv4 address (the guest's resolv.conf takes addresses, not names).`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -161,10 +161,6 @@ func (proxyRole) validate(ctx context.Context, m *proxyModel, diags *diag.Diagno
 			diags.AddAttributeError(path.Root("nodes").AtListIndex(i), "Invalid node address", err.Error())
 		}
 	})
-	if !m.managesGuest() && !m.IPv4Address.IsUnknown() {
-		diags.AddAttributeError(path.Root("ipv4_address"), "Missing network identity",
-			"NGINX is configured over SSH at the VM's static address: set hostname, ipv4_address and ipv4_netmask.")
-	}
 }
 
 func (proxyRole) modifyPlan(_ context.Context, plan, _ *proxyModel, _ *diag.Diagnostics) {

@@ -166,7 +166,7 @@ func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attrib
 		},
 		"default_ip_address": schema.StringAttribute{
 			Computed:            true,
-			MarkdownDescription: "The IPv4 address VMware Tools reports for the VM.",
+			MarkdownDescription: "The IPv4 address VMware Tools reports for the VM. Create waits for it (up to 5 minutes, as the vsphere provider's default `wait_for_guest_net_timeout`; a guest without VMware Tools waits that long and gets a warning), so that the state holds the address the VM booted with.",
 		},
 		"power_state": schema.StringAttribute{
 			Computed:            true,

@@ -130,7 +130,7 @@ func (c *vmCore) validateIdentity(ctx context.Context, publicName string, diags 
 	})
 	eachKnownString(c.DNSServers, func(i int, s string) {
 		if a, err := netip.ParseAddr(s); err != nil || !a.Is4() {
-			diags.AddAttributeError(path.Root("dns_servers").AtListIndex(i), "Invalid DNS server", fmt.Sprintf("%q is not an IPv4 address.", s))
+			diags.AddAttributeError(path.Root("dns_servers").AtListIndex(i), "Invalid DNS server", fmt.Sprintf("dns_servers[%d] = %q is not an IPv4 address; give each DNS server's IPv4 address (the guest's resolv.conf takes addresses, not names).", i, s))
 		}
 	})
 }

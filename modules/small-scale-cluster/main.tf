@@ -17,9 +17,12 @@ locals {
   # one VM at a time, and a variable's validation sees only that variable (Terraform < 1.9), so
   # the module compares the three in preconditions. Host names compare as DNS does: without
   # case and trailing dot.
-  vms = { "var.node" = var.node, "var.data_stores" = var.data_stores, "var.proxy" = var.proxy }
+  # Addresses clash only on one network: the proxy may sit on a network of its own.
+  vms           = { "var.node" = var.node, "var.data_stores" = var.data_stores, "var.proxy" = var.proxy }
+  vm_networks   = { "var.node" = var.network, "var.data_stores" = var.network, "var.proxy" = local.proxy_network }
+  network_addrs = { for k, v in local.vms : k => { network = local.vm_networks[k], address = v.address } }
   shared_addresses = {
-    for address, owners in { for k, v in local.vms : v.address => "${k}.address"... } : address => owners if length(owners) > 1
+    for key, owners in { for k, v in local.network_addrs : "${v.address} on network ${v.network}" => "${k}.address"... } : key => owners if length(owners) > 1
   }
   shared_hostnames = {
     for name, owners in { for k, v in local.vms : lower(trimsuffix(v.hostname, ".")) => "${k}.hostname"... } : name => owners if length(owners) > 1

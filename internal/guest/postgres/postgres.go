@@ -136,7 +136,7 @@ func (s State) databaseDrift(c Config) []string {
 	case c.Password == "":
 		// Only a state that was just imported lacks the password (it cannot be read back from
 		// the server), and Validate refuses an apply without one: it is not known to differ.
-		d = append(d, fmt.Sprintf("the password of user %q is not known to the state after import; the apply sets it to the configured value", c.User))
+		d = append(d, fmt.Sprintf("the password of user %q is not known to the state after import; the apply compares it with the configured one and changes it only if they do not match", c.User))
 	case !s.PasswordMatches(c.User, c.Password):
 		d = append(d, "the password of user "+c.User+" differs")
 	}

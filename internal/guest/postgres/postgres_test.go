@@ -104,7 +104,7 @@ func TestDriftOfAPasswordTheStateDoesNotKnow(t *testing.T) {
 	c := testConfig
 	c.User, c.Password = "hipchat_user", ""
 	got := strings.Join(st.databaseDrift(c), "; ")
-	if want := `the password of user "hipchat_user" is not known to the state after import; the apply sets it to the configured value`; !strings.Contains(got, want) {
+	if want := `the password of user "hipchat_user" is not known to the state after import; the apply compares it with the configured one and changes it only if they do not match`; !strings.Contains(got, want) {
 		t.Errorf("drift %q, want %q", got, want)
 	}
 	if strings.Contains(got, "differs") {
