@@ -300,16 +300,17 @@ func (c *Client) uploadDisks(ctx context.Context, spec *importJob, src ovfSource
 			body.hashes = lateHashes()
 		}
 		err := c.upload(ctx, item, body, size)
+		// net/http may go on reading the body after vSphere answered (a server may answer before
+		// it has read the whole request, and net/http does not wait for the body to be sent):
+		// its digest, byte count and read error are taken once net/http closed it. It always
+		// does, on success and on error (http.Client.Do), and soap.Client.Upload hands it to Do
+		// unless the lease's URL does not parse, which url.URL.String cannot make happen.
+		select {
+		case <-body.closed:
+		case <-ctx.Done():
+			return fmt.Errorf("import of %q cancelled after %d bytes: %w", spec.Name, prog.done.Load(), ctx.Err())
+		}
 		if err == nil && (body.err == nil || errors.Is(body.err, io.EOF)) {
-			if len(body.hashes) > 0 {
-				// net/http may go on reading the body after vSphere answered (a server may answer
-				// before it has read the whole request): the digest is taken once it closed it.
-				select {
-				case <-body.closed:
-				case <-ctx.Done():
-					return fmt.Errorf("import of %q cancelled after %d bytes: %w", spec.Name, prog.done.Load(), ctx.Err())
-				}
-			}
 			// Also a file that vSphere took whole but that was not read to its declared size
 			// is compared: its digest cannot match, and it must not slip through.
 			if ahead.mf != nil {
