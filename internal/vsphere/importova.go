@@ -546,11 +546,19 @@ type aheadFiles struct {
 // checkAhead checks what can be checked before vSphere hears of the VM: the signature of the
 // manifest, when the OVA is signed, and the descriptor against the manifest.
 func (j *importJob) checkAhead(src ovfSource, descName string, desc []byte) (*aheadFiles, error) {
-	_, isTar := src.(*tarSource)
-	a := &aheadFiles{descName: path.Base(descName), desc: desc, mayComeLate: isTar}
+	a := &aheadFiles{descName: path.Base(descName), desc: desc}
 	mfFile, certFile, err := src.security(descName)
 	if err != nil {
 		return nil, err
+	}
+	if t, ok := src.(*tarSource); ok && !t.whole {
+		a.mayComeLate = true
+	}
+	if certFile == nil && !a.mayComeLate {
+		// All of the OVA's manifest and certificate is known, and it is not signed.
+		if err := j.unsigned(mfFile != nil); err != nil {
+			return nil, err
+		}
 	}
 	if mfFile == nil {
 		if certFile != nil {
@@ -693,19 +701,30 @@ func (j *importJob) checkLate(a *aheadFiles, late *lateFiles, sent map[string]ma
 	case late.cert != nil:
 		return &SignatureError{Cert: late.cert.name, Reason: "the OVA has no manifest (.mf) for it to sign"}
 	}
-	if j.CAFile != "" && !signed {
-		what := "it has no certificate (.cert) signing its manifest"
-		if a.mf == nil && late.mf == nil {
-			what = "it has no manifest (.mf) and no certificate (.cert)"
+	if !signed {
+		if err := j.unsigned(a.mf != nil || late.mf != nil); err != nil {
+			return err
 		}
-		return &SignatureError{Reason: fmt.Sprintf("ova_ca_file = %q asks for an OVA signed by a publisher that CA vouches for, but %s. "+
-			"Get the signed OVA from its publisher, or remove ova_ca_file to import an unsigned one", j.CAFile, what)}
 	}
 	if a.mf == nil && late.mf == nil {
 		j.warn(fmt.Sprintf("%s has no manifest (.mf): its files were imported without a check of their digests, so a corrupt or altered OVA would not have been noticed. "+
 			"Ask its publisher for an OVA with a manifest (ovftool writes one by default).", Redact(j.Source)))
 	}
 	return nil
+}
+
+// unsigned refuses an unsigned OVA when ova_ca_file is set: the user said a signed one is
+// expected. hasManifest says whether the OVA has a manifest.
+func (j *importJob) unsigned(hasManifest bool) error {
+	if j.CAFile == "" {
+		return nil
+	}
+	what := "it has no certificate (.cert) signing its manifest"
+	if !hasManifest {
+		what = "it has no manifest (.mf) and no certificate (.cert)"
+	}
+	return &SignatureError{Reason: fmt.Sprintf("ova_ca_file = %q asks for an OVA signed by a publisher that CA vouches for, but %s. "+
+		"Get the signed OVA from its publisher, or remove ova_ca_file to import an unsigned one", j.CAFile, what)}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -797,7 +816,11 @@ func (c *Client) openSource(ctx context.Context, source string) (ovfSource, erro
 	if err != nil {
 		return nil, err
 	}
-	return &tarSource{source: Redact(source), rc: rc, tr: tar.NewReader(rc)}, nil
+	t := &tarSource{source: Redact(source), rc: rc, tr: tar.NewReader(rc)}
+	if !isURL(source) {
+		t.path = source
+	}
+	return t, nil
 }
 
 // open returns the bytes of a local file or URL, with errors in user terms.
@@ -853,9 +876,13 @@ func (notExist) Is(target error) bool { return target == fs.ErrNotExist }
 
 type tarSource struct {
 	source string
+	path   string // a local file's, which can be looked ahead in; "" for a URL
 	rc     io.ReadCloser
 	tr     *tar.Reader
 	next   *tar.Header // read by security, not yet given to each
+	// whole: security has seen every entry of the archive (a local file), so a manifest or
+	// certificate after the disks was read already and each skips it.
+	whole bool
 }
 
 func (t *tarSource) descriptor() (string, []byte, error) {
@@ -881,10 +908,39 @@ func (t *tarSource) descriptor() (string, []byte, error) {
 }
 
 // security reads the entries after the descriptor while they are a manifest or a
-// certificate, as the OVF spec (and ovftool) place them.
+// certificate, as the OVF spec (and ovftool) place them. In a local file without a manifest or
+// certificate there, it looks for them after the disks (OVF 1.x allows it), which is cheap: a second reader of the file
+// seeks over the disks' bytes (tar.Reader seeks when it can) and reads the headers only. A URL
+// cannot be looked ahead in: the import then hashes the disks for a manifest that may come.
 func (t *tarSource) security(string) (mf, cert *securityFile, err error) {
+	mf, cert, err = securityEntries(t.tr, func(h *tar.Header) bool { t.next = h; return true })
+	if err != nil || (mf != nil && cert != nil) || t.path == "" {
+		return mf, cert, err
+	}
+	f, err := os.Open(t.path)
+	if err != nil {
+		return mf, cert, nil //nolint:nilerr // as for a URL: the disks are hashed for a manifest that may come
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	if _, err := tr.Next(); err != nil { // the descriptor, read already
+		return nil, nil, fmt.Errorf("reading archive: %w", err)
+	}
+	lateMF, lateCert, err := securityEntries(tr, func(*tar.Header) bool { return false })
+	if err != nil {
+		// A damaged archive: the pass that streams the disks says what is wrong with it, and
+		// checks whatever manifest it reaches.
+		return mf, cert, nil //nolint:nilerr // reported by each
+	}
+	t.whole = true
+	return lateMF, lateCert, nil
+}
+
+// securityEntries reads the manifest and certificate among tr's next entries, until other
+// returns true for an entry that is neither (it is given that entry's header) or the end.
+func securityEntries(tr *tar.Reader, other func(*tar.Header) bool) (mf, cert *securityFile, err error) {
 	for {
-		h, err := t.tr.Next()
+		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			return mf, cert, nil
 		}
@@ -898,13 +954,15 @@ func (t *tarSource) security(string) (mf, cert *securityFile, err error) {
 		case ".cert":
 			slot = &cert
 		default:
-			t.next = h
-			return mf, cert, nil
+			if other(h) {
+				return mf, cert, nil
+			}
+			continue
 		}
 		if *slot != nil {
 			return nil, nil, fmt.Errorf("archive has two %s files (%q and %q): the OVA was altered or badly packed: get it again from its publisher", path.Ext(h.Name), (*slot).name, path.Base(h.Name))
 		}
-		if *slot, err = readSecurityFile(t.tr, h.Name); err != nil {
+		if *slot, err = readSecurityFile(tr, h.Name); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -925,6 +983,9 @@ func (t *tarSource) each(fn func(string, int64, io.Reader) error, want map[strin
 		}
 		if err != nil {
 			return fmt.Errorf("%s: reading archive: %w", t.source, err)
+		}
+		if ext := strings.ToLower(path.Ext(h.Name)); t.whole && (ext == ".mf" || ext == ".cert") {
+			continue // read and checked ahead
 		}
 		if err := fn(path.Base(h.Name), h.Size, t.tr); err != nil {
 			return err

@@ -69,10 +69,11 @@ func TestImportManifest(t *testing.T) {
 	badDiskOVA := writeOVA(t, badDisk)
 	srv := serveDir(t, filepath.Dir(badDiskOVA))
 
-	cases := []struct {
+	type importCase struct {
 		name   string
 		o      ovatest.Options
 		url    string // import from this URL of the bad-disk OVA instead of the file
+		viaURL bool   // import the case's OVA from an http URL
 		caFile string // ImportSpec.CAFile
 		fault  string // a method of vcsim made to fail
 		// wantErr is the error a refused import returns (every part); "" for an import that succeeds.
@@ -80,7 +81,8 @@ func TestImportManifest(t *testing.T) {
 		// noLease: refused before vSphere heard of the VM.
 		noLease  bool
 		wantWarn string // a warning the import gives ("" for none)
-	}{
+	}
+	cases := []importCase{
 		{name: "SHA256 manifest", o: with(func(o *ovatest.Options) { o.Manifest = "SHA256" })},
 		{name: "SHA1 manifest", o: with(func(o *ovatest.Options) { o.Manifest = "SHA1" })},
 		{name: "SHA512 manifest", o: with(func(o *ovatest.Options) { o.Manifest = "SHA512" })},
@@ -94,54 +96,18 @@ func TestImportManifest(t *testing.T) {
 		// completed: the disk was hashed with SHA1 and SHA256 as it streamed.
 		{name: "manifest after the disk", o: with(func(o *ovatest.Options) { o.Manifest = "SHA256"; o.ManifestAtEnd = true })},
 		{name: "SHA1 manifest after the disk", o: with(func(o *ovatest.Options) { o.Manifest = "SHA1"; o.ManifestAtEnd = true })},
-		{name: "manifest after the disk, bad disk digest", o: with(func(o *ovatest.Options) {
-			o.Manifest = "SHA256"
-			o.ManifestAtEnd = true
-			o.WrongDigest = ovatest.DiskFileName
-		}), fault: "HttpNfcLeaseComplete",
-			wantErr: []string{"file disk1.vmdk does not match the manifest hipchat.mf: SHA256 expected " + otherDigest(ovatest.DiskFileName) +
-				" (from the manifest), got " + digest(base, "SHA256", ovatest.DiskFileName)}},
-		{name: "manifest after the disk, bad descriptor digest", o: with(func(o *ovatest.Options) {
-			o.Manifest = "SHA1"
-			o.ManifestAtEnd = true
-			o.WrongDigest = desc
-		}), fault: "HttpNfcLeaseComplete",
-			wantErr: []string{"file hipchat.ovf does not match the manifest hipchat.mf: SHA1 expected "}},
-		{name: "SHA512 manifest after the disk", o: with(func(o *ovatest.Options) { o.Manifest = "SHA512"; o.ManifestAtEnd = true }),
-			wantErr: []string{`the manifest "hipchat.mf" comes after the disks and gives file "disk1.vmdk" a SHA512 digest`, "Repack the OVA with the manifest right after the descriptor"}},
-		{name: "signed, manifest and certificate after the disk", o: with(func(o *ovatest.Options) {
-			o.Manifest = "SHA256"
-			o.Signer = signer
-			o.ManifestAtEnd = true
-		}), caFile: caFile},
-		{name: "signed and tampered, manifest and certificate after the disk", o: with(func(o *ovatest.Options) {
-			o.Manifest = "SHA256"
-			o.Signer = signer
-			o.ManifestAtEnd = true
-			o.TamperManifest = true
-		}), caFile: caFile, fault: "HttpNfcLeaseComplete",
-			wantErr: []string{`the signature of the OVA (hipchat.cert) is refused: the manifest hipchat.mf does not match the signature made by "Test Publisher"`}},
-		{name: "signed, certificate after the disk", o: with(func(o *ovatest.Options) { o.Manifest = "SHA256"; o.Signer = signer; o.CertAtEnd = true }),
-			caFile: caFile},
-		{name: "signed and tampered, certificate after the disk", o: with(func(o *ovatest.Options) {
-			o.Manifest = "SHA256"
-			o.Signer = signer
-			o.CertAtEnd = true
-			o.TamperManifest = true
-		}), caFile: caFile, fault: "HttpNfcLeaseComplete",
-			// The tampered line is the disk's: it is refused as it streams, ahead of the signature.
-			wantErr: []string{"file disk1.vmdk does not match the manifest hipchat.mf"}},
-		{name: "signed by a CA other than the one given, certificate after the disk", o: with(func(o *ovatest.Options) {
-			o.Manifest = "SHA256"
-			o.Signer = signer
-			o.CertAtEnd = true
-		}), caFile: otherCAFile, fault: "HttpNfcLeaseComplete",
-			wantErr: []string{`the certificate of "Test Publisher" does not chain to the CAs of ova_ca_file`}},
 		// ova_ca_file says a signed OVA is expected: an unsigned one is refused.
-		{name: "no manifest, CA given", o: base, caFile: caFile, fault: "HttpNfcLeaseComplete",
+		{name: "no manifest, CA given", o: base, caFile: caFile, noLease: true,
 			wantErr: []string{"the OVA is refused: ova_ca_file = " + fmt.Sprintf("%q", caFile) + " asks for an OVA signed by a publisher that CA vouches for, but it has no manifest (.mf) and no certificate (.cert)"}},
-		{name: "manifest without certificate, CA given", o: with(func(o *ovatest.Options) { o.Manifest = "SHA256" }), caFile: caFile, fault: "HttpNfcLeaseComplete",
+		{name: "manifest without certificate, CA given", o: with(func(o *ovatest.Options) { o.Manifest = "SHA256" }), caFile: caFile, noLease: true,
 			wantErr: []string{"asks for an OVA signed by a publisher that CA vouches for, but it has no certificate (.cert) signing its manifest", "remove ova_ca_file"}},
+		// From a URL, what follows the disks is known only once they were sent: the refusal
+		// comes before the lease is completed.
+		{name: "no manifest, CA given, from a URL", o: base, caFile: caFile, viaURL: true, fault: "HttpNfcLeaseComplete",
+			wantErr: []string{"asks for an OVA signed by a publisher that CA vouches for, but it has no manifest (.mf) and no certificate (.cert)"}},
+		{name: "manifest without certificate, CA given, from a URL", o: with(func(o *ovatest.Options) { o.Manifest = "SHA256" }), caFile: caFile,
+			viaURL: true, fault: "HttpNfcLeaseComplete",
+			wantErr: []string{"asks for an OVA signed by a publisher that CA vouches for, but it has no certificate (.cert) signing its manifest"}},
 		// The scheme of a URL is case-insensitive (RFC 3986): HTTP:// is a URL, not a path.
 		{name: "bad disk digest from an upper-case URL", o: badDisk, url: strings.Replace(srv.URL, "http://", "HTTP://", 1) + "/a.ova",
 			wantErr: []string{srv.URL + "/a.ova: file disk1.vmdk does not match the manifest hipchat.mf"}},
@@ -181,12 +147,97 @@ func TestImportManifest(t *testing.T) {
 		{name: "signed with an expired certificate", o: with(func(o *ovatest.Options) { o.Manifest = "SHA256"; o.Signer = expired }),
 			caFile: caFile, wantWarn: fmt.Sprintf(`signed by "Old Publisher" (hipchat.cert), whose certificate expired on %s`, time.Now().Add(-24*time.Hour).UTC().Format(time.DateOnly))},
 	}
+	// A manifest or certificate after the disks is read ahead in a local file (seeking over the
+	// disks), and so refused before vSphere hears of the VM; from a URL it is reached after
+	// the disks and checked before the lease is completed.
+	lateCases := []struct {
+		name    string
+		o       ovatest.Options
+		caFile  string
+		wantErr []string
+		fileErr []string // the error from a file, when not wantErr
+		fileOK  bool     // a file imports (its manifest read ahead)
+		// diskErr: the error is a disk's digest, found as it streams, after the lease was made.
+		diskErr bool
+	}{
+		{name: "manifest after the disk, bad disk digest", o: with(func(o *ovatest.Options) {
+			o.Manifest = "SHA256"
+			o.ManifestAtEnd = true
+			o.WrongDigest = ovatest.DiskFileName
+		}),
+			wantErr: []string{"file disk1.vmdk does not match the manifest hipchat.mf: SHA256 expected " + otherDigest(ovatest.DiskFileName) +
+				" (from the manifest), got " + digest(base, "SHA256", ovatest.DiskFileName)}, diskErr: true},
+		{name: "manifest after the disk, bad descriptor digest", o: with(func(o *ovatest.Options) {
+			o.Manifest = "SHA1"
+			o.ManifestAtEnd = true
+			o.WrongDigest = desc
+		}),
+			wantErr: []string{"file hipchat.ovf does not match the manifest hipchat.mf: SHA1 expected "}},
+		{name: "SHA512 manifest after the disk", o: with(func(o *ovatest.Options) { o.Manifest = "SHA512"; o.ManifestAtEnd = true }),
+			// A file's is read ahead, whatever its algorithm.
+			wantErr: []string{`the manifest "hipchat.mf" comes after the disks and gives file "disk1.vmdk" a SHA512 digest`, "Repack the OVA with the manifest right after the descriptor"}, fileOK: true},
+		{name: "signed, manifest and certificate after the disk", o: with(func(o *ovatest.Options) {
+			o.Manifest = "SHA256"
+			o.Signer = signer
+			o.ManifestAtEnd = true
+		}), caFile: caFile},
+		{name: "signed and tampered, manifest and certificate after the disk", o: with(func(o *ovatest.Options) {
+			o.Manifest = "SHA256"
+			o.Signer = signer
+			o.ManifestAtEnd = true
+			o.TamperManifest = true
+		}), caFile: caFile,
+			wantErr: []string{`the signature of the OVA (hipchat.cert) is refused: the manifest hipchat.mf does not match the signature made by "Test Publisher"`}},
+		{name: "signed, certificate after the disk", o: with(func(o *ovatest.Options) { o.Manifest = "SHA256"; o.Signer = signer; o.CertAtEnd = true }),
+			caFile: caFile},
+		{name: "signed and tampered, certificate after the disk", o: with(func(o *ovatest.Options) {
+			o.Manifest = "SHA256"
+			o.Signer = signer
+			o.CertAtEnd = true
+			o.TamperManifest = true
+		}), caFile: caFile,
+			// From a URL, the tampered line (the disk's) is refused as the disk streams, before the
+			// signature at the end is reached; a file's signature is verified ahead.
+			wantErr: []string{"file disk1.vmdk does not match the manifest hipchat.mf"},
+			fileErr: []string{`the signature of the OVA (hipchat.cert) is refused: the manifest hipchat.mf does not match the signature made by "Test Publisher"`}},
+		{name: "signed by a CA other than the one given, certificate after the disk", o: with(func(o *ovatest.Options) {
+			o.Manifest = "SHA256"
+			o.Signer = signer
+			o.CertAtEnd = true
+		}), caFile: otherCAFile,
+			wantErr: []string{`the certificate of "Test Publisher" does not chain to the CAs of ova_ca_file`}},
+	}
+	for _, lc := range lateCases {
+		fileErr := lc.wantErr
+		if lc.fileErr != nil {
+			fileErr = lc.fileErr
+		}
+		if lc.fileOK {
+			fileErr = nil
+		}
+		// Completing the lease fails: what is checked after it was made must be checked before.
+		fault := func(wantErr []string, afterLease bool) string {
+			if wantErr != nil && afterLease {
+				return "HttpNfcLeaseComplete"
+			}
+			return ""
+		}
+		// From a file, refused before vSphere hears of the VM (no lease), but for a disk's digest.
+		fileAfterLease := lc.diskErr && lc.fileErr == nil
+		cases = append(cases, importCase{name: lc.name, o: lc.o, caFile: lc.caFile, wantErr: fileErr,
+			noLease: fileErr != nil && !fileAfterLease, fault: fault(fileErr, fileAfterLease)})
+		cases = append(cases, importCase{name: lc.name + " from a URL", o: lc.o, caFile: lc.caFile, wantErr: lc.wantErr,
+			viaURL: true, fault: fault(lc.wantErr, true)})
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			defer vcsim.Service.ClearFaultRules()
 			src := writeOVA(t, tc.o)
 			if tc.url != "" {
 				src = tc.url
+			}
+			if tc.viaURL {
+				src = serveDir(t, filepath.Dir(src)).URL + "/a.ova"
 			}
 			if tc.fault != "" {
 				injectFault(tc.fault)(context.Background(), nil)
