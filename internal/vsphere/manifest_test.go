@@ -416,7 +416,7 @@ func TestImportDigestOfWhatWasSent(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := connect(t)
-			c.vim.Client.Transport = earlyAnswer{next: c.vim.Client.Transport, rest: tc.rest}
+			c.vim.Transport = earlyAnswer{next: c.vim.Transport, rest: tc.rest}
 			drainLeases()
 			id, err := c.ImportOVA(context.Background(), ImportSpec{Name: "mf-early-answer", Source: src, Placement: Placement{Cluster: "DC0_C0"}})
 			if tc.wantErr == "" {
