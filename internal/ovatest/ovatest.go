@@ -58,6 +58,8 @@ type Options struct {
 	TamperManifest bool
 	// ManifestAtEnd puts the manifest and certificate after the disk, as OVF 1.x allows.
 	ManifestAtEnd bool
+	// CertAtEnd puts only the certificate after the disk, the manifest staying ahead of it.
+	CertAtEnd bool
 }
 
 func (o Options) withDefaults() Options {
@@ -256,6 +258,9 @@ func WriteTo(w io.Writer, o Options) error {
 		if err := entry(ManifestFileName(o), mf); err != nil {
 			return err
 		}
+		if o.CertAtEnd && !o.ManifestAtEnd {
+			return nil
+		}
 		return entry(CertFileName(o), cert)
 	}
 	if !o.ManifestAtEnd {
@@ -276,6 +281,11 @@ func WriteTo(w io.Writer, o Options) error {
 	}
 	if o.ManifestAtEnd {
 		if err := security(); err != nil {
+			return err
+		}
+	}
+	if o.CertAtEnd && !o.ManifestAtEnd {
+		if err := entry(CertFileName(o), cert); err != nil {
 			return err
 		}
 	}

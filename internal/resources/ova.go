@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 
@@ -35,27 +34,8 @@ func (ovaURLScheme) ValidateString(_ context.Context, req validator.StringReques
 		}
 		resp.Diagnostics.AddAttributeError(req.Path, "OVA URL is not http or https",
 			fmt.Sprintf("ova_url = %q: only http:// and https:// URLs with a host can be streamed to vSphere (this one has %s). "+
-				"Serve the OVA over http(s), or download it and set ova_path.", redactURL(raw), scheme))
+				"Serve the OVA over http(s), or download it and set ova_path.", vsphere.Redact(raw), scheme))
 	}
-}
-
-// redactURL is a URL as a message may show it: without its user info and query, which may hold
-// credentials, whatever its scheme.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.IndexAny(raw, "@?"); i >= 0 {
-			return raw[:i] + "…"
-		}
-		return raw
-	}
-	if u.User != nil || u.RawQuery != "" {
-		u.User = nil
-		if u.RawQuery != "" {
-			u.RawQuery = "…"
-		}
-	}
-	return u.String()
 }
 
 // ovaCAFile checks at plan time that ova_ca_file holds PEM certificates, as the import will

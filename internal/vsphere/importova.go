@@ -14,7 +14,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-log/tflog"
@@ -162,13 +164,22 @@ func (c *Client) importOnce(ctx context.Context, spec *importJob, place *Resolve
 	}
 	// Everything that can be checked before vSphere hears of the VM is checked here: the
 	// signature, and the descriptor against the manifest.
-	mf, err := spec.checkAhead(src, descName, descriptor)
+	ahead, err := spec.checkAhead(src, descName, descriptor)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", shown, err)
 	}
 	env, err := importer.ReadEnvelope(descriptor)
 	if err != nil {
 		return "", fmt.Errorf("%s: descriptor %s: %w", shown, descName, err)
+	}
+	if ahead.mf != nil && env.References != nil {
+		// A file the manifest does not list is refused before vSphere hears of the VM, not
+		// after the lease has made it.
+		for _, f := range env.References {
+			if _, err := ahead.mf.hasher(f.Href); err != nil {
+				return "", fmt.Errorf("%s: %w", shown, err)
+			}
+		}
 	}
 
 	cisp := types.OvfCreateImportSpecParams{
@@ -226,7 +237,7 @@ func (c *Client) importOnce(ctx context.Context, spec *importJob, place *Resolve
 		}
 		return "", fmt.Errorf("import of %q: %w", spec.Name, err)
 	}
-	if err := c.uploadDisks(ctx, spec, src, mf, lease, info); err != nil {
+	if err := c.uploadDisks(ctx, spec, src, ahead, lease, info); err != nil {
 		lost := c.leaseLost(ctx, lease, gen)
 		c.abortImport(ctx, lease, info, err, lost)
 		if lost {
@@ -246,9 +257,10 @@ func (c *Client) importOnce(ctx context.Context, spec *importJob, place *Resolve
 }
 
 // uploadDisks streams the files vSphere asked for to the lease, each checked against the
-// manifest mf (when there is one) after its last byte, before the next: a mismatch returns
-// before the lease is completed, and the caller aborts it.
-func (c *Client) uploadDisks(ctx context.Context, spec *importJob, src ovfSource, mf *manifest, lease *nfc.Lease, info *nfc.LeaseInfo) error {
+// manifest (when there is one ahead of the disks) after its last byte, before the next; a
+// manifest or certificate after the disks is read at the end and checked before this returns.
+// A mismatch returns before the lease is completed, and the caller aborts it.
+func (c *Client) uploadDisks(ctx context.Context, spec *importJob, src ovfSource, ahead *aheadFiles, lease *nfc.Lease, info *nfc.LeaseInfo) error {
 	shown := Redact(spec.Source)
 	var total int64
 	pending := map[string]nfc.FileItem{}
@@ -261,33 +273,52 @@ func (c *Client) uploadDisks(ctx context.Context, spec *importJob, src ovfSource
 	prog := startProgress(ctx, fmt.Sprintf("uploading %s to %q", shown, spec.Name), total)
 	defer prog.Finish()
 
-	var late []string // a manifest or certificate found after the disks
+	late := &lateFiles{ahead: ahead}
+	// The digests of each file sent, when no manifest came ahead of the disks: one may come
+	// after them.
+	sent := map[string]map[string][]byte{}
 	err := src.each(func(name string, size int64, r io.Reader) error {
 		item, ok := pending[name]
 		if !ok {
-			// Anything vSphere did not ask for is skipped, unread.
-			if ext := strings.ToLower(path.Ext(name)); ext == ".mf" || ext == ".cert" {
-				late = append(late, name)
+			// Anything vSphere did not ask for is skipped, unread, but a manifest or certificate
+			// after the disks, which is read to be checked below.
+			if err := late.read(name, r); err != nil {
+				return fmt.Errorf("%s: %w", shown, err)
 			}
 			return nil
 		}
 		delete(pending, name)
-		body := &entryReader{r: r, prog: prog, lease: leaseFeed{ctx: ctx, sink: item.Sink(), size: size}}
-		if mf != nil {
-			h, err := mf.hasher(name)
+		body := &entryReader{r: r, prog: prog, lease: leaseFeed{ctx: ctx, sink: item.Sink(), size: size}, closed: make(chan struct{})}
+		switch {
+		case ahead.mf != nil:
+			h, err := ahead.mf.hasher(name)
 			if err != nil {
 				return fmt.Errorf("%s: %w", shown, err)
 			}
-			body.hash = h
+			body.hashes = []algHash{{ahead.mf.algorithm(name), h}}
+		case ahead.mayComeLate:
+			body.hashes = lateHashes()
 		}
 		err := c.upload(ctx, item, body, size)
+		// net/http may go on reading the body after vSphere answered (a server may answer before
+		// it has read the whole request, and net/http does not wait for the body to be sent):
+		// its digest, byte count and read error are taken once net/http closed it. It always
+		// does, on success and on error (http.Client.Do), and soap.Client.Upload hands it to Do
+		// unless the lease's URL does not parse, which url.URL.String cannot make happen.
+		select {
+		case <-body.closed:
+		case <-ctx.Done():
+			return fmt.Errorf("import of %q cancelled after %d bytes: %w", spec.Name, prog.done.Load(), ctx.Err())
+		}
 		if err == nil && (body.err == nil || errors.Is(body.err, io.EOF)) {
 			// Also a file that vSphere took whole but that was not read to its declared size
 			// is compared: its digest cannot match, and it must not slip through.
-			if body.hash != nil {
-				if err := mf.check(name, body.hash.Sum(nil)); err != nil {
+			if ahead.mf != nil {
+				if err := ahead.mf.check(name, body.hashes[0].h.Sum(nil)); err != nil {
 					return fmt.Errorf("%s: %w", shown, err)
 				}
+			} else if len(body.hashes) > 0 {
+				sent[name] = body.sums()
 			}
 			// The updater counts a closed sink as this file done.
 			close(item.Sink())
@@ -298,21 +329,23 @@ func (c *Client) uploadDisks(ctx context.Context, spec *importJob, src ovfSource
 			// the upload); either way it is a cancellation, not a bad archive.
 			return fmt.Errorf("import of %q cancelled after %d bytes: %w", spec.Name, prog.done.Load(), ctx.Err())
 		case errors.Is(body.err, io.ErrUnexpectedEOF):
-			return fmt.Errorf("%s: disk %s is truncated: the archive ends after %d of its %d bytes", shown, name, body.n, size)
+			return fmt.Errorf("%s: disk %q is truncated: the archive ends after %d of its %d bytes", shown, name, body.n, size)
 		case body.err != nil && !errors.Is(body.err, io.EOF):
-			return fmt.Errorf("%s: reading disk %s: %w", shown, name, body.err)
+			return fmt.Errorf("%s: reading disk %q: %w", shown, name, body.err)
 		case err != nil:
-			return fmt.Errorf("import of %q: uploading disk %s: %w", spec.Name, name, err)
+			return fmt.Errorf("import of %q: uploading disk %q: %w", spec.Name, name, err)
 		}
 		return nil
 	}, pending)
 	if err != nil {
 		return err
 	}
-	for name := range pending {
-		return fmt.Errorf("%s: disk %s named in the descriptor is not in the archive", shown, name)
+	for _, name := range sortedKeys(pending) {
+		return fmt.Errorf("%s: disk %q named in the descriptor is not in the archive", shown, name)
 	}
-	spec.warnUnchecked(shown, mf != nil, late)
+	if err := spec.checkLate(ahead, late, sent); err != nil {
+		return fmt.Errorf("%s: %w", shown, err)
+	}
 	tflog.Info(ctx, "OVA upload done", map[string]any{"vm": spec.Name, "bytes": prog.done.Load(), "mib_per_s": prog.Rate()})
 	return nil
 }
@@ -346,19 +379,30 @@ type entryReader struct {
 	r     io.Reader
 	prog  *progressLog
 	lease leaseFeed
-	// hash is computed over the bytes read, when the manifest lists the file, in the goroutine
-	// that sends them: the CPU it costs (about 0.3 s per 256 MiB for SHA256 here) is what a
-	// hashing goroutine of its own cost too (BenchmarkImportFileSHA256), and a link to vSphere
-	// slower than SHA256 (over 600 MB/s on one core) does not notice it.
-	hash hash.Hash
-	n    int64
-	err  error
+	// hashes are computed over the bytes read, in the goroutine that sends them: the CPU it
+	// costs (about 0.3 s per 256 MiB for SHA256 here) is what a hashing goroutine of its own
+	// cost too (BenchmarkImportFileSHA256), and a link to vSphere slower than SHA256 (over
+	// 1 GB/s on one core with SHA-NI) does not notice it. One hash when the manifest came
+	// ahead of the disks; lateHashes when it may come after them.
+	hashes []algHash
+	n      int64
+	err    error
+	// closed is closed when net/http is done with the body (Close); Read and the hashes are
+	// not used after that.
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+// algHash is a hash with the manifest's name of its algorithm.
+type algHash struct {
+	alg string
+	h   hash.Hash
 }
 
 func (e *entryReader) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
-	if e.hash != nil {
-		e.hash.Write(p[:n]) // never fails
+	for _, h := range e.hashes {
+		h.h.Write(p[:n]) // never fails
 	}
 	e.n += int64(n)
 	e.prog.add(n)
@@ -367,6 +411,23 @@ func (e *entryReader) Read(p []byte) (int, error) {
 		e.err = err
 	}
 	return n, err
+}
+
+// Close is called by net/http when it no longer reads the body: the request's Body is this
+// reader itself (http.NewRequest keeps an io.ReadCloser as it is), and the transport closes it
+// always, on success and on error, maybe after Do returned.
+func (e *entryReader) Close() error {
+	e.closeOnce.Do(func() { close(e.closed) })
+	return nil
+}
+
+// sums returns the digests computed, by algorithm.
+func (e *entryReader) sums() map[string][]byte {
+	out := map[string][]byte{}
+	for _, h := range e.hashes {
+		out[h.alg] = h.h.Sum(nil)
+	}
+	return out
 }
 
 // leaseFeed tells the lease updater (nfc.Lease.StartUpdater) how far one
@@ -469,56 +530,210 @@ func mergeExtraConfig(have []types.BaseOptionValue, add ...map[string]string) []
 	return have
 }
 
+// aheadFiles is what the import knows of the OVA's manifest and signature before the disks.
+type aheadFiles struct {
+	mf     *manifest     // nil: no manifest ahead of the disks
+	mfFile *securityFile // its bytes, which a certificate after the disks signs
+	cert   string        // the name of a certificate ahead of the disks, verified; "" for none
+	// desc is the descriptor, checked against a manifest that comes after the disks.
+	descName string
+	desc     []byte
+	// mayComeLate: the source is an archive, in which a manifest or certificate may follow
+	// the disks (OVF 1.x allows it).
+	mayComeLate bool
+}
+
 // checkAhead checks what can be checked before vSphere hears of the VM: the signature of the
-// manifest, when the OVA is signed, and the descriptor against the manifest. It returns the
-// manifest, nil when the OVA has none ahead of its disks.
-func (j *importJob) checkAhead(src ovfSource, descName string, desc []byte) (*manifest, error) {
+// manifest, when the OVA is signed, and the descriptor against the manifest.
+func (j *importJob) checkAhead(src ovfSource, descName string, desc []byte) (*aheadFiles, error) {
+	a := &aheadFiles{descName: path.Base(descName), desc: desc}
 	mfFile, certFile, err := src.security(descName)
 	if err != nil {
 		return nil, err
 	}
-	if mfFile == nil {
-		if certFile != nil {
-			return nil, &SignatureError{Cert: certFile.name, Reason: "the OVA has no manifest (.mf) for it to sign"}
-		}
-		return nil, nil // said once the archive has been read to its end (warnUnchecked)
+	if t, ok := src.(*tarSource); ok && !t.whole {
+		a.mayComeLate = true
 	}
-	if certFile != nil {
-		warning, err := verifySignature(certFile.name, certFile.data, mfFile.name, mfFile.data, j.roots)
-		if err != nil {
+	if certFile == nil && !a.mayComeLate {
+		// All of the OVA's manifest and certificate is known, and it is not signed.
+		if err := j.unsigned(mfFile != nil); err != nil {
 			return nil, err
 		}
-		if warning != "" {
-			j.warn(warning)
+	}
+	if mfFile == nil {
+		if certFile != nil {
+			return nil, &SignatureError{Cert: certFile.name, Reason: "the OVA has no manifest (.mf) ahead of it for it to sign"}
 		}
+		return a, nil // a manifest may come after the disks (checkLate)
+	}
+	if certFile != nil {
+		if err := j.verify(certFile, mfFile); err != nil {
+			return nil, err
+		}
+		a.cert = certFile.name
 	}
 	mf, err := parseManifest(mfFile.name, mfFile.data)
 	if err != nil {
 		return nil, err
 	}
-	descName = path.Base(descName)
-	h, err := mf.hasher(descName)
-	if err != nil {
+	if err := checkDescriptor(mf, a.descName, desc); err != nil {
 		return nil, err
 	}
-	h.Write(desc)
-	return mf, mf.check(descName, h.Sum(nil))
+	a.mf, a.mfFile = mf, mfFile
+	return a, nil
 }
 
-// warnUnchecked says what the import could not check: an OVA without a manifest, or with a
-// manifest or certificate after its disks (checked says whether the files had a manifest).
-func (j *importJob) warnUnchecked(shown string, checked bool, late []string) {
-	switch {
-	case len(late) > 0 && checked:
-		j.warn(fmt.Sprintf("%s: its signature (%s) comes after its disks, where a single pass over the archive cannot use it: the signature was not checked (the files were checked against the manifest). "+
-			"ovftool writes the certificate right after the manifest; ask the publisher for such an OVA.", shown, strings.Join(late, ", ")))
-	case len(late) > 0:
-		j.warn(fmt.Sprintf("%s: its manifest (%s) comes after its disks, as OVF 1.x allows, where a single pass over the archive cannot use it: the files were imported without a check of their digests. "+
-			"Repack the OVA with the manifest right after the descriptor (as ovftool writes it) to have them checked.", shown, strings.Join(late, ", ")))
-	case !checked:
-		j.warn(fmt.Sprintf("%s has no manifest (.mf): its files were imported without a check of their digests, so a corrupt or altered OVA would not have been noticed. "+
-			"Ask its publisher for an OVA with a manifest (ovftool writes one by default).", shown))
+// verify checks the signature cert makes over the manifest mf, and says a warning it gives.
+func (j *importJob) verify(cert, mf *securityFile) error {
+	warning, err := verifySignature(cert.name, cert.data, mf.name, mf.data, j.roots)
+	if err != nil {
+		return err
 	}
+	if warning != "" {
+		j.warn(warning)
+	}
+	return nil
+}
+
+// checkDescriptor compares the descriptor with its manifest entry.
+func checkDescriptor(mf *manifest, descName string, desc []byte) error {
+	h, err := mf.hasher(descName)
+	if err != nil {
+		return err
+	}
+	h.Write(desc)
+	return mf.check(descName, h.Sum(nil))
+}
+
+// lateAlgorithms are the digests computed over every disk of an archive without a manifest
+// ahead of its disks, for a manifest that may come after them: SHA1, the only one OVF 1.x
+// (which allows a manifest at the end) knows, and SHA256, ovftool's default. Both run over
+// 1 GB/s on one core with SHA-NI; SHA512 runs at about 400 MB/s here and would slow down the
+// upload of every OVA without a manifest for the rare late SHA512 one, which is refused instead.
+var lateAlgorithms = []string{"SHA1", "SHA256"}
+
+func lateHashes() []algHash {
+	out := make([]algHash, 0, len(lateAlgorithms))
+	for _, alg := range lateAlgorithms {
+		out = append(out, algHash{alg, digests[alg]()})
+	}
+	return out
+}
+
+// lateFiles are a manifest and a certificate found after the disks.
+type lateFiles struct {
+	ahead    *aheadFiles
+	mf, cert *securityFile
+}
+
+// read takes a file that vSphere did not ask for: a manifest or certificate is read (to be
+// checked by checkLate), anything else is skipped.
+func (l *lateFiles) read(name string, r io.Reader) error {
+	var slot **securityFile
+	var ahead string
+	switch strings.ToLower(path.Ext(name)) {
+	case ".mf":
+		slot = &l.mf
+		if l.ahead.mfFile != nil {
+			ahead = l.ahead.mfFile.name
+		}
+	case ".cert":
+		slot, ahead = &l.cert, l.ahead.cert
+	default:
+		return nil
+	}
+	if ahead == "" && *slot != nil {
+		ahead = (*slot).name
+	}
+	if ahead != "" {
+		return fmt.Errorf("archive has two %s files (%q and %q, after the disks): the OVA was altered or badly packed: get it again from its publisher", path.Ext(name), ahead, path.Base(name))
+	}
+	f, err := readSecurityFile(r, name)
+	if err != nil {
+		return err
+	}
+	*slot = f
+	return nil
+}
+
+// checkLate checks, after the last disk and before the lease is completed, what came after
+// the disks: the files sent (their digests in sent) and the descriptor against a manifest
+// there, and a certificate there. With ova_ca_file, an OVA whose signature was not verified is
+// refused: the user said a signed OVA is expected. Otherwise an OVA without a manifest is
+// imported with a warning.
+func (j *importJob) checkLate(a *aheadFiles, late *lateFiles, sent map[string]map[string][]byte) error {
+	signed := a.cert != ""
+	switch {
+	case late.mf != nil:
+		if late.cert != nil {
+			if err := j.verify(late.cert, late.mf); err != nil {
+				return err
+			}
+			signed = true
+		}
+		mf, err := parseManifest(late.mf.name, late.mf.data)
+		if err != nil {
+			return err
+		}
+		if err := checkDescriptor(mf, a.descName, a.desc); err != nil {
+			return err
+		}
+		for _, name := range sortedKeys(sent) {
+			if _, err := mf.hasher(name); err != nil {
+				return err
+			}
+			alg := mf.algorithm(name)
+			got, ok := sent[name][alg]
+			if !ok {
+				return fmt.Errorf("the manifest %q comes after the disks and gives file %q a %s digest: one pass over the archive computes only %s for a manifest there. "+
+					"Repack the OVA with the manifest right after the descriptor (as ovftool writes it) or with %s digests",
+					mf.name, name, alg, strings.Join(lateAlgorithms, " and "), strings.Join(lateAlgorithms, " or "))
+			}
+			if err := mf.check(name, got); err != nil {
+				return err
+			}
+		}
+	case late.cert != nil && a.mfFile != nil:
+		if err := j.verify(late.cert, a.mfFile); err != nil {
+			return err
+		}
+		signed = true
+	case late.cert != nil:
+		return &SignatureError{Cert: late.cert.name, Reason: "the OVA has no manifest (.mf) for it to sign"}
+	}
+	if !signed {
+		if err := j.unsigned(a.mf != nil || late.mf != nil); err != nil {
+			return err
+		}
+	}
+	if a.mf == nil && late.mf == nil {
+		j.warn(fmt.Sprintf("%s has no manifest (.mf): its files were imported without a check of their digests, so a corrupt or altered OVA would not have been noticed. "+
+			"Ask its publisher for an OVA with a manifest (ovftool writes one by default).", Redact(j.Source)))
+	}
+	return nil
+}
+
+// unsigned refuses an unsigned OVA when ova_ca_file is set: the user said a signed one is
+// expected. hasManifest says whether the OVA has a manifest.
+func (j *importJob) unsigned(hasManifest bool) error {
+	if j.CAFile == "" {
+		return nil
+	}
+	what := "it has no certificate (.cert) signing its manifest"
+	if !hasManifest {
+		what = "it has no manifest (.mf) and no certificate (.cert)"
+	}
+	return &SignatureError{Reason: fmt.Sprintf("ova_ca_file = %q asks for an OVA signed by a publisher that CA vouches for, but %s. "+
+		"Get the signed OVA from its publisher, or remove ova_ca_file to import an unsigned one", j.CAFile, what)}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // securityFile is an OVA's manifest or certificate, read whole (a few KiB).
@@ -554,23 +769,30 @@ type ovfSource interface {
 	Close() error
 }
 
-func isURL(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }
+// isURL reports whether s is an http(s) URL; a URL's scheme is case-insensitive (RFC 3986
+// 3.1), and url.Parse, which the plan-time check uses, takes HTTPS:// as https://.
+func isURL(s string) bool {
+	scheme, _, ok := strings.Cut(s, "://")
+	return ok && (strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https"))
+}
 
-// Redact is how a source appears in logs and errors: a URL without its credentials and query
-// (a pre-signed download URL carries its token there); a path as it is.
+// Redact is how a source appears in logs and errors: a URL (of any scheme) without its
+// credentials and query (a pre-signed download URL carries its token there); a path as it is.
 func Redact(source string) string {
-	if !isURL(source) {
+	scheme, _, ok := strings.Cut(source, "://")
+	if !ok || scheme == "" || strings.ContainsAny(scheme, "/\\") {
 		return source
 	}
 	u, err := url.Parse(source)
 	if err != nil {
-		return "(an unparsable URL)"
+		// Its user info or query cannot be told apart: show none of it.
+		return scheme + "://… (an unparsable URL)"
 	}
 	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "…"
+	if u.RawQuery != "" || u.ForceQuery {
+		u.RawQuery, u.ForceQuery = "…", false
 	}
-	u.Fragment = ""
+	u.Fragment, u.RawFragment = "", ""
 	return u.String()
 }
 
@@ -594,7 +816,11 @@ func (c *Client) openSource(ctx context.Context, source string) (ovfSource, erro
 	if err != nil {
 		return nil, err
 	}
-	return &tarSource{source: Redact(source), rc: rc, tr: tar.NewReader(rc)}, nil
+	t := &tarSource{source: Redact(source), rc: rc, tr: tar.NewReader(rc)}
+	if !isURL(source) {
+		t.path = source
+	}
+	return t, nil
 }
 
 // open returns the bytes of a local file or URL, with errors in user terms.
@@ -650,9 +876,13 @@ func (notExist) Is(target error) bool { return target == fs.ErrNotExist }
 
 type tarSource struct {
 	source string
+	path   string // a local file's, which can be looked ahead in; "" for a URL
 	rc     io.ReadCloser
 	tr     *tar.Reader
 	next   *tar.Header // read by security, not yet given to each
+	// whole: security has seen every entry of the archive (a local file), so a manifest or
+	// certificate after the disks was read already and each skips it.
+	whole bool
 }
 
 func (t *tarSource) descriptor() (string, []byte, error) {
@@ -678,10 +908,39 @@ func (t *tarSource) descriptor() (string, []byte, error) {
 }
 
 // security reads the entries after the descriptor while they are a manifest or a
-// certificate, as the OVF spec (and ovftool) place them.
+// certificate, as the OVF spec (and ovftool) place them. In a local file without a manifest or
+// certificate there, it looks for them after the disks (OVF 1.x allows it), which is cheap: a second reader of the file
+// seeks over the disks' bytes (tar.Reader seeks when it can) and reads the headers only. A URL
+// cannot be looked ahead in: the import then hashes the disks for a manifest that may come.
 func (t *tarSource) security(string) (mf, cert *securityFile, err error) {
+	mf, cert, err = securityEntries(t.tr, func(h *tar.Header) bool { t.next = h; return true })
+	if err != nil || (mf != nil && cert != nil) || t.path == "" {
+		return mf, cert, err
+	}
+	f, err := os.Open(t.path)
+	if err != nil {
+		return mf, cert, nil //nolint:nilerr // as for a URL: the disks are hashed for a manifest that may come
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	if _, err := tr.Next(); err != nil { // the descriptor, read already
+		return nil, nil, fmt.Errorf("reading archive: %w", err)
+	}
+	lateMF, lateCert, err := securityEntries(tr, func(*tar.Header) bool { return false })
+	if err != nil {
+		// A damaged archive: the pass that streams the disks says what is wrong with it, and
+		// checks whatever manifest it reaches.
+		return mf, cert, nil //nolint:nilerr // reported by each
+	}
+	t.whole = true
+	return lateMF, lateCert, nil
+}
+
+// securityEntries reads the manifest and certificate among tr's next entries, until other
+// returns true for an entry that is neither (it is given that entry's header) or the end.
+func securityEntries(tr *tar.Reader, other func(*tar.Header) bool) (mf, cert *securityFile, err error) {
 	for {
-		h, err := t.tr.Next()
+		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			return mf, cert, nil
 		}
@@ -695,13 +954,15 @@ func (t *tarSource) security(string) (mf, cert *securityFile, err error) {
 		case ".cert":
 			slot = &cert
 		default:
-			t.next = h
-			return mf, cert, nil
+			if other(h) {
+				return mf, cert, nil
+			}
+			continue
 		}
 		if *slot != nil {
-			return nil, nil, fmt.Errorf("archive has two %s files (%s and %s)", path.Ext(h.Name), (*slot).name, h.Name)
+			return nil, nil, fmt.Errorf("archive has two %s files (%q and %q): the OVA was altered or badly packed: get it again from its publisher", path.Ext(h.Name), (*slot).name, path.Base(h.Name))
 		}
-		if *slot, err = readSecurityFile(t.tr, h.Name); err != nil {
+		if *slot, err = readSecurityFile(tr, h.Name); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -723,6 +984,9 @@ func (t *tarSource) each(fn func(string, int64, io.Reader) error, want map[strin
 		if err != nil {
 			return fmt.Errorf("%s: reading archive: %w", t.source, err)
 		}
+		if ext := strings.ToLower(path.Ext(h.Name)); t.whole && (ext == ".mf" || ext == ".cert") {
+			continue // read and checked ahead
+		}
 		if err := fn(path.Base(h.Name), h.Size, t.tr); err != nil {
 			return err
 		}
@@ -738,6 +1002,8 @@ type dirSource struct {
 	source string
 }
 
+// sibling is the file name beside the descriptor. Beside a URL it keeps the descriptor's
+// query, which is how a pre-signed or token-protected download authorizes each file.
 func (d *dirSource) sibling(name string) string {
 	if isURL(d.source) {
 		u, _ := url.Parse(d.source)
@@ -745,7 +1011,11 @@ func (d *dirSource) sibling(name string) string {
 		if err != nil {
 			return d.source + "/../" + name
 		}
-		return u.ResolveReference(ref).String()
+		sib := u.ResolveReference(ref)
+		if sib.RawQuery == "" {
+			sib.RawQuery = u.RawQuery
+		}
+		return sib.String()
 	}
 	return filepath.Join(filepath.Dir(d.source), filepath.FromSlash(name))
 }
@@ -757,7 +1027,13 @@ func (d *dirSource) descriptor() (string, []byte, error) {
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, 16<<20))
-	return path.Base(d.source), data, err
+	name := path.Base(d.source)
+	if isURL(d.source) {
+		// The name, not the query (a token) that follows it.
+		u, _ := url.Parse(d.source)
+		name = path.Base(u.Path)
+	}
+	return name, data, err
 }
 
 // security opens the manifest and certificate beside the descriptor (name.mf, name.cert), as
@@ -786,7 +1062,7 @@ func (d *dirSource) each(fn func(string, int64, io.Reader) error, want map[strin
 	for name := range want {
 		rc, size, err := d.c.open(d.ctx, d.sibling(name))
 		if err != nil {
-			return fmt.Errorf("%s: file %s named in the descriptor: %w", d.source, name, err)
+			return fmt.Errorf("%s: file %q named in the descriptor: %w", Redact(d.source), name, err)
 		}
 		if size < 0 {
 			size = want[name].Size

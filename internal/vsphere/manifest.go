@@ -33,8 +33,12 @@ import (
 //   - a file the manifest lists but the import does not read (a file of another deployment
 //     option, a file vSphere did not ask for) is not checked: what is deployed is what matters;
 //   - an OVA without a manifest imports, with a warning;
-//   - a manifest (and certificate) after the disks, which OVF 1.x allows but one pass cannot
-//     use, is not checked: a warning says so;
+//   - a manifest (and certificate) after the disks, which OVF 1.x allows, is read when the
+//     archive reaches it: each disk is hashed with SHA1 and SHA256 as it streams (no manifest
+//     being known yet), and everything is compared with it, and its signature verified, before
+//     the lease is completed. A late SHA512 manifest is refused (see lateAlgorithms);
+//   - with ova_ca_file, an OVA whose manifest is not signed by a certificate that chains to it
+//     is refused;
 //   - digests are SHA1, SHA256 or SHA512 (the OVF spec's); any other is refused.
 
 // manifest is an OVF package's parsed .mf.
@@ -53,8 +57,13 @@ func parseManifest(name string, data []byte) (*manifest, error) {
 		return nil, fmt.Errorf("manifest %s has no line of the form SHA256(file)= digest", name)
 	}
 	m := &manifest{name: name, sums: map[string]*library.Checksum{}}
-	for file, sum := range sums {
-		m.sums[path.Clean(file)] = sum
+	for _, file := range sortedKeys(sums) {
+		clean := path.Clean(file)
+		if _, twice := m.sums[clean]; twice {
+			// Which of the two digests would be compared depends on map order: refuse both.
+			return nil, fmt.Errorf("manifest %q lists file %q twice (also as another spelling of the same path): the OVA was altered or badly packed: get it again from its publisher", name, clean)
+		}
+		m.sums[clean] = sums[file]
 	}
 	return m, nil
 }
@@ -75,12 +84,14 @@ func (m *manifest) hasher(file string) (hash.Hash, error) {
 	return newHash(), nil
 }
 
+// algorithm is the name of the digest the manifest gives file, in upper case.
+func (m *manifest) algorithm(file string) string {
+	return strings.ToUpper(m.sums[path.Clean(file)].Algorithm)
+}
+
+// names are the files the manifest lists, sorted so that messages are the same every time.
 func (m *manifest) names() []string {
-	var out []string
-	for n := range m.sums {
-		out = append(out, n)
-	}
-	return out
+	return sortedKeys(m.sums)
 }
 
 // check compares the digest computed over file with its manifest entry.
@@ -112,6 +123,9 @@ type SignatureError struct {
 }
 
 func (e *SignatureError) Error() string {
+	if e.Cert == "" {
+		return "the OVA is refused: " + e.Reason
+	}
 	return fmt.Sprintf("the signature of the OVA (%s) is refused: %s", e.Cert, e.Reason)
 }
 
