@@ -35,8 +35,8 @@ type State struct {
 	// Timezones are the server's TimeZone (what `SHOW timezone` says) and log_timezone, by
 	// name, each with the file that set it ("" for a built-in default): the guide wants the
 	// instance in UTC, and the file tells where a value changed behind the provider's back is.
-	Timezones map[string]Setting
-	UserDatabases   int      // databases besides postgres, template0 and template1
+	Timezones     map[string]Setting
+	UserDatabases int // databases besides postgres, template0 and template1
 	// DatabaseOwners are those databases with their owners, by name: what an import of a
 	// server set up by hand finds.
 	DatabaseOwners [][2]string
