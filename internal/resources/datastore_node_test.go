@@ -209,16 +209,18 @@ func TestAccDatastoreNode_servesTheNode(t *testing.T) {
 				},
 			},
 			{
-				// Someone moves the Postgres instance out of UTC with ALTER SYSTEM: the files
-				// stay the provider's, the running server's timezone shows it, and apply sets
-				// it back.
+				// Someone moves the Postgres instance out of UTC with ALTER SYSTEM, and the
+				// Hipchat user's sessions with ALTER ROLE: the files stay the provider's, the
+				// running server's timezone and the role's setting show it, and apply sets both
+				// back.
 				PreConfig: func() {
-					acctest.GuestExec(t, l, name, `runuser -u postgres -- psql -X -q -c "ALTER SYSTEM SET timezone = 'Europe/Berlin'" -c "SELECT pg_reload_conf()"`)
+					acctest.GuestExec(t, l, name, `runuser -u postgres -- psql -X -q -c "ALTER SYSTEM SET timezone = 'Europe/Berlin'" -c "SELECT pg_reload_conf()" -c "ALTER ROLE hipchat_user IN DATABASE hipchat_postgres SET timezone = 'America/New_York'"`)
 				},
 				Config: cfg,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("hipchatdc_datastore_node.data", plancheck.ResourceActionUpdate),
 					driftBefore{"hipchatdc_datastore_node.data", `postgres: timezone is "Europe/Berlin" (set in /var/lib/postgresql/`},
+					driftBefore{"hipchatdc_datastore_node.data", `postgres: role hipchat_user in database hipchat_postgres sets timezone "America/New_York" for the sessions of hipchat_user in hipchat_postgres`},
 				}},
 				Check: func(*terraform.State) error {
 					q := fmt.Sprintf(`PGPASSWORD=pg-secret-1 psql -X -A -t -h %s -U hipchat_user -d hipchat_postgres -c 'SHOW timezone'`, addr)

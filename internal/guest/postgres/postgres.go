@@ -35,8 +35,12 @@ type State struct {
 	// Timezones are the server's TimeZone (what `SHOW timezone` says) and log_timezone, by
 	// name, each with the file that set it ("" for a built-in default): the guide wants the
 	// instance in UTC, and the file tells where a value changed behind the provider's back is.
-	Timezones     map[string]Setting
-	UserDatabases int // databases besides postgres, template0 and template1
+	Timezones map[string]Setting
+	// TimezoneOverrides are the timezones ALTER DATABASE or ALTER ROLE set for the sessions of
+	// the Hipchat user in its database, whatever the server's: Setting.File says who set it
+	// ("database hipchat_postgres", "role hipchat_user", "all roles").
+	TimezoneOverrides []Setting
+	UserDatabases     int // databases besides postgres, template0 and template1
 	// DatabaseOwners are those databases with their owners, by name: what an import of a
 	// server set up by hand finds.
 	DatabaseOwners [][2]string
@@ -183,6 +187,11 @@ func (s State) databaseDrift(c Config) []string {
 	case !s.UserCanCreate:
 		d = append(d, "user "+c.User+" cannot create in schema public of "+c.Database)
 	}
+	for _, o := range s.TimezoneOverrides {
+		if !isUTC(o.Value) {
+			d = append(d, fmt.Sprintf("%s sets timezone %q for the sessions of %s in %s, the guide requires UTC", o.File, o.Value, c.User, c.Database))
+		}
+	}
 	return d
 }
 
@@ -214,6 +223,7 @@ SELECT 'role|' || rolsuper::text || '|' || rolcanlogin::text || '|' || coalesce(
 SQL
 ` + sec("dbsql") + `[ -z "$port" ] || runuser -u postgres -- psql -X -A -t -h /var/run/postgresql -p "$port" -d ` + shellQuote(c.Database) + ` 2>&1 <<'SQL'
 SELECT 'can_create|' || has_schema_privilege(` + user + `, 'public', 'CREATE')::text;
+SELECT 'tz_override|' || CASE WHEN s.setrole = 0 AND s.setdatabase = 0 THEN 'all roles' WHEN s.setrole = 0 THEN 'database ' || current_database() WHEN s.setdatabase = 0 THEN 'role ' || r.rolname ELSE 'role ' || r.rolname || ' in database ' || current_database() END || '|' || substr(cfg, 10) FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole, unnest(s.setconfig) AS cfg WHERE lower(cfg) LIKE 'timezone=%' AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())) AND (s.setrole = 0 OR r.rolname = ` + user + `);
 SQL
 ` + sec("end") + ")\n"
 }
@@ -293,6 +303,9 @@ func Parse(out string) (State, error) {
 				}
 			case "can_create":
 				st.UserCanCreate = isTrue(v)
+			case "tz_override":
+				who, zone, _ := strings.Cut(v, "|")
+				st.TimezoneOverrides = append(st.TimezoneOverrides, Setting{Value: zone, File: who})
 			default:
 				st.Errors = append(st.Errors, line)
 			}

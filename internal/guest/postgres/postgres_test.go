@@ -149,4 +149,15 @@ func TestDriftOfATimezoneSetBehindTheProvidersBack(t *testing.T) {
 	if strings.Contains(got, "log_timezone") || strings.Contains(got, "differs") {
 		t.Errorf("drift %q names more than the timezone", got)
 	}
+
+	// ALTER DATABASE or ALTER ROLE timezones reach the Hipchat user's sessions (SHOW timezone
+	// as that user) while the server's setting stays UTC.
+	st, err = Parse(strings.Replace(out(utc), sec("dbsql"), sec("dbsql")+"can_create|t\ntz_override|database hipchat_postgres|Asia/Tokyo\ntz_override|all roles|UTC\n", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = strings.Join(st.databaseDrift(c), "; ")
+	if want := `database hipchat_postgres sets timezone "Asia/Tokyo" for the sessions of hipchat_user in hipchat_postgres, the guide requires UTC`; !strings.Contains(got, want) || strings.Contains(got, "all roles") {
+		t.Errorf("drift %q, want it to contain %q and nothing on the UTC override", got, want)
+	}
 }
