@@ -54,6 +54,7 @@ type datastoreModel struct {
 	RedisHost       types.String `tfsdk:"redis_host"`
 	PostgresHost    types.String `tfsdk:"postgres_host"`
 	PostgresVersion types.String `tfsdk:"postgres_version"`
+	RedisVersion    types.String `tfsdk:"redis_version"`
 	NFSExport       types.String `tfsdk:"nfs_export"`
 }
 
@@ -147,6 +148,7 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 		"redis_host":       computed("Address the Hipchat nodes use for Redis (`ipv4_address`)."),
 		"postgres_host":    computed("Address the Hipchat nodes use for Postgres (`ipv4_address`)."),
 		"postgres_version": computed("The Postgres server's version, read back from the server. The guide names " + spec.PostgresGuideMajor + "; another major version is a warning, given when it is news: on create, on import and when the version read back changes."),
+		"redis_version":    computed("The Redis server's version, read back from the running server (`INFO server`), or from `redis-server --version` when none answers. The guide names " + spec.RedisGuideVersion + "; another version is a warning, given when it is news: on create, on import and when the version read back changes."),
 		"nfs_export":       computed("The NFS export as `host:/path`, for the Hipchat node's shared storage."),
 	}
 }
@@ -199,6 +201,10 @@ func (datastoreRole) modifyPlan(ctx context.Context, plan, state *datastoreModel
 		if !known(state.PostgresVersion) {
 			plan.PostgresVersion = types.StringUnknown()
 		}
+		plan.RedisVersion = state.RedisVersion
+		if !known(state.RedisVersion) {
+			plan.RedisVersion = types.StringUnknown()
+		}
 		if known(state.NFSDiskSize) && known(plan.NFSDiskSize) {
 			if err := spec.CheckGrow(state.NFSDiskSize.ValueInt64(), plan.NFSDiskSize.ValueInt64()); err != nil {
 				diags.AddAttributeError(path.Root("nfs_disk_size"), "Disk cannot shrink", "nfs_disk_size: "+err.Error())
@@ -207,18 +213,18 @@ func (datastoreRole) modifyPlan(ctx context.Context, plan, state *datastoreModel
 	}
 }
 
-// warnPostgresVersion warns that the server runs another major version than the guide's when
-// that is news: the version read back (now) is not the one the state held before (prior; null
-// or unknown on create and import). Every plan and apply saying it again would teach users to
-// skip warnings. A plan does not save its refresh, so one that finds a changed version says it
-// on each plan until an apply records it.
-func warnPostgresVersion(prior, now types.String, diags *diag.Diagnostics) {
+// warnVersion warns, on attr, that the server runs another version of product than the
+// guide's when that is news: the version read back (now) is not the one the state held before
+// (prior; null or unknown on create and import). Every plan and apply saying it again would
+// teach users to skip warnings. A plan does not save its refresh, so one that finds a changed
+// version says it on each plan until an apply records it.
+func warnVersion(attr, product, guide string, prior, now types.String, diags *diag.Diagnostics) {
 	if !known(now) || (known(prior) && prior.ValueString() == now.ValueString()) {
 		return
 	}
-	if v := now; !strings.HasPrefix(v.ValueString(), spec.PostgresGuideMajor+".") && v.ValueString() != spec.PostgresGuideMajor {
-		diags.AddAttributeWarning(path.Root("postgres_version"), "Postgres version differs from the guide",
-			"The server runs Postgres "+v.ValueString()+"; the small-scale guide names "+spec.PostgresGuideMajor+". Hipchat Data Center was validated against "+spec.PostgresGuideMajor+".")
+	if v := now.ValueString(); !spec.IsGuideVersion(guide, v) {
+		diags.AddAttributeWarning(path.Root(attr), product+" version differs from the guide",
+			"The server runs "+product+" "+v+"; the small-scale guide names "+guide+". Hipchat Data Center was validated against "+guide+".")
 	}
 }
 
@@ -332,7 +338,12 @@ func (datastoreRole) parse(_ context.Context, out string, m *datastoreModel, imp
 	if ps.Version != "" {
 		prior := m.PostgresVersion
 		m.PostgresVersion = types.StringValue(ps.Version)
-		warnPostgresVersion(prior, m.PostgresVersion, diags)
+		warnVersion("postgres_version", "Postgres", spec.PostgresGuideMajor, prior, m.PostgresVersion, diags)
+	}
+	if rs.Version != "" {
+		prior := m.RedisVersion
+		m.RedisVersion = types.StringValue(rs.Version)
+		warnVersion("redis_version", "Redis", spec.RedisGuideVersion, prior, m.RedisVersion, diags)
 	}
 	var drift []string
 	if imported {

@@ -94,7 +94,8 @@ func TestAccDatastoreNode_servesTheNode(t *testing.T) {
 		return strings.TrimSpace(string(out)), err
 	}
 	cfg := datastoreConfig(t, l, dsOpts{name: name, address: addr})
-	// The lab's Postgres is not the guide's 9.5: the create says so once, later runs do not.
+	// The lab's Postgres is not the guide's 9.5 nor its Redis the guide's 3.2: the create says
+	// so once for each, later runs do not.
 	var w planWarnings
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: w.factories(),
@@ -104,11 +105,40 @@ func TestAccDatastoreNode_servesTheNode(t *testing.T) {
 				Config: cfg,
 				Check: resource.ComposeAggregateTestCheckFunc(
 					w.countAnywhere("postgres_version", 1),
+					w.countAnywhere("redis_version", 1),
 					func(*terraform.State) error {
 						// Given by the apply that created the node, naming both versions.
 						for _, g := range w.everywhere() {
 							if strings.Contains(g, `"postgres_version"`) && (!strings.HasPrefix(g, "apply: ") || !regexp.MustCompile(`runs Postgres \d+\.\d+[^;]*; the small-scale guide names 9\.5`).MatchString(g)) {
 								return fmt.Errorf("the create's Postgres version warning: %q", g)
+							}
+							if strings.Contains(g, `"redis_version"`) && (!strings.HasPrefix(g, "apply: ") || !regexp.MustCompile(`runs Redis \d+\.\d+\.\d+; the small-scale guide names 3\.2\.`).MatchString(g)) {
+								return fmt.Errorf("the create's Redis version warning: %q", g)
+							}
+						}
+						return nil
+					},
+					func(s *terraform.State) error {
+						// The version in the state is the one the guest's redis-server says it is.
+						want := acctest.GuestExec(t, l, name, `redis-server --version | sed -n 's/.* v=\([^ ]*\) .*/\1/p'`)
+						if got := s.RootModule().Resources["hipchatdc_datastore_node.data"].Primary.Attributes["redis_version"]; want == "" || got != want {
+							return fmt.Errorf("redis_version = %q, redis-server --version on the guest says %q", got, want)
+						}
+						return nil
+					},
+					// The data-store VM is in UTC and uses the configured NTP server, as the guide
+					// asks of the Postgres instance (the lab's guest starts in Europe/Berlin).
+					resource.TestCheckResourceAttr("hipchatdc_datastore_node.data", "timezone", "UTC"),
+					resource.TestCheckResourceAttr("hipchatdc_datastore_node.data", "ntp_servers.#", "1"),
+					resource.TestCheckResourceAttr("hipchatdc_datastore_node.data", "ntp_servers.0", "time1.example.com"),
+					func(*terraform.State) error {
+						for cmd, want := range map[string]string{
+							"date +%Z":          "UTC",
+							"cat /etc/timezone": "Etc/UTC",
+							"sed -n 's/^NTP=//p' /etc/systemd/timesyncd.conf": "time1.example.com",
+						} {
+							if got := acctest.GuestExec(t, l, name, cmd); got != want {
+								return fmt.Errorf("on the data-store guest, %s says %q, want %q", cmd, got, want)
 							}
 						}
 						return nil
@@ -130,6 +160,7 @@ func TestAccDatastoreNode_servesTheNode(t *testing.T) {
 						for q, want := range map[string]string{
 							"'SHOW server_encoding'": "UTF8",
 							"'SHOW max_connections'": "1000",
+							"'SHOW timezone'":        "UTC",
 							"'SELECT rolsuper FROM pg_roles WHERE rolname = current_user'": "f",
 							"'CREATE TABLE IF NOT EXISTS rooms (id int); SELECT 1'":        "1",
 						} {
@@ -154,7 +185,8 @@ func TestAccDatastoreNode_servesTheNode(t *testing.T) {
 				},
 				Config:           cfg,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-				Check:            resource.ComposeAggregateTestCheckFunc(noChangingCommands(t), w.countAnywhere("postgres_version", 0)),
+				Check: resource.ComposeAggregateTestCheckFunc(noChangingCommands(t),
+					w.countAnywhere("postgres_version", 0), w.countAnywhere("redis_version", 0)),
 			},
 			{
 				// Someone changes max_connections and a Redis persistence setting by hand:
@@ -172,6 +204,28 @@ func TestAccDatastoreNode_servesTheNode(t *testing.T) {
 					}
 					if got := acctest.GuestExec(t, l, name, `REDISCLI_AUTH=redis-secret-1 redis-cli CONFIG GET appendfsync | tail -1`); got != "everysec" {
 						return fmt.Errorf("appendfsync %s after apply", got)
+					}
+					return nil
+				},
+			},
+			{
+				// Someone moves the Postgres instance out of UTC with ALTER SYSTEM, and the
+				// Hipchat user's sessions with ALTER ROLE: the files stay the provider's, the
+				// running server's timezone and the role's setting show it, and apply sets both
+				// back.
+				PreConfig: func() {
+					acctest.GuestExec(t, l, name, `runuser -u postgres -- psql -X -q -c "ALTER SYSTEM SET timezone = 'Europe/Berlin'" -c "SELECT pg_reload_conf()" -c "ALTER ROLE hipchat_user IN DATABASE hipchat_postgres SET timezone = 'America/New_York'"`)
+				},
+				Config: cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_datastore_node.data", plancheck.ResourceActionUpdate),
+					driftBefore{"hipchatdc_datastore_node.data", `postgres: timezone is "Europe/Berlin" (set in /var/lib/postgresql/`},
+					driftBefore{"hipchatdc_datastore_node.data", `postgres: role hipchat_user in database hipchat_postgres sets timezone "America/New_York" for the sessions of hipchat_user in hipchat_postgres`},
+				}},
+				Check: func(*terraform.State) error {
+					q := fmt.Sprintf(`PGPASSWORD=pg-secret-1 psql -X -A -t -h %s -U hipchat_user -d hipchat_postgres -c 'SHOW timezone'`, addr)
+					if out, err := fromNode(q); err != nil || out != "UTC" {
+						return fmt.Errorf("SHOW timezone from the node after apply: %q %w, want UTC", out, err)
 					}
 					return nil
 				},

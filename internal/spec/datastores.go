@@ -35,7 +35,14 @@ const PostgresMaxConnections = 1000
 const PostgresGuideMajor = "9.5"
 
 // RedisGuideVersion is the version the guide names ("Deploy a Redis cache using version 3.2").
+// Like Postgres's, another version is worth a warning, not a refusal: 3.2 is out of support.
 const RedisGuideVersion = "3.2"
+
+// IsGuideVersion reports whether version (as a server reports it, "9.5.25", "3.2.6") is the
+// guide's version guide ("9.5", "3.2") or one of its patch releases. "3.20.1" is not "3.2".
+func IsGuideVersion(guide, version string) bool {
+	return version == guide || strings.HasPrefix(version, guide+".")
+}
 
 // PasswordMinLength is the shortest Redis or Postgres password the provider accepts. The guide
 // sets no length ("we recommend that you enable authentication, and then change the default

@@ -249,3 +249,23 @@ func TestRedisPersistenceIsTheGuidesList(t *testing.T) {
 		t.Errorf("got %s", got)
 	}
 }
+
+func TestIsGuideVersion(t *testing.T) {
+	for _, c := range []struct {
+		guide, version string
+		want           bool
+	}{
+		{RedisGuideVersion, "3.2", true},
+		{RedisGuideVersion, "3.2.6", true},
+		{RedisGuideVersion, "3.20.1", false},
+		{RedisGuideVersion, "7.0.15", false},
+		{PostgresGuideMajor, "9.5.25", true},
+		{PostgresGuideMajor, "9.6.1", false},
+		{PostgresGuideMajor, "15.18", false},
+		{RedisGuideVersion, "", false},
+	} {
+		if got := IsGuideVersion(c.guide, c.version); got != c.want {
+			t.Errorf("IsGuideVersion(%q, %q) = %v, want %v", c.guide, c.version, got, c.want)
+		}
+	}
+}

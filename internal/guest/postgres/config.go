@@ -172,7 +172,8 @@ func ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"
 // SetupSQL is what psql runs (on stdin) to create or repair the user and the database:
 // the user logs in with the password, is no superuser, owns the database (so on PostgreSQL
 // 15, where the public schema belongs to the database owner, CREATE TABLE works) and has
-// GRANT ALL on the database and its public schema.
+// GRANT ALL on the database and its public schema; no ALTER DATABASE or ALTER ROLE timezone
+// applies to its sessions.
 func SetupSQL(c Config, major string) string {
 	u, d := ident(c.User), ident(c.Database)
 	enc := ""
@@ -185,6 +186,12 @@ func SetupSQL(c Config, major string) string {
 		"SELECT 'CREATE DATABASE " + d + " OWNER " + u + " ENCODING ''UTF8'' TEMPLATE template0' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = " + sqlLiteral(c.Database) + ")\\gexec\n" +
 		"ALTER DATABASE " + d + " OWNER TO " + u + ";\n" +
 		"GRANT ALL PRIVILEGES ON DATABASE " + d + " TO " + u + ";\n" +
+		// The guide wants the instance in UTC: no per-database or per-role timezone may
+		// override the server's for the Hipchat user's sessions.
+		"ALTER DATABASE " + d + " RESET timezone;\n" +
+		"ALTER ROLE " + u + " RESET timezone;\n" +
+		"ALTER ROLE " + u + " IN DATABASE " + d + " RESET timezone;\n" +
+		"ALTER ROLE ALL RESET timezone;\n" +
 		"\\connect " + d + "\n" +
 		"GRANT ALL ON SCHEMA public TO " + u + ";\n"
 }

@@ -32,7 +32,15 @@ type State struct {
 	ListenAddresses string
 	Port            int
 	PendingRestart  []string // settings changed in the files that wait for a restart
-	UserDatabases   int      // databases besides postgres, template0 and template1
+	// Timezones are the server's TimeZone (what `SHOW timezone` says) and log_timezone, by
+	// name, each with the file that set it ("" for a built-in default): the guide wants the
+	// instance in UTC, and the file tells where a value changed behind the provider's back is.
+	Timezones map[string]Setting
+	// TimezoneOverrides are the timezones ALTER DATABASE or ALTER ROLE set for the sessions of
+	// the Hipchat user in its database, whatever the server's: Setting.File says who set it
+	// ("database hipchat_postgres", "role hipchat_user", "all roles").
+	TimezoneOverrides []Setting
+	UserDatabases     int // databases besides postgres, template0 and template1
 	// DatabaseOwners are those databases with their owners, by name: what an import of a
 	// server set up by hand finds.
 	DatabaseOwners [][2]string
@@ -48,6 +56,36 @@ type State struct {
 
 	// Errors are what psql said when a query could not run (no database yet, server down).
 	Errors []string
+}
+
+// Setting is a server setting's value and the file that set it (pg_settings.sourcefile).
+type Setting struct{ Value, File string }
+
+// timezoneSettings are the pg_settings names of the timezones RenderConf sets to UTC.
+var timezoneSettings = []string{"TimeZone", "log_timezone"}
+
+// isUTC accepts the names PostgreSQL knows for UTC (its timezone/posixrules aliases).
+func isUTC(zone string) bool {
+	switch zone {
+	case "UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu", "GMT", "Etc/GMT":
+		return true
+	}
+	return false
+}
+
+// timezoneDrift says which of the running server's timezones is not UTC, and where it was set.
+func (s State) timezoneDrift() []string {
+	var d []string
+	for _, name := range timezoneSettings {
+		if set := s.Timezones[name]; !isUTC(set.Value) {
+			where := ""
+			if set.File != "" {
+				where = " (set in " + set.File + ")"
+			}
+			d = append(d, fmt.Sprintf("%s is %q%s, the guide requires UTC", strings.ToLower(name), set.Value, where))
+		}
+	}
+	return d
 }
 
 // ConfDir is the cluster's configuration folder in Debian's layout.
@@ -115,6 +153,7 @@ func (s State) Drift(c Config) []string {
 	if s.Port != c.port() {
 		d = append(d, fmt.Sprintf("port is %d, want %d", s.Port, c.port()))
 	}
+	d = append(d, s.timezoneDrift()...)
 	d = append(d, s.databaseDrift(c)...)
 	return d
 }
@@ -148,6 +187,11 @@ func (s State) databaseDrift(c Config) []string {
 	case !s.UserCanCreate:
 		d = append(d, "user "+c.User+" cannot create in schema public of "+c.Database)
 	}
+	for _, o := range s.TimezoneOverrides {
+		if !isUTC(o.Value) {
+			d = append(d, fmt.Sprintf("%s sets timezone %q for the sessions of %s in %s, the guide requires UTC", o.File, o.Value, c.User, c.Database))
+		}
+	}
 	return d
 }
 
@@ -170,6 +214,7 @@ func ReadScript(c Config) string {
 SELECT 'version|' || current_setting('server_version');
 SELECT 'encoding|' || current_setting('server_encoding');
 SELECT name || '|' || setting FROM pg_settings WHERE name IN ('max_connections', 'listen_addresses', 'port');
+SELECT 'setting|' || name || '|' || setting || '|' || coalesce(sourcefile, '') FROM pg_settings WHERE name IN ('TimeZone', 'log_timezone');
 SELECT 'pending_restart|' || coalesce(string_agg(name, ','), '') FROM pg_settings WHERE pending_restart;
 SELECT 'userdbs|' || count(*) FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1');
 SELECT 'userdb|' || datname || '|' || pg_get_userbyid(datdba) FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1') ORDER BY datname;
@@ -178,6 +223,7 @@ SELECT 'role|' || rolsuper::text || '|' || rolcanlogin::text || '|' || coalesce(
 SQL
 ` + sec("dbsql") + `[ -z "$port" ] || runuser -u postgres -- psql -X -A -t -h /var/run/postgresql -p "$port" -d ` + shellQuote(c.Database) + ` 2>&1 <<'SQL'
 SELECT 'can_create|' || has_schema_privilege(` + user + `, 'public', 'CREATE')::text;
+SELECT 'tz_override|' || CASE WHEN s.setrole = 0 AND s.setdatabase = 0 THEN 'all roles' WHEN s.setrole = 0 THEN 'database ' || current_database() WHEN s.setdatabase = 0 THEN 'role ' || r.rolname ELSE 'role ' || r.rolname || ' in database ' || current_database() END || '|' || substr(cfg, 10) FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole, unnest(s.setconfig) AS cfg WHERE lower(cfg) LIKE 'timezone=%' AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())) AND (s.setrole = 0 OR r.rolname = ` + user + `);
 SQL
 ` + sec("end") + ")\n"
 }
@@ -207,7 +253,7 @@ func Parse(out string) (State, error) {
 			return State{}, fmt.Errorf("read postgres: output has no %s section", s)
 		}
 	}
-	st := State{Major: strings.TrimSpace(sec["major"]), Conf: fileSection(sec["conf"]), HBA: fileSection(sec["hba"])}
+	st := State{Major: strings.TrimSpace(sec["major"]), Conf: fileSection(sec["conf"]), HBA: fileSection(sec["hba"]), Timezones: map[string]Setting{}}
 	if f := strings.Fields(sec["cluster"]); len(f) >= 4 {
 		st.ClusterExists = true
 		st.Running = strings.HasPrefix(f[3], "online")
@@ -232,6 +278,11 @@ func Parse(out string) (State, error) {
 				st.ListenAddresses = v
 			case "port":
 				st.Port, _ = strconv.Atoi(v)
+			case "setting":
+				f := strings.SplitN(v, "|", 3)
+				if len(f) == 3 {
+					st.Timezones[f[0]] = Setting{Value: f[1], File: f[2]}
+				}
 			case "pending_restart":
 				if v != "" {
 					st.PendingRestart = strings.Split(v, ",")
@@ -252,6 +303,9 @@ func Parse(out string) (State, error) {
 				}
 			case "can_create":
 				st.UserCanCreate = isTrue(v)
+			case "tz_override":
+				who, zone, _ := strings.Cut(v, "|")
+				st.TimezoneOverrides = append(st.TimezoneOverrides, Setting{Value: zone, File: who})
 			default:
 				st.Errors = append(st.Errors, line)
 			}
@@ -368,24 +422,27 @@ func applyServer(ctx context.Context, r guest.Runner, c Config, st State, res *R
 		res.did("pg_hba")
 		changedConf = true
 	}
+	// A timezone that is not UTC while the files are the provider's was set elsewhere: most
+	// likely ALTER SYSTEM, which the reset below drops, then a reload applies.
+	tzWrong := st.Running && len(st.timezoneDrift()) > 0
 	action := ""
 	switch {
 	case !st.Running:
 		action = "start"
 	case st.restartNeeded(c):
 		action = "restart"
-	case changedConf:
+	case changedConf || tzWrong:
 		action = "reload"
 	}
 	if action == "" {
 		return st, nil
 	}
-	if action == "restart" {
+	if action == "restart" || tzWrong {
 		// A value set with ALTER SYSTEM (postgresql.auto.conf) overrides conf.d, so a
-		// max_connections changed that way would survive the restart: drop such overrides of
-		// the settings this recipe owns first.
+		// max_connections or timezone changed that way would survive the restart or reload:
+		// drop such overrides of the settings this recipe owns first.
 		reset := fmt.Sprintf("# reset ALTER SYSTEM overrides\ncd /tmp && runuser -u postgres -- psql -X -q -h /var/run/postgresql -p %d -d postgres", st.Port)
-		if _, err := r.RunChange(ctx, reset, strings.NewReader("ALTER SYSTEM RESET max_connections;\nALTER SYSTEM RESET listen_addresses;\nALTER SYSTEM RESET port;\n")); err != nil {
+		if _, err := r.RunChange(ctx, reset, strings.NewReader("ALTER SYSTEM RESET max_connections;\nALTER SYSTEM RESET listen_addresses;\nALTER SYSTEM RESET port;\nALTER SYSTEM RESET timezone;\nALTER SYSTEM RESET log_timezone;\n")); err != nil {
 			return st, fmt.Errorf("postgres: reset ALTER SYSTEM overrides: %w", err)
 		}
 	}
@@ -399,6 +456,11 @@ func applyServer(ctx context.Context, r guest.Runner, c Config, st State, res *R
 	}
 	if !st.Running {
 		return st, fmt.Errorf("postgres: the server is not running after %s: %s", action, strings.Join(st.Errors, "; "))
+	}
+	// A timezone set in a file read after the provider's (another conf.d file sorting later,
+	// a line after include_dir) is not the provider's to remove.
+	if d := st.timezoneDrift(); len(d) > 0 {
+		return st, fmt.Errorf("postgres: after %s: %s; remove that setting (the provider's %s sets UTC) and apply again", action, strings.Join(d, "; "), ConfFileName)
 	}
 	return st, nil
 }

@@ -115,3 +115,49 @@ func TestDriftOfAPasswordTheStateDoesNotKnow(t *testing.T) {
 		t.Errorf("a configured password that does not match: drift %q", got)
 	}
 }
+
+// The guide wants the Postgres instance in UTC. A timezone changed behind the provider's back
+// (ALTER SYSTEM writes postgresql.auto.conf, which wins over the provider's conf.d file) leaves
+// the files as the provider wrote them: only the running server's setting shows it.
+func TestDriftOfATimezoneSetBehindTheProvidersBack(t *testing.T) {
+	sec := func(name string) string { return "@@hipchatdc-postgres@@ " + name + "\n" }
+	c := testConfig
+	out := func(tz string) string {
+		return sec("major") + "15\n" + sec("cluster") + "15 main 5432 online postgres /var/lib/postgresql/15/main\n" +
+			sec("conf") + RenderConf(c) + sec("hba") + RenderHBA("", c, "15") +
+			sec("sql") + "version|15.18\nencoding|UTF8\nmax_connections|1000\nlisten_addresses|10.0.0.20,127.0.0.1\nport|5432\n" +
+			tz + "pending_restart|\nuserdbs|1\nuserdb|hipchat_postgres|hipchat_user\n" +
+			sec("dbsql") + sec("end")
+	}
+	utc := "setting|TimeZone|UTC|/etc/postgresql/15/main/conf.d/hipchatdc.conf\nsetting|log_timezone|Etc/UTC|/etc/postgresql/15/main/conf.d/hipchatdc.conf\n"
+	st, err := Parse(out(utc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := st.timezoneDrift(); len(d) != 0 || st.Timezones["TimeZone"].Value != "UTC" {
+		t.Fatalf("UTC (and Etc/UTC) read as %v, drift %q", st.Timezones, d)
+	}
+	berlin := "setting|TimeZone|Europe/Berlin|/var/lib/postgresql/15/main/postgresql.auto.conf\nsetting|log_timezone|UTC|/etc/postgresql/15/main/conf.d/hipchatdc.conf\n"
+	st, err = Parse(out(berlin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(st.Drift(c), "; ")
+	if want := `timezone is "Europe/Berlin" (set in /var/lib/postgresql/15/main/postgresql.auto.conf), the guide requires UTC`; !strings.Contains(got, want) {
+		t.Errorf("drift %q, want it to contain %q", got, want)
+	}
+	if strings.Contains(got, "log_timezone") || strings.Contains(got, "differs") {
+		t.Errorf("drift %q names more than the timezone", got)
+	}
+
+	// ALTER DATABASE or ALTER ROLE timezones reach the Hipchat user's sessions (SHOW timezone
+	// as that user) while the server's setting stays UTC.
+	st, err = Parse(strings.Replace(out(utc), sec("dbsql"), sec("dbsql")+"can_create|t\ntz_override|database hipchat_postgres|Asia/Tokyo\ntz_override|all roles|UTC\n", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = strings.Join(st.databaseDrift(c), "; ")
+	if want := `database hipchat_postgres sets timezone "Asia/Tokyo" for the sessions of hipchat_user in hipchat_postgres, the guide requires UTC`; !strings.Contains(got, want) || strings.Contains(got, "all roles") {
+		t.Errorf("drift %q, want it to contain %q and nothing on the UTC override", got, want)
+	}
+}

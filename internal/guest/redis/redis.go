@@ -24,6 +24,9 @@ type State struct {
 	// Running is true when a Redis server answered on 127.0.0.1:Port with the file's password.
 	Running bool
 	PID     int
+	// Version is the running server's (INFO server's redis_version), or when none answers the
+	// installed binary's (`redis-server --version`); "" when neither says. The guide names
+	// spec.RedisGuideVersion.
 	Version string
 	// Live are the server's effective values (CONFIG GET) of the persistence settings plus
 	// "bind" and "port", in CONFIG GET's form (sizes in bytes).
@@ -115,6 +118,7 @@ func ReadScript() string {
 		`port=$(sed -n 's/^port[[:space:]]\{1,\}\([0-9]*\).*/\1/p' "$conf" 2>/dev/null | tail -n 1); port=${port:-6379}` + "\n" +
 		sec("live") + authAndRun("CONFIG GET "+strings.Join(liveSettings(), " ")) + "\n" +
 		sec("info") + authAndRun("INFO server") + "\n" +
+		sec("binary") + "redis-server --version 2>/dev/null; echo\n" +
 		sec("end") + ")\n"
 }
 
@@ -130,7 +134,7 @@ func Read(ctx context.Context, r guest.Runner) (State, error) {
 // Parse reads the output of ReadScript (alone or among other recipes' sections).
 func Parse(out string) (State, error) {
 	sec := guest.Sections(out, "redis")
-	for _, s := range []string{"conf", "live", "info", "end"} {
+	for _, s := range []string{"conf", "live", "info", "binary", "end"} {
 		if _, ok := sec[s]; !ok {
 			return State{}, fmt.Errorf("read redis: output has no %s section", s)
 		}
@@ -157,6 +161,8 @@ func Parse(out string) (State, error) {
 		}
 	}
 
+	// The binary's version until the running server's is known.
+	st.Version = ParseServerVersion(sec["binary"])
 	live, errLine := replies(sec["live"])
 	if errLine != "" {
 		st.LiveError = errLine
@@ -180,6 +186,18 @@ func Parse(out string) (State, error) {
 		st.LiveError = "no answer to CONFIG GET"
 	}
 	return st, nil
+}
+
+// ParseServerVersion reads the version from `redis-server --version`, which has printed
+// "Redis server v=VERSION sha=..." since Redis 3.0 ("Redis server v=3.2.6 sha=00000000:0
+// malloc=jemalloc-3.6.0 bits=64 build=..."). It returns "" for anything else.
+func ParseServerVersion(out string) string {
+	for _, f := range strings.Fields(out) {
+		if v, ok := strings.CutPrefix(f, "v="); ok && v != "" && v[0] >= '0' && v[0] <= '9' {
+			return v
+		}
+	}
+	return ""
 }
 
 // replies drops redis-cli's answer to AUTH ("OK") and returns the remaining lines, or the

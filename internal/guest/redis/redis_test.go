@@ -66,7 +66,8 @@ func TestParseReadOutput(t *testing.T) {
 	live := "OK\nbind\n10.0.0.20 127.0.0.1\nport\n6379\nappendonly\nno\nappendfsync\neverysec\nno-appendfsync-on-rewrite\nno\n" +
 		"auto-aof-rewrite-min-size\n67108864\nauto-aof-rewrite-percentage\n100\nstop-writes-on-bgsave-error\nyes\n" +
 		"rdbcompression\nyes\nmaxclients\n10000\nrepl-timeout\n60\n"
-	out := marker + "conf\n" + conf + "\n" + marker + "live\n" + live + marker + "info\nOK\r\n# Server\r\nredis_version:7.0.15\r\nprocess_id:42\r\n" + marker + "end\n" +
+	out := marker + "conf\n" + conf + "\n" + marker + "live\n" + live + marker + "info\nOK\r\n# Server\r\nredis_version:7.0.15\r\nprocess_id:42\r\n" +
+		marker + "binary\nRedis server v=7.0.14 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64 build=ae4d7c971a948f0\n\n" + marker + "end\n" +
 		"@@hipchatdc-postgres@@ other\nnot ours\n"
 	st, err := Parse(out)
 	if err != nil {
@@ -89,9 +90,29 @@ func TestParseReadOutput(t *testing.T) {
 	if st3.Running || !strings.Contains(st3.LiveError, "WRONGPASS") {
 		t.Errorf("wrong password parsed as %+v", st3)
 	}
+	// No server answers: the version is the installed binary's.
+	if st3.Version != "7.0.14" {
+		t.Errorf("version without a running server: %q, want the binary's 7.0.14", st3.Version)
+	}
 	// The file edited by hand.
 	st4, _ := Parse(strings.Replace(out, "maxclients 10000", "maxclients 50", 1))
 	if d := st4.Drift(c); len(d) == 0 || !strings.Contains(d[0], "maxclients") {
 		t.Errorf("drift %q", d)
+	}
+}
+
+func TestParseServerVersion(t *testing.T) {
+	for out, want := range map[string]string{
+		// Debian 12's redis-server 7.0.15, as the lab has it.
+		"Redis server v=7.0.15 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64 build=ae4d7c971a948f0\n": "7.0.15",
+		// Debian 9's redis-server, the guide's 3.2.
+		"Redis server v=3.2.6 sha=00000000:0 malloc=jemalloc-3.6.0 bits=64 build=826601c992442478\n": "3.2.6",
+		"":                                 "", // redis-server not installed
+		"sh: 1: redis-server: not found\n": "",
+		"Redis server v= sha=00000000:0 bits=64\n": "",
+	} {
+		if got := ParseServerVersion(out); got != want {
+			t.Errorf("ParseServerVersion(%q) = %q, want %q", out, got, want)
+		}
 	}
 }
