@@ -99,13 +99,13 @@ type VSphereInfo struct {
 	CACertPEM string // vcsim's TLS certificate: trust it instead of allow_unverified_ssl
 	CAFile    string // the same, as a file
 
-	Datacenter     string // "DC0"
-	Cluster        string // "DC0_C0"
-	ClusterPath    string // "/DC0/host/DC0_C0"
-	Host           string // a host of the cluster
-	ResourcePool   string // inventory path of the cluster's root pool
-	Folder         string // inventory path of the datacenter's VM folder
-	Datastore      string // "LocalDS_0", on every host
+	Datacenter   string // "DC0"
+	Cluster      string // "DC0_C0"
+	ClusterPath  string // "/DC0/host/DC0_C0"
+	Host         string // a host of the cluster
+	ResourcePool string // inventory path of the cluster's root pool
+	Folder       string // inventory path of the datacenter's VM folder
+	Datastore    string // "LocalDS_0", on every host
 	// SmallDatastore ("LocalDS_small", on the cluster's hosts) reports SmallDatastoreFree
 	// bytes free: too little for any lab VM.
 	SmallDatastore string
@@ -115,8 +115,8 @@ type VSphereInfo struct {
 	SlowHost        string
 	SlowCluster     string
 	SlowClusterHost string
-	Network        string // "VM Network": the public lab network
-	PrivateNetwork string // the DVS portgroup: the private lab network in private mode
+	Network         string // "VM Network": the public lab network
+	PrivateNetwork  string // the DVS portgroup: the private lab network in private mode
 }
 
 // SSHInfo is how to log in to the guests.
