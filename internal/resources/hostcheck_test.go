@@ -75,7 +75,10 @@ func TestAccNode_slowHostRefusedAtPlan(t *testing.T) {
 
 // TestAccNode_slowClusterHostRefused: a cluster with one host under 2.8 GHz is refused, since
 // DRS may start or move the VM there: at plan time when the provider is configured, and when
-// the plan could not ask vSphere, at apply before the upload.
+// the plan could not ask vSphere (its server known only at apply), during the apply before any
+// upload. (Terraform plans the resource again during the apply, once the provider is
+// configured, and that plan refuses it; the import's own check, which would catch hosts that
+// changed in between, is TestPreflightBeforeLease's in internal/vsphere.)
 func TestAccNode_slowClusterHostRefused(t *testing.T) {
 	v := acctest.Lab(t).VSphere()
 	name := "tf-slow-cluster"

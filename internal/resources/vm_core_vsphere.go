@@ -219,16 +219,24 @@ func (o vmOps) planHostCPU(ctx context.Context, c *vmCore, role spec.Role, diags
 func addPreflightError(diags *diag.Diagnostics, c *vmCore, role spec.Role, pe *vsphere.PreflightError) {
 	value := map[string]types.String{"host": c.Host, "cluster": c.Cluster, "resource_pool": c.ResourcePool, "datastore": c.Datastore}[pe.Field]
 	if pe.Field == "datastore" {
+		prefix := "" // the default datastore: the error names it
+		if known(value) && value.ValueString() != "" {
+			prefix = fmt.Sprintf("datastore = %q: ", value.ValueString())
+		}
 		diags.AddAttributeError(path.Root("datastore"), "Not enough space on the datastore",
-			fmt.Sprintf("datastore = %q: %v. Nothing was created or uploaded.", value.ValueString(), pe.Err))
+			fmt.Sprintf("%s%v. Nothing was created or uploaded.", prefix, pe.Err))
 		return
 	}
 	min := float64(spec.MinCPUMHz[role]) / 1000
+	where := fmt.Sprintf("%s = %q", pe.Field, value.ValueString())
+	if !known(value) || value.ValueString() == "" {
+		where = "the datacenter's default resource pool" // nothing set: vSphere's only pool
+	}
 	diags.AddAttributeError(path.Root(pe.Field), "ESXi host too slow for the guide",
-		fmt.Sprintf("%s = %q:\n%v\nPlace %s on ESXi hosts of %.1f GHz or faster. A cluster or resource pool is refused when any of its hosts is slower, "+
+		fmt.Sprintf("%s:\n%v\nPlace %s on ESXi hosts of %.1f GHz or faster. A cluster or resource pool is refused when any of its hosts is slower, "+
 			"because DRS may start or move the VM on any of them: name a faster host (host) or a cluster of fast hosts. "+
 			"For an evaluation install, set allow_slow_cpu = true to deploy there anyway with a warning. Nothing was created or uploaded.",
-			pe.Field, value.ValueString(), pe.Err, role.Title(), min))
+			where, pe.Err, role.Title(), min))
 }
 
 // addVSphereError blames the placement attribute a PlacementError names, or attr.
