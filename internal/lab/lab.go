@@ -106,9 +106,6 @@ type VSphereInfo struct {
 	ResourcePool string // inventory path of the cluster's root pool
 	Folder       string // inventory path of the datacenter's VM folder
 	Datastore    string // "LocalDS_0", on every host
-	// SmallDatastore ("LocalDS_small", on the cluster's hosts) reports SmallDatastoreFree
-	// bytes free: too little for any lab VM.
-	SmallDatastore string
 	// Every host's CPUs run at FastHostMHz, above the guide's 2.8 GHz, except SlowHost (the
 	// standalone host, "DC0_H0") and SlowClusterHost ("DC0_C1_H0"), one of the hosts of the
 	// second cluster SlowCluster ("DC0_C1"), at SlowHostMHz.

@@ -50,12 +50,6 @@ const (
 	slowClusterHost = "DC0_C1_H0" // that host
 )
 
-// The small datastore: too small for any lab VM.
-const (
-	smallDatastore     = "LocalDS_small"
-	SmallDatastoreFree = 512 << 10 // bytes: less than the 1 MiB the lab OVAs hold
-)
-
 // simulatorCreate serialises simulator.Model.Create: it races on a package global.
 var simulatorCreate sync.Mutex
 
@@ -72,6 +66,7 @@ type vcsim struct {
 	mu             sync.Mutex
 	guestShutdowns map[string]bool // VMs (by moid) asked to shut down through VMware Tools
 	made           map[string]int  // VMs vcsim has created, by name, since the lab started
+	dsDir          string          // LocalDS_0's folder
 }
 
 // vmEvent is what the lab needs from a VM at a power change, copied under the VM's lock.
@@ -213,35 +208,11 @@ func (v *vcsim) setUp(dsDir string) error {
 	if err != nil {
 		return err
 	}
-	// The small datastore is on the fast cluster's hosts, so that only its free space is wrong.
-	smallDir := dsDir + "-small"
-	if err := os.MkdirAll(smallDir, 0o755); err != nil {
-		return err
-	}
-	for _, h := range hosts {
-		dss, err := h.ConfigManager().DatastoreSystem(ctx)
-		if err != nil {
-			return err
-		}
-		if _, err := dss.CreateLocalDatastore(ctx, smallDatastore, smallDir); err != nil {
-			return err
-		}
-	}
-	small, err := f.Datastore(ctx, smallDatastore)
-	if err != nil {
-		return err
-	}
-	// vcsim gives a local datastore 1 TB per host and checks no write against it; a datastore
-	// that reports little room is made by saying so (each host's mount refreshed it to 1 TB).
-	sds := v.reg.Get(small.Reference()).(*simulator.Datastore)
-	v.reg.WithLock(&simulator.Context{Context: ctx, Map: v.reg, Session: &simulator.Session{}}, sds, func() {
-		sds.Summary.FreeSpace = SmallDatastoreFree
-		sds.Info.GetDatastoreInfo().FreeSpace = SmallDatastoreFree
-	})
 	folders, err := dc.Folders(ctx)
 	if err != nil {
 		return err
 	}
+	v.dsDir = dsDir
 	nets, err := f.NetworkList(ctx, "*")
 	if err != nil {
 		return err
@@ -253,7 +224,6 @@ func (v *vcsim) setUp(dsDir string) error {
 	v.info.ResourcePool = cluster.InventoryPath + "/Resources"
 	v.info.Folder = folders.VmFolder.InventoryPath
 	v.info.Datastore = dsName
-	v.info.SmallDatastore = smallDatastore
 	v.info.SlowHost = slowHost
 	v.info.SlowCluster = slowCluster
 	v.info.SlowClusterHost = slowClusterHost
@@ -459,4 +429,75 @@ func guestChanges(nics []guestNIC) []types.PropertyChange {
 		types.PropertyChange{Name: "summary.guest.ipAddress", Val: ipAddress},
 		types.PropertyChange{Name: "guest.net", Val: net},
 	)
+}
+
+// AddDatastore creates a datastore called name on the hosts of the lab's cluster that reports
+// free bytes free (vcsim gives a local datastore 1 TB per host and checks no write against
+// it), for tests of what a full datastore does. While it exists the datacenter has two
+// datastores, so a configuration without `datastore` finds no default: remove it (the
+// returned function) when the test is done.
+func (l *Lab) AddDatastore(ctx context.Context, name string, free int64) (remove func() error, err error) {
+	v := l.vc
+	c, err := v.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Logout(ctx)
+	f := find.NewFinder(c.Client, true)
+	dc, err := f.Datacenter(ctx, v.info.Datacenter)
+	if err != nil {
+		return nil, err
+	}
+	f.SetDatacenter(dc)
+	cluster, err := f.ClusterComputeResource(ctx, v.info.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := cluster.Hosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dir := v.dsDir + "-" + name
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var ref types.ManagedObjectReference
+	for _, h := range hosts {
+		dss, err := h.ConfigManager().DatastoreSystem(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ds, err := dss.CreateLocalDatastore(ctx, name, dir)
+		if err != nil {
+			return nil, err
+		}
+		if ref.Value == "" {
+			// Only the first mount's answer names the datastore: vcsim answers the other
+			// hosts' mounts of the same datastore with an empty reference.
+			ref = ds.Reference()
+		}
+	}
+	// Each host's mount refreshed it to 1 TB per host: say otherwise once all are mounted.
+	sds := v.reg.Get(ref).(*simulator.Datastore)
+	v.reg.WithLock(&simulator.Context{Context: ctx, Map: v.reg, Session: &simulator.Session{}}, sds, func() {
+		sds.Summary.FreeSpace = free
+		sds.Info.GetDatastoreInfo().FreeSpace = free
+	})
+	return func() error {
+		ctx := context.Background()
+		c, err := v.client(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Logout(ctx)
+		// vcsim implements no RemoveDatastore; Destroy unmounts it from every host.
+		t, err := object.NewDatastore(c.Client, ref).Destroy(ctx)
+		if err == nil {
+			err = t.Wait(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		return os.RemoveAll(dir)
+	}, nil
 }

@@ -1,6 +1,7 @@
 package resources_test
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"testing"
@@ -99,15 +100,25 @@ func TestAccNode_slowClusterHostRefused(t *testing.T) {
 // OVA's disk holds is refused before the upload, naming the datastore, its free space and the
 // VM's need.
 func TestAccNode_fullDatastoreRefusedBeforeUpload(t *testing.T) {
-	v := acctest.Lab(t).VSphere()
-	name := "tf-full-datastore"
+	l := acctest.Lab(t)
+	v := l.VSphere()
+	name, ds := "tf-full-datastore", "LocalDS_small"
+	remove, err := l.AddDatastore(context.Background(), ds, 512<<10) // the lab OVA's disk holds 1 MiB
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := remove(); err != nil {
+			t.Error(err)
+		}
+	})
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.Factories(),
 		CheckDestroy:             checkNoVM(t, name),
 		Steps: []resource.TestStep{{
-			Config: placedNode(t, acctest.ProviderConfig(t), name, fmt.Sprintf("  cluster = %q\n  datastore = %q", v.Cluster, v.SmallDatastore)),
+			Config: placedNode(t, acctest.ProviderConfig(t), name, fmt.Sprintf("  cluster = %q\n  datastore = %q", v.Cluster, ds)),
 			ExpectError: regexp.MustCompile(`(?s)Not enough space on the datastore.*` + acctest.Wrapped(fmt.Sprintf(`datastore = %q: datastore %q has 512.0KB free and the VM needs 1.0MB (1.0MB for the disks of`,
-				v.SmallDatastore, v.SmallDatastore))),
+				ds, ds))),
 		}},
 	})
 	assertNoUpload(t, name)
