@@ -99,15 +99,21 @@ type VSphereInfo struct {
 	CACertPEM string // vcsim's TLS certificate: trust it instead of allow_unverified_ssl
 	CAFile    string // the same, as a file
 
-	Datacenter     string // "DC0"
-	Cluster        string // "DC0_C0"
-	ClusterPath    string // "/DC0/host/DC0_C0"
-	Host           string // a host of the cluster
-	ResourcePool   string // inventory path of the cluster's root pool
-	Folder         string // inventory path of the datacenter's VM folder
-	Datastore      string // "LocalDS_0", on every host
-	Network        string // "VM Network": the public lab network
-	PrivateNetwork string // the DVS portgroup: the private lab network in private mode
+	Datacenter   string // "DC0"
+	Cluster      string // "DC0_C0"
+	ClusterPath  string // "/DC0/host/DC0_C0"
+	Host         string // a host of the cluster
+	ResourcePool string // inventory path of the cluster's root pool
+	Folder       string // inventory path of the datacenter's VM folder
+	Datastore    string // "LocalDS_0", on every host
+	// Every host's CPUs run at FastHostMHz, above the guide's 2.8 GHz, except SlowHost (the
+	// standalone host, "DC0_H0") and SlowClusterHost ("DC0_C1_H0"), one of the hosts of the
+	// second cluster SlowCluster ("DC0_C1"), at SlowHostMHz.
+	SlowHost        string
+	SlowCluster     string
+	SlowClusterHost string
+	Network         string // "VM Network": the public lab network
+	PrivateNetwork  string // the DVS portgroup: the private lab network in private mode
 }
 
 // SSHInfo is how to log in to the guests.
@@ -622,6 +628,15 @@ func (l *Lab) PrivateNetwork() bool { return l.private }
 
 // VSphere is how to reach the simulated vCenter.
 func (l *Lab) VSphere() VSphereInfo { return l.vc.info }
+
+// VMsMade is how many VMs called name vcsim has created since the lab started, whatever became
+// of them. An OVA import creates its VM before the NFC lease the disks are uploaded to, so 0
+// means that no import of that name reached an upload.
+func (l *Lab) VMsMade(name string) int {
+	l.vc.mu.Lock()
+	defer l.vc.mu.Unlock()
+	return l.vc.made[name]
+}
 
 // Client logs in to vcsim, verifying its certificate, for tests that act as an operator
 // would (create VMs by hand, inspect what the provider did). Log out when done.

@@ -41,6 +41,15 @@ const (
 	vspherePassword = "hipchatdc-lab"
 )
 
+// The lab's host clocks (summary.hardware.cpuMhz) and the hosts that are slow.
+const (
+	FastHostMHz     = 3000
+	SlowHostMHz     = 2000
+	slowHost        = "DC0_H0"    // the standalone host
+	slowCluster     = "DC0_C1"    // a cluster with one slow host among fast ones
+	slowClusterHost = "DC0_C1_H0" // that host
+)
+
 // simulatorCreate serialises simulator.Model.Create: it races on a package global.
 var simulatorCreate sync.Mutex
 
@@ -56,6 +65,8 @@ type vcsim struct {
 
 	mu             sync.Mutex
 	guestShutdowns map[string]bool // VMs (by moid) asked to shut down through VMware Tools
+	made           map[string]int  // VMs vcsim has created, by name, since the lab started
+	dsDir          string          // LocalDS_0's folder
 }
 
 // vmEvent is what the lab needs from a VM at a power change, copied under the VM's lock.
@@ -86,17 +97,28 @@ func startVCSim(dir string, onPower func(vmEvent)) (*vcsim, error) {
 	m := simulator.VPX()
 	m.Datastore = 0 // made below, under the lab's folder, instead of under $TMPDIR
 	m.Machine = 0
+	m.Cluster = 2 // DC0_C0 of fast hosts for the tests' VMs, DC0_C1 with one slow host
 	simulatorCreate.Lock()
 	err := m.Create()
 	simulatorCreate.Unlock()
 	if err != nil {
 		return nil, err
 	}
+	// vcsim's hosts all report 2294 MHz, under the guide's 2.8 GHz: the lab's hosts are fast
+	// (FastHostMHz) except the standalone host and the first host of the second cluster, which
+	// are there to be refused (SlowHostMHz).
+	for _, e := range m.Map().All("HostSystem") {
+		h := e.(*simulator.HostSystem)
+		h.Summary.Hardware.CpuMhz = FastHostMHz
+		if h.Name == slowHost || h.Name == slowClusterHost {
+			h.Summary.Hardware.CpuMhz = SlowHostMHz
+		}
+	}
 	m.Service.TLS = new(tls.Config) // httptest's certificate, valid for 127.0.0.1
 	m.Service.Listen = &url.URL{User: url.UserPassword(vsphereUser, vspherePassword)}
 	m.Service.RegisterEndpoints = true
 	s := m.Service.NewServer()
-	v := &vcsim{model: m, server: s, reg: m.Map(), onPower: onPower, pgName: map[string]string{}, guestShutdowns: map[string]bool{}}
+	v := &vcsim{model: m, server: s, reg: m.Map(), onPower: onPower, pgName: map[string]string{}, guestShutdowns: map[string]bool{}, made: map[string]int{}}
 	v.reg.AddHandler(v)
 
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
@@ -178,11 +200,10 @@ func (v *vcsim) setUp(dsDir string) error {
 		return err
 	}
 	f.SetDatacenter(dc)
-	clusters, err := f.ClusterComputeResourceList(ctx, "*")
+	cluster, err := f.ClusterComputeResource(ctx, "DC0_C0")
 	if err != nil {
 		return err
 	}
-	cluster := clusters[0]
 	hosts, err := cluster.Hosts(ctx)
 	if err != nil {
 		return err
@@ -191,6 +212,7 @@ func (v *vcsim) setUp(dsDir string) error {
 	if err != nil {
 		return err
 	}
+	v.dsDir = dsDir
 	nets, err := f.NetworkList(ctx, "*")
 	if err != nil {
 		return err
@@ -202,6 +224,9 @@ func (v *vcsim) setUp(dsDir string) error {
 	v.info.ResourcePool = cluster.InventoryPath + "/Resources"
 	v.info.Folder = folders.VmFolder.InventoryPath
 	v.info.Datastore = dsName
+	v.info.SlowHost = slowHost
+	v.info.SlowCluster = slowCluster
+	v.info.SlowClusterHost = slowClusterHost
 	for _, n := range nets {
 		if pg, ok := n.(*object.DistributedVirtualPortgroup); ok {
 			var p mo.DistributedVirtualPortgroup
@@ -239,10 +264,17 @@ func (v *vcsim) Reference() types.ManagedObjectReference {
 	return types.ManagedObjectReference{Type: "HipchatdcLab", Value: fmt.Sprintf("lab-%p", v)}
 }
 
-// PutObject notes ShutdownGuest calls: vcsim runs them as a task (registered here before it
+// PutObject counts the VMs vcsim creates (an import creates its VM before its NFC lease
+// exists, so a name never counted had no upload) and notes ShutdownGuest calls: vcsim runs them as a task (registered here before it
 // runs) that powers the VM off, and the lab's guest must know that this power-off is a
 // shutdown through VMware Tools, which the guest runs its shutdown for, not a hard one.
 func (v *vcsim) PutObject(_ *simulator.Context, obj mo.Reference) {
+	if vm, ok := obj.(*simulator.VirtualMachine); ok {
+		v.mu.Lock()
+		v.made[vm.Name]++
+		v.mu.Unlock()
+		return
+	}
 	t, ok := obj.(*simulator.Task)
 	if !ok || t.Info.DescriptionId != "VirtualMachine.shutdownGuest" || t.Info.Entity == nil {
 		return
@@ -397,4 +429,75 @@ func guestChanges(nics []guestNIC) []types.PropertyChange {
 		types.PropertyChange{Name: "summary.guest.ipAddress", Val: ipAddress},
 		types.PropertyChange{Name: "guest.net", Val: net},
 	)
+}
+
+// AddDatastore creates a datastore called name on the hosts of the lab's cluster that reports
+// free bytes free (vcsim gives a local datastore 1 TB per host and checks no write against
+// it), for tests of what a full datastore does. While it exists the datacenter has two
+// datastores, so a configuration without `datastore` finds no default: remove it (the
+// returned function) when the test is done.
+func (l *Lab) AddDatastore(ctx context.Context, name string, free int64) (remove func() error, err error) {
+	v := l.vc
+	c, err := v.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Logout(ctx)
+	f := find.NewFinder(c.Client, true)
+	dc, err := f.Datacenter(ctx, v.info.Datacenter)
+	if err != nil {
+		return nil, err
+	}
+	f.SetDatacenter(dc)
+	cluster, err := f.ClusterComputeResource(ctx, v.info.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := cluster.Hosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dir := v.dsDir + "-" + name
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var ref types.ManagedObjectReference
+	for _, h := range hosts {
+		dss, err := h.ConfigManager().DatastoreSystem(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ds, err := dss.CreateLocalDatastore(ctx, name, dir)
+		if err != nil {
+			return nil, err
+		}
+		if ref.Value == "" {
+			// Only the first mount's answer names the datastore: vcsim answers the other
+			// hosts' mounts of the same datastore with an empty reference.
+			ref = ds.Reference()
+		}
+	}
+	// Each host's mount refreshed it to 1 TB per host: say otherwise once all are mounted.
+	sds := v.reg.Get(ref).(*simulator.Datastore)
+	v.reg.WithLock(&simulator.Context{Context: ctx, Map: v.reg, Session: &simulator.Session{}}, sds, func() {
+		sds.Summary.FreeSpace = free
+		sds.Info.GetDatastoreInfo().FreeSpace = free
+	})
+	return func() error {
+		ctx := context.Background()
+		c, err := v.client(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Logout(ctx)
+		// vcsim implements no RemoveDatastore; Destroy unmounts it from every host.
+		t, err := object.NewDatastore(c.Client, ref).Destroy(ctx)
+		if err == nil {
+			err = t.Wait(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		return os.RemoveAll(dir)
+	}, nil
 }

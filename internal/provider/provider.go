@@ -163,6 +163,7 @@ func (p *hipchatdcProvider) Configure(ctx context.Context, req provider.Configur
 			return
 		}
 		data.VSphere = func(context.Context) (*vsphere.Client, error) { return c, nil }
+		data.Connected = true
 	}
 	resp.ResourceData = data
 	resp.DataSourceData = data

@@ -17,6 +17,9 @@ type ProviderData struct {
 	// VSphere returns the run's shared vSphere session, connecting on first use when the
 	// provider's settings were not known at plan time.
 	VSphere func(context.Context) (*vsphere.Client, error)
+	// Connected says that VSphere has its session already (the provider's settings were known
+	// at plan time), so that plan-time checks may ask vSphere without connecting.
+	Connected bool
 	// SSH holds the provider's `ssh` block: defaults for every resource's `connection`.
 	SSH *ConnectionModel
 	// SSHEnv names, per attribute of SSH, the environment variable its value came from

@@ -53,6 +53,7 @@ type vmCore struct {
 	NTPServers      types.List   `tfsdk:"ntp_servers"`
 	Timezone        types.String `tfsdk:"timezone"`
 	AllowPublicIPv4 types.Bool   `tfsdk:"allow_public_ipv4"`
+	AllowSlowCPU    types.Bool   `tfsdk:"allow_slow_cpu"`
 
 	Connection *ConnectionModel `tfsdk:"ssh"`
 	Timeouts   timeouts.Value   `tfsdk:"timeouts"`
@@ -69,10 +70,10 @@ type vmCore struct {
 var placementAttrs = []struct{ name, doc string }{
 	{"datacenter", "Datacenter name, inventory path or managed object ID. Default: the only datacenter."},
 	{"cluster", "Cluster to place the VM in (its root resource pool). One of `cluster`, `host`, `resource_pool`, or none when the datacenter has one."},
-	{"host", "ESXi host to place the VM on."},
+	{"host", "ESXi host to place the VM on. Its CPU clock (`summary.hardware.cpuMhz`) must meet the guide's minimum for the role unless `allow_slow_cpu`."},
 	{"resource_pool", "Resource pool, by inventory path (`/DC0/host/C0/Resources/pool`) or managed object ID."},
 	{"folder", "VM folder, relative to the datacenter's VM folder (`hipchat/prod`). Default: the root VM folder."},
-	{"datastore", "Datastore for the VM's files and disks. Default: the only datastore."},
+	{"datastore", "Datastore for the VM's files and disks. Default: the only datastore. It must have room for the VM before the upload starts: the OVA's disks (what they hold for thin disks, their capacity for thick ones) or the template's, plus any disk the resource adds (the data stores' NFS volume, at its full size)."},
 	{"network", "Network (port group) of the VM's first NIC. Default: the OVA's network mapping or the template's."},
 }
 
@@ -209,6 +210,12 @@ func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attrib
 		"allow_public_ipv4": schema.BoolAttribute{
 			Optional:            true,
 			MarkdownDescription: "Allow a public `ipv4_address`. The guide deploys the cluster on a private network.",
+		},
+		"allow_slow_cpu": schema.BoolAttribute{
+			Optional: true,
+			MarkdownDescription: fmt.Sprintf("Deploy on ESXi hosts whose CPUs are slower than the guide's %.1f GHz for %s, with a warning instead of an error: for an evaluation install. "+
+				"Without it, a `host` slower than that fails the plan (when the provider's connection is known at plan time) or the apply before the OVA upload starts; "+
+				"a `cluster` or `resource_pool` is refused when any of its hosts is slower, since DRS may start or move the VM on any of them.", float64(spec.MinCPUMHz[role])/1000, role.Title()),
 		},
 	}
 	for _, p := range placementAttrs {

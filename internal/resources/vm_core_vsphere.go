@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 	vimtypes "github.com/vmware/govmomi/vim25/types"
 
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/vsphere"
 )
 
@@ -65,17 +66,21 @@ func (c *vmCore) sizing(extraDisks ...int64) vsphere.Sizing {
 // (markCreated): a VM of the same name that still carries it was left by a create that never
 // finished (the provider killed, the runner lost) and that no state knows, so it is removed and
 // made again. Any other VM of the name is left alone, and the error says how to import it.
-func (o vmOps) createVM(ctx context.Context, c *vmCore, extraDisks []int64, diags *diag.Diagnostics) string {
+func (o vmOps) createVM(ctx context.Context, c *vmCore, role spec.Role, extraDisks []int64, diags *diag.Diagnostics) string {
 	vc := o.client(ctx, diags)
 	if vc == nil {
 		return ""
+	}
+	pre := vsphere.Preflight{HostCPU: c.hostCPUCheck(role, diags)}
+	for _, gib := range extraDisks {
+		pre.ExtraBytes += gib << 30
 	}
 	attr := "ova_path"
 	create := func() (string, error) {
 		if known(c.Template) {
 			attr = "template"
 			tflog.Info(ctx, "cloning VM", map[string]any{"name": c.Name.ValueString(), "template": c.Template.ValueString()})
-			return vc.Clone(ctx, vsphere.CloneSpec{Name: c.Name.ValueString(), Placement: c.placement(), Template: c.Template.ValueString(), MarkIncomplete: true})
+			return vc.Clone(ctx, vsphere.CloneSpec{Name: c.Name.ValueString(), Placement: c.placement(), Template: c.Template.ValueString(), MarkIncomplete: true, Preflight: pre})
 		}
 		src := c.OVAPath.ValueString()
 		if known(c.OVAURL) {
@@ -83,7 +88,7 @@ func (o vmOps) createVM(ctx context.Context, c *vmCore, extraDisks []int64, diag
 		}
 		tflog.Info(ctx, "importing OVA", map[string]any{"name": c.Name.ValueString(), "source": vsphere.Redact(src)})
 		return vc.ImportOVA(ctx, vsphere.ImportSpec{Name: c.Name.ValueString(), Placement: c.placement(), Source: src, MarkIncomplete: true,
-			CAFile: c.OVACAFile.ValueString(),
+			CAFile: c.OVACAFile.ValueString(), Preflight: pre,
 			Warn: func(msg string) {
 				diags.AddAttributeWarning(path.Root(attr), "OVA not fully verified", msg)
 			}})
@@ -105,6 +110,11 @@ func (o vmOps) createVM(ctx context.Context, c *vmCore, extraDisks []int64, diag
 	}
 	if errors.As(err, &exists) {
 		addVSphereError(diags, "name", "A VM of this name already exists", err)
+		return ""
+	}
+	var pe *vsphere.PreflightError
+	if errors.As(err, &pe) {
+		addPreflightError(diags, c, role, pe)
 		return ""
 	}
 	if err != nil {
@@ -162,6 +172,71 @@ func (o vmOps) markCreated(ctx context.Context, c *vmCore, diags *diag.Diagnosti
 			fmt.Sprintf("The state records the VM %s, but removing %s from its extraConfig failed: %v. Remove that key by hand (it marks a VM left half-made, which a later create of the same name would replace): in the vSphere Client under Edit Settings > VM Options > Advanced > Configuration Parameters, or with govc: govc vm.change -vm %s -e %s=",
 				c.ID.ValueString(), vsphere.CreateMarker, err, c.Name.ValueString(), vsphere.CreateMarker))
 	}
+}
+
+// hostCPUCheck judges a host's CPU clock by the role's minimum; with allow_slow_cpu a slow host
+// is a warning and the VM goes there.
+func (c *vmCore) hostCPUCheck(role spec.Role, diags *diag.Diagnostics) func(string, int32) error {
+	return func(host string, mhz int32) error {
+		err := spec.CheckCPUSpeed(role, host, mhz)
+		if err != nil && c.AllowSlowCPU.ValueBool() {
+			diags.AddAttributeWarning(path.Root("allow_slow_cpu"), "ESXi host slower than the guide asks",
+				"allow_slow_cpu = true: deploying anyway, "+err.Error()+". Fine for an evaluation install; for production, place the VM on faster hosts and remove allow_slow_cpu.")
+			return nil
+		}
+		return err
+	}
+}
+
+// planHostCPU checks the hosts of a new VM's placement at plan time, when vSphere can be asked
+// without connecting (the provider's settings were known) and the placement is known. A
+// placement vSphere cannot resolve yet (made by the same apply, or wrong) is left to the apply,
+// which checks the hosts again before the upload.
+func (o vmOps) planHostCPU(ctx context.Context, c *vmCore, role spec.Role, diags *diag.Diagnostics) {
+	if o.data == nil || !o.data.Connected || o.data.VSphere == nil {
+		return
+	}
+	for _, v := range []types.String{c.Datacenter, c.Cluster, c.Host, c.ResourcePool} {
+		if v.IsUnknown() {
+			return
+		}
+	}
+	vc, err := o.data.VSphere(ctx)
+	if err != nil {
+		return
+	}
+	err = vc.CheckHostCPU(ctx, c.placement(), c.hostCPUCheck(role, diags))
+	var pe *vsphere.PreflightError
+	if errors.As(err, &pe) {
+		addPreflightError(diags, c, role, pe)
+	} else if err != nil {
+		tflog.Debug(ctx, "placement not checked at plan time; the apply checks it", map[string]any{"error": err.Error()})
+	}
+}
+
+// addPreflightError says which placement attribute the hosts or the datastore of a refused
+// placement come from, and what to do.
+func addPreflightError(diags *diag.Diagnostics, c *vmCore, role spec.Role, pe *vsphere.PreflightError) {
+	value := map[string]types.String{"host": c.Host, "cluster": c.Cluster, "resource_pool": c.ResourcePool, "datastore": c.Datastore}[pe.Field]
+	if pe.Field == "datastore" {
+		prefix := "" // the default datastore: the error names it
+		if known(value) && value.ValueString() != "" {
+			prefix = fmt.Sprintf("datastore = %q: ", value.ValueString())
+		}
+		diags.AddAttributeError(path.Root("datastore"), "Not enough space on the datastore",
+			fmt.Sprintf("%s%v. Nothing was created or uploaded.", prefix, pe.Err))
+		return
+	}
+	min := float64(spec.MinCPUMHz[role]) / 1000
+	where := fmt.Sprintf("%s = %q", pe.Field, value.ValueString())
+	if !known(value) || value.ValueString() == "" {
+		where = "the datacenter's default resource pool" // nothing set: vSphere's only pool
+	}
+	diags.AddAttributeError(path.Root(pe.Field), "ESXi host too slow for the guide",
+		fmt.Sprintf("%s:\n%v\nPlace %s on ESXi hosts of %.1f GHz or faster. A cluster or resource pool is refused when any of its hosts is slower, "+
+			"because DRS may start or move the VM on any of them: name a faster host (host) or a cluster of fast hosts. "+
+			"For an evaluation install, set allow_slow_cpu = true to deploy there anyway with a warning. Nothing was created or uploaded.",
+			where, pe.Err, role.Title(), min))
 }
 
 // addVSphereError blames the placement attribute a PlacementError names, or attr.

@@ -113,6 +113,15 @@ func (r *vmResource[M, PM]) ModifyPlan(ctx context.Context, req resource.ModifyP
 	// not itself turn an empty plan into a change.
 	changing := state == nil || !req.Plan.Raw.Equal(req.State.Raw)
 	PM(&plan).core().modifyPlan(r.role.spec(), stateCore, changing, &resp.Diagnostics)
+	if state == nil {
+		// The configuration, not the plan: a placement attribute left unset is unknown in the
+		// plan (vSphere fills it in), and only one that is unknown in the configuration comes
+		// from another resource.
+		var cfg M
+		if d := req.Config.Get(ctx, &cfg); !d.HasError() {
+			r.vm.planHostCPU(ctx, PM(&cfg).core(), r.role.spec(), &resp.Diagnostics)
+		}
+	}
 	r.role.modifyPlan(ctx, &plan, state, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
@@ -134,7 +143,7 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 		return
 	}
 
-	c.ID = stringValue(r.vm.createVM(ctx, c, r.role.extraDisks(&plan), &resp.Diagnostics))
+	c.ID = stringValue(r.vm.createVM(ctx, c, r.role.spec(), r.role.extraDisks(&plan), &resp.Diagnostics))
 	if resp.Diagnostics.HasError() {
 		return
 	}

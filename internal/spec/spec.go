@@ -86,3 +86,22 @@ func CheckGrow(oldGiB, newGiB int64) error {
 	}
 	return nil
 }
+
+// MinCPUMHz is the guide's clock floor per role, in MHz as vSphere reports a host's
+// summary.hardware.cpuMhz: "The Hipchat application node must have 8 CPU cores 2.8GHz (or
+// faster)", "The data stores node must have 8 CPU cores 2.8GHz (or faster)", "The reverse proxy
+// host can be small: 2 CPU cores 1GHz (or faster)" (small-scale guide, hardware requirements).
+var MinCPUMHz = map[Role]int32{
+	RoleNode:         2800,
+	RoleDataStores:   2800,
+	RoleReverseProxy: 1000,
+}
+
+// CheckCPUSpeed reports an ESXi host whose CPUs are slower than the role's minimum clock.
+func CheckCPUSpeed(r Role, host string, mhz int32) error {
+	if min := MinCPUMHz[r]; mhz < min {
+		return fmt.Errorf("%s needs CPUs of %.1f GHz or faster (small-scale guide, hardware requirements); host %q runs at %d MHz",
+			r.Title(), float64(min)/1000, host, mhz)
+	}
+	return nil
+}

@@ -269,3 +269,24 @@ func TestIsGuideVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckCPUSpeed: 2.8 GHz for the node and the data stores, 1 GHz for the proxy; exactly the
+// minimum passes.
+func TestCheckCPUSpeed(t *testing.T) {
+	for _, c := range []struct {
+		role Role
+		mhz  int32
+		want string
+	}{
+		{RoleNode, 2800, ""},
+		{RoleNode, 2799, `a Hipchat node needs CPUs of 2.8 GHz or faster (small-scale guide, hardware requirements); host "esx" runs at 2799 MHz`},
+		{RoleDataStores, 2294, "the data stores node needs CPUs of 2.8 GHz"},
+		{RoleReverseProxy, 1000, ""},
+		{RoleReverseProxy, 999, "the reverse proxy needs CPUs of 1.0 GHz"},
+	} {
+		err := CheckCPUSpeed(c.role, "esx", c.mhz)
+		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s at %d MHz: %v, want %q", c.role, c.mhz, err, c.want)
+		}
+	}
+}

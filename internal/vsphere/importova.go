@@ -51,6 +51,9 @@ type ImportSpec struct {
 	// Warn, when set, hears what the user should know about an import that goes
 	// on: an OVA without a manifest, a signing certificate that has expired.
 	Warn func(string)
+	// Preflight is checked before the OVA is read (the hosts) and before the upload (the
+	// datastore's free space).
+	Preflight Preflight
 }
 
 // leaseHook lets this package's tests see every lease ImportOVA creates, to
@@ -80,6 +83,9 @@ func (c *Client) ImportOVA(ctx context.Context, spec ImportSpec) (string, error)
 	}
 	place, err := c.ResolvePlacement(ctx, spec.Placement)
 	if err != nil {
+		return "", err
+	}
+	if err := c.checkCPU(ctx, spec.Placement, place, spec.Preflight.HostCPU); err != nil {
 		return "", err
 	}
 	roots, err := loadRoots(spec.CAFile)
@@ -206,6 +212,13 @@ func (c *Client) importOnce(ctx context.Context, spec *importJob, place *Resolve
 		}
 	} else if spec.Annotation != "" || spec.MarkIncomplete {
 		return "", fmt.Errorf("%s: descriptor is a vApp, not a single VM", shown)
+	}
+
+	// The datastore must have room before the upload starts: vSphere would fail the upload
+	// (or the VM later, on a thin disk) when the datastore fills up.
+	need := importNeed(env, is.ImportSpec)
+	if err := c.checkSpace(ctx, place.Datastore, need, spec.Preflight.ExtraBytes, "the disks of "+shown); err != nil {
+		return "", err
 	}
 
 	gen := c.rt.generation.Load()

@@ -69,6 +69,12 @@ func (e *PlacementError) Unwrap() error { return e.Err }
 
 // ResolvePlacement finds the objects p names, in one datacenter.
 func (c *Client) ResolvePlacement(ctx context.Context, p Placement) (*ResolvedPlacement, error) {
+	return c.resolve(ctx, p, true)
+}
+
+// resolve finds the objects p names; without full only the datacenter, host and resource
+// pool (where the VM runs), leaving Folder, Datastore and Network nil.
+func (c *Client) resolve(ctx context.Context, p Placement, full bool) (*ResolvedPlacement, error) {
 	f := find.NewFinder(c.vim, false)
 	var r ResolvedPlacement
 	var err error
@@ -98,8 +104,9 @@ func (c *Client) ResolvePlacement(ctx context.Context, p Placement) (*ResolvedPl
 	}
 
 	// Folder: relative to the VM folder unless absolute or a moid.
-	switch p.Folder {
-	case "":
+	switch {
+	case !full:
+	case p.Folder == "":
 		r.Folder = vmFolder
 	default:
 		fp := p.Folder
@@ -138,6 +145,9 @@ func (c *Client) ResolvePlacement(ctx context.Context, p Placement) (*ResolvedPl
 		if r.ResourcePool, err = f.DefaultResourcePool(ctx); err != nil {
 			return nil, fail("resource_pool", "", func() []string { return poolPaths(f.ResourcePoolList(ctx, "*")) }, errors.New("set cluster, host or resource_pool"))
 		}
+	}
+	if !full {
+		return &r, nil
 	}
 
 	if p.Datastore == "" {

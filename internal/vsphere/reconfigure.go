@@ -251,6 +251,8 @@ type CloneSpec struct {
 	// MarkIncomplete puts CreateMarker into the clone's config, as
 	// ImportSpec.MarkIncomplete does.
 	MarkIncomplete bool
+	// Preflight is checked before the clone starts.
+	Preflight Preflight
 }
 
 // Clone copies spec.Template into the placement and returns the new VM's
@@ -272,6 +274,16 @@ func (c *Client) Clone(ctx context.Context, spec CloneSpec) (string, error) {
 		return "", err
 	}
 	src := c.objectVM(srcID)
+	if err := c.checkCPU(ctx, spec.Placement, place, spec.Preflight.HostCPU); err != nil {
+		return "", err
+	}
+	need, err := c.cloneNeed(ctx, src)
+	if err != nil {
+		return "", c.vmErr(srcID, err)
+	}
+	if err := c.checkSpace(ctx, place.Datastore, need, spec.Preflight.ExtraBytes, fmt.Sprintf("the disks of template %q", spec.Template)); err != nil {
+		return "", err
+	}
 	ds, pool := place.Datastore.Reference(), place.ResourcePool.Reference()
 	cs := types.VirtualMachineCloneSpec{
 		Location: types.VirtualMachineRelocateSpec{Datastore: &ds, Pool: &pool},
