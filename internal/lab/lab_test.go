@@ -199,6 +199,41 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 	return a
 }
 
+// startedByOtherLab reports whether pid is a guest process of a lab other than the ones in
+// ours (their folders): the guest init that pid descends from (`unshare ... sh DIR/layers/init.sh`)
+// names another folder. A network namespace's inode number is reused once the namespace is
+// freed, so after a Stop a lab running at the same time (another test package, another run) may
+// have a namespace with an inode this test recorded for its own.
+func startedByOtherLab(pid int, ours ...string) bool {
+	for p := pid; p > 1; {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "cmdline"))
+		if err != nil {
+			return false
+		}
+		if args := strings.ReplaceAll(string(cmdline), "\x00", " "); strings.Contains(args, "/layers/init.sh") {
+			for _, dir := range ours {
+				if strings.Contains(args, dir+"/layers/init.sh") {
+					return false
+				}
+			}
+			return true
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "stat"))
+		if err != nil {
+			return false
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) < 2 {
+			return false
+		}
+		if p, err = strconv.Atoi(fields[1]); err != nil {
+			return false
+		}
+	}
+	return false
+}
+
 // processesInNetns lists PIDs of processes whose network namespace is one of the inodes.
 func processesInNetns(inodes []uint64) []int {
 	var out []int
@@ -217,4 +252,41 @@ func processesInNetns(inodes []uint64) []int {
 		}
 	}
 	return out
+}
+
+// TestStartedByOtherLab: a process under another lab's guest init is that lab's; one under this
+// lab's init is this lab's.
+func TestStartedByOtherLab(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "layers"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The init script writes its child's PID, then waits for it, as a guest init does.
+	initSh := filepath.Join(dir, "layers", "init.sh")
+	pidFile := filepath.Join(dir, "child.pid")
+	if err := os.WriteFile(initSh, []byte("sleep 60 & echo $! > "+pidFile+".tmp && mv "+pidFile+".tmp "+pidFile+"; wait\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", initSh)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var child int
+	for deadline := time.Now().Add(30 * time.Second); child == 0; {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			child, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		} else if time.Now().After(deadline) {
+			t.Fatal("the init script never started its child")
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	defer func() { _ = syscall.Kill(child, syscall.SIGKILL) }()
+	if !startedByOtherLab(child, t.TempDir()) {
+		t.Error("a process under another folder's init.sh was taken for this lab's")
+	}
+	if startedByOtherLab(child, dir) {
+		t.Error("a process under this lab's init.sh was taken for another lab's")
+	}
 }
