@@ -116,22 +116,46 @@ func TestRunMeasuresEachImporterInItsOwnProcess(t *testing.T) {
 // leave no VM and no open lease.
 func TestDiskTooSmallLeavesNothing(t *testing.T) {
 	srv := startServer(t, ServerOptions{DiskFullAfter: 4 << 20})
+	st, err := importBig(t, srv)
+	if err == nil {
+		t.Fatalf("import onto a full datastore succeeded: %s", st.Stdout)
+	}
+	// The datastore reports 4 MB free: the import is refused before any upload.
+	if !strings.Contains(string(st.Stderr), `datastore "LocalDS_0" has 4.0MB free and the VM needs 16.0MB`) {
+		t.Errorf("error does not report the datastore's free space: %s", st.Stderr)
+	}
+	if n := srv.leases.uploadCount(); n != 0 {
+		t.Errorf("%d uploads reached an NFC lease", n)
+	}
+	assertNothingLeft(t, srv.Endpoint)
+}
+
+// TestDiskFilledDuringUploadLeavesNothing: the datastore reports room, but other VMs take it
+// while the upload runs, so a write fails as on a full datastore.
+func TestDiskFilledDuringUploadLeavesNothing(t *testing.T) {
+	srv := startServer(t, ServerOptions{DiskFullAfter: 4 << 20, ReportedFree: 1 << 30})
+	st, err := importBig(t, srv)
+	if err == nil {
+		t.Fatalf("import onto a full datastore succeeded: %s", st.Stdout)
+	}
+	// The server answers 500 and closes the connection while the client is
+	// still sending, so the client sees either the status or a reset.
+	if !strings.Contains(string(st.Stderr), `uploading disk "disk1.vmdk"`) {
+		t.Errorf("error does not report the failed upload: %s", st.Stderr)
+	}
+	assertNothingLeft(t, srv.Endpoint)
+}
+
+// importBig imports a 16 MB OVA through the harness's child process.
+func importBig(t *testing.T, srv *Server) (ProcStats, error) {
+	t.Helper()
 	dir := t.TempDir()
 	ova := filepath.Join(dir, "big.ova")
 	if err := ovatest.Write(ova, ovatest.Options{DataBytes: 16 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	self, _ := os.Executable()
-	st, err := Measure(context.Background(), dir, self, []string{"import", "-source", ova, "-name", "bench-full"}, append(srv.Endpoint.Env(), childEnv...))
-	if err == nil {
-		t.Fatalf("import onto a full datastore succeeded: %s", st.Stdout)
-	}
-	// The server answers 500 and closes the connection while the client is
-	// still sending, so the client sees either the status or a reset.
-	if !strings.Contains(string(st.Stderr), "uploading disk disk1.vmdk") {
-		t.Errorf("error does not report the failed upload: %s", st.Stderr)
-	}
-	assertNothingLeft(t, srv.Endpoint)
+	return Measure(context.Background(), dir, self, []string{"import", "-source", ova, "-name", "bench-full"}, append(srv.Endpoint.Env(), childEnv...))
 }
 
 func assertNothingLeft(t *testing.T, ep Endpoint) {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"crypto/tls"
 	"encoding/json"
 	"encoding/pem"
@@ -31,6 +32,10 @@ type ServerOptions struct {
 	// with ENOSPC once it has written this many bytes of one disk, as ESXi
 	// fails a write to a full datastore.
 	DiskFullAfter int64
+	// ReportedFree > 0 is the free space the datastore reports whatever
+	// DiskFullAfter: room that other VMs take while an upload runs, which
+	// the provider's check before the upload cannot see.
+	ReportedFree int64
 	// Throttle > 0 limits each NFC upload to this many bytes per second, so
 	// tests can interrupt an import of a small OVA midway.
 	Throttle int64
@@ -54,11 +59,11 @@ func StartServer(opts ServerOptions) (*Server, error) {
 	if err := s.model.Create(); err != nil {
 		return nil, fmt.Errorf("vcsim: %w", err)
 	}
-	if opts.DiskFullAfter > 0 {
+	if free := cmp.Or(opts.ReportedFree, opts.DiskFullAfter); free > 0 {
 		for _, e := range s.model.Map().All("Datastore") {
 			ds := e.(*simulator.Datastore)
-			ds.Summary.Capacity, ds.Summary.FreeSpace = opts.DiskFullAfter, opts.DiskFullAfter
-			ds.Info.GetDatastoreInfo().FreeSpace = opts.DiskFullAfter
+			ds.Summary.Capacity, ds.Summary.FreeSpace = free, free
+			ds.Info.GetDatastoreInfo().FreeSpace = free
 		}
 	}
 	user, pass := "bench", fmt.Sprintf("bench-%d", time.Now().UnixNano())
@@ -102,17 +107,26 @@ func (s *Server) Close() {
 // leaseTracker remembers the NFC device URLs that saw a PUT, to tell later
 // which of their leases are still open.
 type leaseTracker struct {
-	mu    sync.Mutex
-	paths map[string]bool
+	mu      sync.Mutex
+	paths   map[string]bool
+	uploads int // every upload request, also to leases closed since
 }
 
 func (l *leaseTracker) saw(path string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.uploads++
 	if l.paths == nil {
 		l.paths = map[string]bool{}
 	}
 	l.paths[path] = true
+}
+
+// uploadCount is how many upload requests reached an NFC lease.
+func (l *leaseTracker) uploadCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.uploads
 }
 
 // open probes each device URL with an empty PUT: vcsim answers 404 once
