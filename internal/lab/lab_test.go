@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -261,26 +262,27 @@ func TestStartedByOtherLab(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "layers"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// The init script writes its child's PID, then waits for it, as a guest init does.
+	// The init script prints its child's PID, then waits for it, as a guest init does.
 	initSh := filepath.Join(dir, "layers", "init.sh")
-	pidFile := filepath.Join(dir, "child.pid")
-	if err := os.WriteFile(initSh, []byte("sleep 60 & echo $! > "+pidFile+".tmp && mv "+pidFile+".tmp "+pidFile+"; wait\n"), 0o755); err != nil {
+	if err := os.WriteFile(initSh, []byte("sleep 60 & echo $!; wait\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("sh", initSh)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	var child int
-	for deadline := time.Now().Add(30 * time.Second); child == 0; {
-		if b, err := os.ReadFile(pidFile); err == nil {
-			child, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-		} else if time.Now().After(deadline) {
-			t.Fatal("the init script never started its child")
-		} else {
-			time.Sleep(10 * time.Millisecond)
-		}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("the init script never printed its child: %v", err)
+	}
+	child, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatal(err)
 	}
 	defer func() { _ = syscall.Kill(child, syscall.SIGKILL) }()
 	if !startedByOtherLab(child, t.TempDir()) {
