@@ -102,6 +102,37 @@ func (w *planWarnings) everywhere() []string {
 	return append(append([]string(nil), w.got...), w.others...)
 }
 
+// takeApplies returns the warnings of the applies recorded since the last call, "ATTRIBUTE:
+// SUMMARY: DETAIL", and forgets them with those of the refreshes.
+func (w *planWarnings) takeApplies() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var got []string
+	for _, o := range w.others {
+		if a, ok := strings.CutPrefix(o, "apply: "); ok {
+			got = append(got, a)
+		}
+	}
+	w.others = nil
+	return got
+}
+
+// expectApply checks that the step's apply warned once, on attr, with each of parts.
+func (w *planWarnings) expectApply(attr string, parts ...string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		got := w.takeApplies()
+		if len(got) != 1 || !strings.Contains(got[0], `"`+attr+`"`) {
+			return fmt.Errorf("apply warnings %q, want one on %s", got, attr)
+		}
+		for _, p := range parts {
+			if !strings.Contains(got[0], p) {
+				return fmt.Errorf("apply warning %q does not say %q", got[0], p)
+			}
+		}
+		return nil
+	}
+}
+
 // countAnywhere checks that the step's plans, applies and refreshes warned n times on attr.
 func (w *planWarnings) countAnywhere(attr string, n int) resource.TestCheckFunc {
 	return func(*terraform.State) error {

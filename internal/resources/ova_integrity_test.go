@@ -1,19 +1,15 @@
 package resources_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
@@ -22,70 +18,6 @@ import (
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/ovatest"
 )
-
-// applyWarnings records the warnings the provider returns from its applies (what `terraform
-// apply` prints as "Warning: ..."), with the attribute they are on.
-type applyWarnings struct {
-	mu  sync.Mutex
-	got []string // "ATTRIBUTE: SUMMARY: DETAIL"
-}
-
-func (w *applyWarnings) factories() map[string]func() (tfprotov6.ProviderServer, error) {
-	out := map[string]func() (tfprotov6.ProviderServer, error){}
-	for name, f := range acctest.Factories() {
-		out[name] = func() (tfprotov6.ProviderServer, error) {
-			s, err := f()
-			if err != nil {
-				return nil, err
-			}
-			return applyRecorder{s, w}, nil
-		}
-	}
-	return out
-}
-
-type applyRecorder struct {
-	tfprotov6.ProviderServer
-	w *applyWarnings
-}
-
-func (r applyRecorder) ApplyResourceChange(ctx context.Context, req *tfprotov6.ApplyResourceChangeRequest) (*tfprotov6.ApplyResourceChangeResponse, error) {
-	resp, err := r.ProviderServer.ApplyResourceChange(ctx, req)
-	if resp != nil {
-		r.w.mu.Lock()
-		for _, d := range resp.Diagnostics {
-			if d.Severity == tfprotov6.DiagnosticSeverityWarning && d.Attribute != nil {
-				r.w.got = append(r.w.got, d.Attribute.String()+": "+d.Summary+": "+d.Detail)
-			}
-		}
-		r.w.mu.Unlock()
-	}
-	return resp, err
-}
-
-func (w *applyWarnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	got := w.got
-	w.got = nil
-	return got
-}
-
-// expect checks that the step's apply warned once, on attr, with each of parts.
-func (w *applyWarnings) expect(attr string, parts ...string) resource.TestCheckFunc {
-	return func(*terraform.State) error {
-		got := w.take()
-		if len(got) != 1 || !strings.Contains(got[0], `"`+attr+`"`) {
-			return fmt.Errorf("apply warnings %q, want one on %s", got, attr)
-		}
-		for _, p := range parts {
-			if !strings.Contains(got[0], p) {
-				return fmt.Errorf("apply warning %q does not say %q", got[0], p)
-			}
-		}
-		return nil
-	}
-}
 
 // integrityOVA writes an OVA of the lab's node kind built with o's manifest knobs.
 func integrityOVA(t *testing.T, o ovatest.Options) (string, ovatest.Options) {
@@ -173,7 +105,7 @@ func TestAccNode_ovaSignedAndUnchecked(t *testing.T) {
 	signed, _ := integrityOVA(t, ovatest.Options{Manifest: "SHA256", Signer: signer})
 	tampered, _ := integrityOVA(t, ovatest.Options{Manifest: "SHA256", Signer: signer, TamperManifest: true})
 	plain, _ := integrityOVA(t, ovatest.Options{})
-	var w applyWarnings
+	var w planWarnings
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: w.factories(),
 		CheckDestroy:             checkNoVM(t, name),
@@ -190,7 +122,7 @@ func TestAccNode_ovaSignedAndUnchecked(t *testing.T) {
 			Check: resource.ComposeAggregateTestCheckFunc(
 				resource.TestCheckResourceAttr("hipchatdc_node.app", "ova_ca_file", caFile),
 				func(*terraform.State) error {
-					if got := w.take(); len(got) > 0 {
+					if got := w.takeApplies(); len(got) > 0 {
 						return fmt.Errorf("a signed OVA with a good manifest imported with warnings %q", got)
 					}
 					return nil
@@ -198,7 +130,7 @@ func TestAccNode_ovaSignedAndUnchecked(t *testing.T) {
 			),
 		}, {
 			Config: ovaNodeConfig(t, name, fmt.Sprintf("ova_path = %q", plain)),
-			Check:  w.expect("ova_path", "OVA not fully verified", "has no manifest (.mf)"),
+			Check:  w.expectApply("ova_path", "OVA not fully verified", "has no manifest (.mf)"),
 		}},
 	})
 }
