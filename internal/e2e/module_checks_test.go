@@ -22,6 +22,9 @@ func TestAccModule_rejectedAtPlan(t *testing.T) {
 	vm := func(role, hostname, address string) string {
 		return fmt.Sprintf(`{ name = "modtest-%s", hostname = %q, address = %q }`, role, hostname, address)
 	}
+	pinned := func(role, hostname, address, host string) string {
+		return fmt.Sprintf(`{ name = "modtest-%s", hostname = %q, address = %q, host = %q }`, role, hostname, address, host)
+	}
 	for i, c := range []struct {
 		name              string
 		node, data, proxy string
@@ -42,6 +45,12 @@ func TestAccModule_rejectedAtPlan(t *testing.T) {
 			"node's host name is the data stores'",
 			vm("node", "modtest-1.example.com", addr(241)), vm("data", "modtest-1.example.com", addr(242)), vm("proxy", "modtest-proxy.example.com", addr(243)),
 			"", precondition("The guide asks for a unique host name per VM: var.data_stores.hostname and var.node.hostname share modtest-1.example.com."),
+		},
+		{
+			// Where both name their host the plan knows the guide's two hosts are one.
+			"node and data stores pinned to one ESXi host",
+			pinned("node", "modtest-node.example.com", addr(241), v.Host), pinned("data", "modtest-data.example.com", addr(242), v.Host), vm("proxy", "modtest-proxy.example.com", addr(243)),
+			"", precondition(fmt.Sprintf(`var.node.host and var.data_stores.host both name ESXi host %s: the small-scale guide uses "one VMWare host for the Hipchat node, another VMWare host for all three data stores".`, v.Host)),
 		},
 		{
 			// The module hands any scheme:// to ova_url, whose check refuses it; taken as a

@@ -194,7 +194,10 @@ func (r *antiAffinityRule) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	if !cl.DRS {
 		warnNoDRS(plan.ComputeClusterID.ValueString(), &resp.Diagnostics)
 	}
-	if !known(plan.VirtualMachineIDs) {
+	// VMs created by the same apply have no ID yet: the apply checks them.
+	var elems []types.String
+	if !known(plan.VirtualMachineIDs) || plan.VirtualMachineIDs.ElementsAs(ctx, &elems, false).HasError() ||
+		slices.ContainsFunc(elems, func(e types.String) bool { return !known(e) }) {
 		return
 	}
 	ids := plan.vms(ctx, &resp.Diagnostics)
