@@ -124,7 +124,8 @@ func TestAccAntiAffinityRule_drs(t *testing.T) {
 	})
 }
 
-// TestAccAntiAffinityRule_noDRS: in a cluster without DRS no rule can be made. The plan fails
+// TestAccAntiAffinityRule_noDRS: a cluster that does not exist fails the plan on
+// compute_cluster_id. In a cluster without DRS no rule can be made. The plan fails
 // when the VMs share a host (naming both and the host), enforce = false accepts that with a
 // warning and makes no rule, and with the VMs apart a later vMotion onto one host fails the
 // next plan.
@@ -145,6 +146,11 @@ func TestAccAntiAffinityRule_noDRS(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.Factories(),
 		Steps: []resource.TestStep{
+			{
+				Config: antiAffinityConfig(t, rule, "DC0_C9", a, b, ""), PlanOnly: true,
+				ExpectError: regexp.MustCompile(`(?s)Error: Cluster not found.*` + acctest.Wrapped(fmt.Sprintf(`compute_cluster_id "DC0_C9" not found in datacenter %q; available: %s, %s, %s`,
+					v.Datacenter, v.Cluster, v.SlowCluster, v.NoDRSCluster))),
+			},
 			{Config: antiAffinityConfig(t, rule, v.NoDRSCluster, a, b, ""), ExpectError: sharedErr},
 			{
 				Config: antiAffinityConfig(t, rule, v.NoDRSCluster, a, b, "  enforce = false"),
