@@ -231,6 +231,10 @@ func describeShared(g []vsphere.VMPlace) string {
 func vmList(g []vsphere.VMPlace) string {
 	var names []string
 	for _, p := range g {
+		if p.Name == p.Moid { // known only by ID (a plan that reads the state's hosts)
+			names = append(names, "VM "+p.Moid)
+			continue
+		}
 		names = append(names, fmt.Sprintf("VM %q (%s)", p.Name, p.Moid))
 	}
 	if len(names) == 2 {
