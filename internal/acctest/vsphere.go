@@ -8,7 +8,9 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/vsphere"
 )
@@ -16,6 +18,12 @@ import (
 // withFinder logs in to the lab's vcsim as an operator with govc would, independently of the
 // provider's own code, and runs f with a finder set to the datacenter.
 func withFinder(t testing.TB, f func(ctx context.Context, finder *find.Finder)) {
+	t.Helper()
+	withClient(t, func(ctx context.Context, _ *vim25.Client, finder *find.Finder) { f(ctx, finder) })
+}
+
+// withClient is withFinder with the session's client too.
+func withClient(t testing.TB, f func(ctx context.Context, c *vim25.Client, finder *find.Finder)) {
 	t.Helper()
 	ctx := context.Background()
 	c, err := Lab(t).Client(ctx)
@@ -29,7 +37,7 @@ func withFinder(t testing.TB, f func(ctx context.Context, finder *find.Finder)) 
 		t.Fatal(err)
 	}
 	finder.SetDatacenter(dc)
-	f(ctx, finder)
+	f(ctx, c.Client, finder)
 }
 
 func isNotFound(err error) bool {
@@ -138,4 +146,139 @@ func ImportVM(t testing.TB, ctx context.Context, name, ova string) (*vsphere.Cli
 		}
 	})
 	return c, moid
+}
+
+// BareVM creates a powered-off VM with no disk on an ESXi host (by name) of the lab, as a
+// VM made outside the provider, for tests that need only where a VM runs; it is destroyed
+// at the end of the test. It returns the VM's managed object ID.
+func BareVM(t testing.TB, name, host string) (moid string) {
+	t.Helper()
+	withFinder(t, func(ctx context.Context, finder *find.Finder) {
+		h, err := finder.HostSystem(ctx, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool, err := h.ResourcePool(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		folder, err := finder.DefaultFolder(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := types.VirtualMachineConfigSpec{Name: name, GuestId: "otherGuest64",
+			Files: &types.VirtualMachineFileInfo{VmPathName: "[" + Lab(t).VSphere().Datastore + "]"}}
+		task, err := folder.CreateVM(ctx, spec, pool, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := task.WaitForResult(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		moid = info.Result.(types.ManagedObjectReference).Value
+	})
+	t.Cleanup(func() {
+		withClient(t, func(ctx context.Context, c *vim25.Client, _ *find.Finder) {
+			task, err := object.NewVirtualMachine(c, types.ManagedObjectReference{Type: "VirtualMachine", Value: moid}).Destroy(ctx)
+			if err == nil {
+				err = task.Wait(ctx)
+			}
+			if err != nil {
+				t.Errorf("destroying VM %s: %v", name, err)
+			}
+		})
+	})
+	return moid
+}
+
+// MoveVM migrates a VM (by managed object ID) to an ESXi host (by name) behind Terraform's
+// back, as an operator's vMotion or DRS would.
+func MoveVM(t testing.TB, moid, host string) {
+	t.Helper()
+	withClient(t, func(ctx context.Context, c *vim25.Client, finder *find.Finder) {
+		h, err := finder.HostSystem(ctx, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := h.Reference()
+		vm := object.NewVirtualMachine(c, types.ManagedObjectReference{Type: "VirtualMachine", Value: moid})
+		task, err := vm.Relocate(ctx, types.VirtualMachineRelocateSpec{Host: &ref}, types.VirtualMachineMovePriorityDefaultPriority)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// VMHost is the name of the ESXi host a VM (by managed object ID) runs on (runtime.host).
+func VMHost(t testing.TB, moid string) (host string) {
+	t.Helper()
+	withClient(t, func(ctx context.Context, c *vim25.Client, _ *find.Finder) {
+		pc := property.DefaultCollector(c)
+		var vm mo.VirtualMachine
+		if err := pc.RetrieveOne(ctx, types.ManagedObjectReference{Type: "VirtualMachine", Value: moid}, []string{"runtime.host"}, &vm); err != nil {
+			t.Fatal(err)
+		}
+		var h mo.HostSystem
+		if err := pc.RetrieveOne(ctx, *vm.Runtime.Host, []string{"name"}, &h); err != nil {
+			t.Fatal(err)
+		}
+		host = h.Name
+	})
+	return host
+}
+
+// ClusterRules reads a cluster's rules (by cluster name) from its configurationEx, as
+// `govc cluster.rule.ls` does.
+func ClusterRules(t testing.TB, cluster string) (rules []types.BaseClusterRuleInfo) {
+	t.Helper()
+	withFinder(t, func(ctx context.Context, finder *find.Finder) {
+		cl, err := finder.ClusterComputeResource(ctx, cluster)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := cl.Configuration(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules = cfg.Rule
+	})
+	return rules
+}
+
+// AntiAffinityRule finds a VM-VM anti-affinity rule by name in a cluster's configurationEx.
+func AntiAffinityRule(t testing.TB, cluster, name string) (*types.ClusterAntiAffinityRuleSpec, bool) {
+	t.Helper()
+	for _, r := range ClusterRules(t, cluster) {
+		if aa, ok := r.(*types.ClusterAntiAffinityRuleSpec); ok && aa.Name == name {
+			return aa, true
+		}
+	}
+	return nil, false
+}
+
+// RemoveClusterRule deletes a rule (by name) from a cluster behind Terraform's back.
+func RemoveClusterRule(t testing.TB, cluster, name string) {
+	t.Helper()
+	rule, ok := AntiAffinityRule(t, cluster, name)
+	if !ok {
+		t.Fatalf("cluster %s has no rule %q to remove", cluster, name)
+	}
+	withFinder(t, func(ctx context.Context, finder *find.Finder) {
+		cl, err := finder.ClusterComputeResource(ctx, cluster)
+		if err != nil {
+			t.Fatal(err)
+		}
+		task, err := cl.Reconfigure(ctx, &types.ClusterConfigSpecEx{RulesSpec: []types.ClusterRuleSpec{{
+			ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: types.ArrayUpdateOperationRemove, RemoveKey: rule.Key}}}}, true)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -22,26 +22,44 @@ func TestAccModule_rejectedAtPlan(t *testing.T) {
 	vm := func(role, hostname, address string) string {
 		return fmt.Sprintf(`{ name = "modtest-%s", hostname = %q, address = %q }`, role, hostname, address)
 	}
+	pinned := func(role, hostname, address, host string) string {
+		return fmt.Sprintf(`{ name = "modtest-%s", hostname = %q, address = %q, host = %q }`, role, hostname, address, host)
+	}
 	for i, c := range []struct {
 		name              string
 		node, data, proxy string
 		hipchatOVA        string // default: the lab's node OVA
 		want              string // a regexp of the error
+		extra             string // more module arguments
+		passes            bool   // the plan passes, with want in its output (a warning)
 	}{
 		{
 			"node and data stores share an address",
 			vm("node", "modtest-node.example.com", addr(241)), vm("data", "modtest-data.example.com", addr(241)), vm("proxy", "modtest-proxy.example.com", addr(242)),
-			"", precondition(fmt.Sprintf("Each VM needs a static address of its own: var.data_stores.address and var.node.address share %s on network %s.", addr(241), v.Network)),
+			"", precondition(fmt.Sprintf("Each VM needs a static address of its own: var.data_stores.address and var.node.address share %s on network %s.", addr(241), v.Network)), "", false,
 		},
 		{
 			"proxy and node share an address",
 			vm("node", "modtest-node.example.com", addr(241)), vm("data", "modtest-data.example.com", addr(242)), vm("proxy", "modtest-proxy.example.com", addr(241)),
-			"", precondition(fmt.Sprintf("Each VM needs a static address of its own: var.node.address and var.proxy.address share %s on network %s.", addr(241), v.Network)),
+			"", precondition(fmt.Sprintf("Each VM needs a static address of its own: var.node.address and var.proxy.address share %s on network %s.", addr(241), v.Network)), "", false,
 		},
 		{
 			"node's host name is the data stores'",
 			vm("node", "modtest-1.example.com", addr(241)), vm("data", "modtest-1.example.com", addr(242)), vm("proxy", "modtest-proxy.example.com", addr(243)),
-			"", precondition("The guide asks for a unique host name per VM: var.data_stores.hostname and var.node.hostname share modtest-1.example.com."),
+			"", precondition("The guide asks for a unique host name per VM: var.data_stores.hostname and var.node.hostname share modtest-1.example.com."), "", false,
+		},
+		{
+			// Where both name their host the plan knows the guide's two hosts are one.
+			"node and data stores pinned to one ESXi host",
+			pinned("node", "modtest-node.example.com", addr(241), v.Host), pinned("data", "modtest-data.example.com", addr(242), v.Host), vm("proxy", "modtest-proxy.example.com", addr(243)),
+			"", precondition(fmt.Sprintf(`var.node.host and var.data_stores.host both name ESXi host %s: the small-scale guide uses "one VMWare host for the Hipchat node, another VMWare host for all three data stores".`, v.Host)), "", false,
+		},
+		{
+			// The opt-out: the same plan passes with a warning.
+			"pinned to one ESXi host with separate_hosts = warn",
+			pinned("node", "modtest-node.example.com", addr(241), v.Host), pinned("data", "modtest-data.example.com", addr(242), v.Host), vm("proxy", "modtest-proxy.example.com", addr(243)),
+			"", `(?s)Warning: Check block assertion failed.*` + acctest.Wrapped(fmt.Sprintf(`var.node.host and var.data_stores.host both name ESXi host %s, against the guide's "one VMWare host for the Hipchat node, another VMWare host for all three data stores"; accepted because separate_hosts = "warn".`, v.Host)),
+			`separate_hosts = "warn"`, true,
 		},
 		{
 			// The module hands any scheme:// to ova_url, whose check refuses it; taken as a
@@ -49,7 +67,7 @@ func TestAccModule_rejectedAtPlan(t *testing.T) {
 			"hipchat_ova on ftp",
 			vm("node", "modtest-node.example.com", addr(241)), vm("data", "modtest-data.example.com", addr(242)), vm("proxy", "modtest-proxy.example.com", addr(243)),
 			"ftp://downloads.example.com/hipchat.ova",
-			`(?s)Error: OVA URL is not http or https.*` + acctest.Wrapped(`ova_url = "ftp://downloads.example.com/hipchat.ova": only http:// and https://`),
+			`(?s)Error: OVA URL is not http or https.*` + acctest.Wrapped(`ova_url = "ftp://downloads.example.com/hipchat.ova": only http:// and https://`), "", false,
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -84,14 +102,24 @@ func TestAccModule_rejectedAtPlan(t *testing.T) {
   private_key_pem   = file("../chat.key")
   database_password = "modtest-db-secret"
   redis_password    = "modtest-redis-secret"
+  %s
 }
 `, v.Datacenter, v.Cluster, v.Datastore, v.Network, hipchatOVA, acctest.OVA(t, lab.KindDebian, 60),
-				acctest.Gateway(l, false), acctest.Gateway(l, false), c.node, c.data, c.proxy)
+				acctest.Gateway(l, false), acctest.Gateway(l, false), c.node, c.data, c.proxy, c.extra)
 			if err := os.WriteFile(filepath.Join(w.dir, dir, "main.tf"), []byte(conf), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			w.mustTF(dir, "get")
 			out, err := w.tf(dir, "plan", "-input=false", "-no-color")
+			if c.passes {
+				if err != nil {
+					t.Fatalf("plan failed: %v\n%s", err, out)
+				}
+				if !regexp.MustCompile(c.want).MatchString(out) {
+					t.Errorf("plan passed without the message %q:\n%s", c.want, out)
+				}
+				return
+			}
 			if err == nil {
 				t.Fatalf("plan passed:\n%s", out)
 			}

@@ -79,6 +79,20 @@ func TestAccExample_smallScale(t *testing.T) {
 		t.Errorf("postgres from the node: %q", out)
 	}
 
+	// The guide's two hosts: the node and the data stores run on different ESXi hosts, and the
+	// cluster keeps a DRS anti-affinity rule over the two (read from its configurationEx).
+	v := l.VSphere()
+	nodeVM, _ := acctest.VM(t, "hipchat-node-1")
+	dataVM, _ := acctest.VM(t, "hipchat-data-1")
+	if hn, hd := acctest.VMHost(t, nodeVM.Self.Value), acctest.VMHost(t, dataVM.Self.Value); hn == hd {
+		t.Errorf("the node and the data stores both run on ESXi host %s", hn)
+	}
+	if rule, ok := acctest.AntiAffinityRule(t, v.Cluster, "hipchat-node-1-separate-hosts"); !ok {
+		t.Errorf("cluster %s has no anti-affinity rule for the node and the data stores", v.Cluster)
+	} else if len(rule.Vm) != 2 || rule.Vm[0].Value != dataVM.Self.Value || rule.Vm[1].Value != nodeVM.Self.Value {
+		t.Errorf("anti-affinity rule lists %v, want the data stores %s and the node %s", rule.Vm, dataVM.Self.Value, nodeVM.Self.Value)
+	}
+
 	// A second apply plans nothing.
 	if out, err := w.tf(ex, "plan", "-detailed-exitcode", "-input=false"); err != nil {
 		t.Errorf("second plan is not empty: %v", err)

@@ -112,8 +112,11 @@ type VSphereInfo struct {
 	SlowHost        string
 	SlowCluster     string
 	SlowClusterHost string
-	Network         string // "VM Network": the public lab network
-	PrivateNetwork  string // the DVS portgroup: the private lab network in private mode
+	// NoDRSCluster ("DC0_C2") is a cluster of fast hosts with DRS turned off: no VM-VM rule can
+	// be made there. Every other cluster has DRS on (vcsim stores its rules and moves no VM).
+	NoDRSCluster   string
+	Network        string // "VM Network": the public lab network
+	PrivateNetwork string // the DVS portgroup: the private lab network in private mode
 }
 
 // SSHInfo is how to log in to the guests.

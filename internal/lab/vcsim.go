@@ -48,6 +48,7 @@ const (
 	slowHost        = "DC0_H0"    // the standalone host
 	slowCluster     = "DC0_C1"    // a cluster with one slow host among fast ones
 	slowClusterHost = "DC0_C1_H0" // that host
+	noDRSCluster    = "DC0_C2"    // a cluster of fast hosts with DRS turned off
 )
 
 // simulatorCreate serialises simulator.Model.Create: it races on a package global.
@@ -97,7 +98,9 @@ func startVCSim(dir string, onPower func(vmEvent)) (*vcsim, error) {
 	m := simulator.VPX()
 	m.Datastore = 0 // made below, under the lab's folder, instead of under $TMPDIR
 	m.Machine = 0
-	m.Cluster = 2 // DC0_C0 of fast hosts for the tests' VMs, DC0_C1 with one slow host
+	// DC0_C0 of fast hosts for the tests' VMs, DC0_C1 with one slow host, DC0_C2 without DRS
+	// (vcsim turns DRS on in every cluster it makes; setUp turns it off there).
+	m.Cluster = 3
 	simulatorCreate.Lock()
 	err := m.Create()
 	simulatorCreate.Unlock()
@@ -227,6 +230,18 @@ func (v *vcsim) setUp(dsDir string) error {
 	v.info.SlowHost = slowHost
 	v.info.SlowCluster = slowCluster
 	v.info.SlowClusterHost = slowClusterHost
+	v.info.NoDRSCluster = noDRSCluster
+	noDRS, err := f.ClusterComputeResource(ctx, noDRSCluster)
+	if err != nil {
+		return err
+	}
+	t, err := noDRS.Reconfigure(ctx, &types.ClusterConfigSpecEx{DrsConfig: &types.ClusterDrsConfigInfo{Enabled: types.NewBool(false)}}, true)
+	if err != nil {
+		return err
+	}
+	if err := t.Wait(ctx); err != nil {
+		return err
+	}
 	for _, n := range nets {
 		if pg, ok := n.(*object.DistributedVirtualPortgroup); ok {
 			var p mo.DistributedVirtualPortgroup

@@ -105,3 +105,8 @@ func CheckCPUSpeed(r Role, host string, mhz int32) error {
 	}
 	return nil
 }
+
+// SeparateHosts is the guide's topology: "This type of deployment uses one VMWare host for the
+// Hipchat node, another VMWare host for all three data stores, and a reverse proxy"
+// (small-scale guide, overview). hipchatdc_anti_affinity_rule enforces it.
+const SeparateHosts = `the small-scale guide uses "one VMWare host for the Hipchat node, another VMWare host for all three data stores"`

@@ -24,6 +24,9 @@ locals {
   shared_addresses = {
     for key, owners in { for k, v in local.network_addrs : "${v.address} on network ${v.network}" => "${k}.address"... } : key => owners if length(owners) > 1
   }
+  # The guide's "one VMWare host for the Hipchat node, another VMWare host for all three data
+  # stores": known at plan time only when both name their host.
+  pinned_together = var.node.host != null && var.data_stores.host != null && lower(coalesce(var.node.host, "-")) == lower(coalesce(var.data_stores.host, "-"))
   shared_hostnames = {
     for name, owners in { for k, v in local.vms : lower(trimsuffix(v.hostname, ".")) => "${k}.hostname"... } : name => owners if length(owners) > 1
   }
@@ -33,6 +36,7 @@ resource "hipchatdc_datastore_node" "data" {
   name        = var.data_stores.name
   datacenter  = var.datacenter
   cluster     = var.cluster
+  host        = var.data_stores.host
   datastore   = var.datastore
   network     = var.network
   folder      = var.folder
@@ -47,6 +51,8 @@ resource "hipchatdc_datastore_node" "data" {
   nfs_disk_size = var.data_stores.nfs_disk_size
   nfs_device    = var.data_stores.nfs_device
   nfs_server    = var.data_stores.nfs_server
+
+  allow_slow_cpu = var.allow_slow_cpu
 
   hostname     = var.data_stores.hostname
   ipv4_address = var.data_stores.address
@@ -75,6 +81,10 @@ resource "hipchatdc_datastore_node" "data" {
       condition     = length(local.shared_hostnames) == 0
       error_message = "The guide asks for a unique host name per VM: ${join("; ", [for h, owners in local.shared_hostnames : "${join(" and ", owners)} share ${h}"])}."
     }
+    precondition {
+      condition     = !(local.pinned_together && var.separate_hosts == "enforce")
+      error_message = "var.node.host and var.data_stores.host both name ESXi host ${coalesce(var.node.host, "-")}: the small-scale guide uses \"one VMWare host for the Hipchat node, another VMWare host for all three data stores\". Give them different hosts, leave one unset, or set separate_hosts = \"warn\" (evaluation installs)."
+    }
   }
 }
 
@@ -82,6 +92,7 @@ resource "hipchatdc_node" "app" {
   name        = var.node.name
   datacenter  = var.datacenter
   cluster     = var.cluster
+  host        = var.node.host
   datastore   = var.datastore
   network     = var.network
   folder      = var.folder
@@ -92,6 +103,8 @@ resource "hipchatdc_node" "app" {
   num_cpus  = var.node.num_cpus
   memory    = var.node.memory
   disk_size = var.node.disk_size
+
+  allow_slow_cpu = var.allow_slow_cpu
 
   hostname     = var.node.hostname
   ipv4_address = var.node.address
@@ -119,6 +132,7 @@ resource "hipchatdc_reverse_proxy" "edge" {
   name        = var.proxy.name
   datacenter  = var.datacenter
   cluster     = var.cluster
+  host        = var.proxy.host
   datastore   = var.datastore
   network     = local.proxy_network
   folder      = var.folder
@@ -129,6 +143,8 @@ resource "hipchatdc_reverse_proxy" "edge" {
 
   num_cpus = var.proxy.num_cpus
   memory   = var.proxy.memory
+
+  allow_slow_cpu = var.allow_slow_cpu
 
   hostname     = var.proxy.hostname
   ipv4_address = var.proxy.address
@@ -142,4 +158,25 @@ resource "hipchatdc_reverse_proxy" "edge" {
   private_key_pem = var.private_key_pem
   nodes           = [hipchatdc_node.app.ipv4_address]
   node_hostnames  = [hipchatdc_node.app.hostname]
+}
+
+# The node and the data stores on two ESXi hosts, as the guide has them: a DRS VM-VM
+# anti-affinity rule where DRS runs, and in every cluster a check of the hosts they run on at
+# each apply and refresh. The data stores come first in the list: the node is the VM moved when
+# the two start on one host.
+resource "hipchatdc_anti_affinity_rule" "separate_hosts" {
+  count = var.separate_hosts != "off" && var.cluster != null ? 1 : 0
+
+  name                = "${var.node.name}-separate-hosts"
+  datacenter          = var.datacenter
+  compute_cluster_id  = var.cluster
+  virtual_machine_ids = [hipchatdc_datastore_node.data.id, hipchatdc_node.app.id]
+  enforce             = var.separate_hosts == "enforce"
+}
+
+check "separate_hosts" {
+  assert {
+    condition     = !(local.pinned_together && var.separate_hosts == "warn")
+    error_message = "var.node.host and var.data_stores.host both name ESXi host ${coalesce(var.node.host, "-")}, against the guide's \"one VMWare host for the Hipchat node, another VMWare host for all three data stores\"; accepted because separate_hosts = \"warn\"."
+  }
 }

@@ -29,3 +29,8 @@ output "vm_ids" {
     proxy       = hipchatdc_reverse_proxy.edge.id
   }
 }
+
+output "esxi_hosts" {
+  description = "The ESXi host each of the node and the data stores runs on, by VM ID, as hipchatdc_anti_affinity_rule read it (null without the rule)."
+  value       = one(hipchatdc_anti_affinity_rule.separate_hosts[*].hosts)
+}

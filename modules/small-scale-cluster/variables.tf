@@ -31,6 +31,25 @@ variable "folder" {
   description = "VM folder, relative to the datacenter's VM folder."
 }
 
+variable "separate_hosts" {
+  type        = string
+  default     = "enforce"
+  description = <<-EOT
+    The guide runs the Hipchat node and the data stores on two different ESXi hosts. "enforce" (the default): a plan that pins both to one `host` fails, and in the cluster a hipchatdc_anti_affinity_rule keeps them apart (a DRS rule where DRS runs; the apply moves one VM when they share a host, and fails where DRS is off). "warn": the same rule with enforce = false and a warning instead of each failure. "off": no rule and no check.
+  EOT
+
+  validation {
+    condition     = contains(["enforce", "warn", "off"], var.separate_hosts)
+    error_message = "separate_hosts is one of \"enforce\", \"warn\" or \"off\"."
+  }
+}
+
+variable "allow_slow_cpu" {
+  type        = bool
+  default     = false
+  description = "Deploy the three VMs on ESXi hosts slower than the guide's minimum clock (2.8 GHz for the node and the data stores, 1 GHz for the proxy) with a warning instead of an error: for an evaluation install."
+}
+
 # Sources.
 variable "hipchat_ova" {
   type        = string
@@ -92,8 +111,9 @@ variable "node" {
     num_cpus  = optional(number, 8)
     memory    = optional(number, 16384)
     disk_size = optional(number, 40)
+    host      = optional(string)
   })
-  description = "The Hipchat node: VM name, unique host name (not `hipchat`), static address, sizing."
+  description = "The Hipchat node: VM name, unique host name (not `hipchat`), static address, sizing, and optionally the ESXi `host` to place it on (not the data stores' host)."
 
   validation {
     condition     = lower(split(".", var.node.hostname)[0]) != "hipchat"
@@ -112,8 +132,9 @@ variable "data_stores" {
     nfs_disk_size = optional(number, 40)
     nfs_device    = optional(string)
     nfs_server    = optional(string, "kernel")
+    host          = optional(string)
   })
-  description = "The data stores VM (Redis, Postgres, NFS v4)."
+  description = "The data stores VM (Redis, Postgres, NFS v4), optionally pinned to an ESXi `host` (not the node's host)."
 
   validation {
     condition     = var.data_stores.nfs_disk_size >= 40
@@ -128,8 +149,9 @@ variable "proxy" {
     address  = string
     num_cpus = optional(number, 2)
     memory   = optional(number, 2048)
+    host     = optional(string)
   })
-  description = "The reverse proxy VM."
+  description = "The reverse proxy VM, optionally pinned to an ESXi `host`."
 }
 
 variable "public_hostname" {

@@ -1,0 +1,177 @@
+package resources_test
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
+)
+
+// antiAffinityConfig is a hipchatdc_anti_affinity_rule "apart" over two VMs, with extra lines.
+func antiAffinityConfig(t *testing.T, name, cluster, a, b, extra string) string {
+	return acctest.ProviderConfig(t) + fmt.Sprintf(`
+resource "hipchatdc_anti_affinity_rule" "apart" {
+  name                = %q
+  compute_cluster_id  = %q
+  virtual_machine_ids = [%q, %q]
+%s
+}
+`, name, cluster, a, b, extra)
+}
+
+// checkRule: the cluster's configurationEx holds the rule, enabled, over exactly the VMs.
+func checkRule(t *testing.T, cluster, name string, vms ...string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		rule, ok := acctest.AntiAffinityRule(t, cluster, name)
+		if !ok {
+			return fmt.Errorf("cluster %s has no anti-affinity rule %q", cluster, name)
+		}
+		var got []string
+		for _, vm := range rule.Vm {
+			got = append(got, vm.Value)
+		}
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(vms))
+		if !slices.Equal(got, want) || rule.Enabled == nil || !*rule.Enabled {
+			return fmt.Errorf("rule %q in %s: VMs %v, enabled %v; want %v, enabled", name, cluster, got, rule.Enabled, want)
+		}
+		return nil
+	}
+}
+
+// checkApart: the VMs run on different ESXi hosts (runtime.host in vcsim).
+func checkApart(t *testing.T, a, b string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		if ha, hb := acctest.VMHost(t, a), acctest.VMHost(t, b); ha == hb {
+			return fmt.Errorf("VMs %s and %s both run on %s", a, b, ha)
+		}
+		return nil
+	}
+}
+
+// TestAccAntiAffinityRule_drs: in a DRS cluster, two VMs on one host get the rule and are moved
+// apart by the apply; a vMotion onto one host afterwards shows as drift at refresh and the next
+// apply moves them apart again; a rule deleted in vSphere is drift and made again; the rule
+// imports; destroy removes it.
+func TestAccAntiAffinityRule_drs(t *testing.T) {
+	v := acctest.Lab(t).VSphere()
+	h0, h1 := v.Cluster+"_H0", v.Cluster+"_H1"
+	a, b := acctest.BareVM(t, "tf-aa-node", h0), acctest.BareVM(t, "tf-aa-data", h0)
+	const rule = "tf-aa-drs"
+	config := antiAffinityConfig(t, rule, v.Cluster, a, b, "")
+	res := "hipchatdc_anti_affinity_rule.apart"
+	shared := regexp.MustCompile(fmt.Sprintf(`^VM "tf-aa-node" \(%s\) and VM "tf-aa-data" \(%s\) all run on ESXi host %q$`, a, b, h0))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy: func(*terraform.State) error {
+			if _, ok := acctest.AntiAffinityRule(t, v.Cluster, rule); ok {
+				return fmt.Errorf("rule %q still in %s after destroy", rule, v.Cluster)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					checkRule(t, v.Cluster, rule, a, b), checkApart(t, a, b),
+					// The first VM keeps its host; the second is the one moved.
+					resource.TestCheckResourceAttr(res, "hosts."+a, h0),
+					resource.TestCheckResourceAttr(res, "hosts."+b, h1),
+					resource.TestCheckResourceAttr(res, "drs_enabled", "true"),
+					resource.TestCheckResourceAttr(res, "drift.#", "0"),
+				),
+			},
+			{
+				// A vMotion behind Terraform's back puts the data stores next to the node.
+				PreConfig:          func() { acctest.MoveVM(t, b, h0) },
+				RefreshState:       true,
+				ExpectNonEmptyPlan: true,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(res, "drift.#", "1"),
+					resource.TestMatchResourceAttr(res, "drift.0", shared),
+				),
+			},
+			{
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(res, plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(checkApart(t, a, b), resource.TestCheckResourceAttr(res, "drift.#", "0")),
+			},
+			{
+				// The rule deleted in vSphere is drift, and the apply makes it again.
+				PreConfig: func() { acctest.RemoveClusterRule(t, v.Cluster, rule) },
+				Config:    config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(res, plancheck.ResourceActionUpdate),
+				}},
+				Check: checkRule(t, v.Cluster, rule, a, b),
+			},
+			{
+				ResourceName:            res,
+				ImportState:             true,
+				ImportStateIdFunc:       func(*terraform.State) (string, error) { return v.ClusterPath + ":" + rule, nil },
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"compute_cluster_id"}, // the import records the managed object ID
+			},
+		},
+	})
+}
+
+// TestAccAntiAffinityRule_noDRS: a cluster that does not exist fails the plan on
+// compute_cluster_id. In a cluster without DRS no rule can be made. The plan fails
+// when the VMs share a host (naming both and the host), enforce = false accepts that with a
+// warning and makes no rule, and with the VMs apart a later vMotion onto one host fails the
+// next plan.
+func TestAccAntiAffinityRule_noDRS(t *testing.T) {
+	v := acctest.Lab(t).VSphere()
+	h0, h1 := v.NoDRSCluster+"_H0", v.NoDRSCluster+"_H1"
+	a, b := acctest.BareVM(t, "tf-aa-nodrs-node", h0), acctest.BareVM(t, "tf-aa-nodrs-data", h0)
+	const rule = "tf-aa-nodrs"
+	res := "hipchatdc_anti_affinity_rule.apart"
+	sharedErr := regexp.MustCompile(fmt.Sprintf(`(?s)Error: VMs share an ESXi host.*%s`, acctest.Wrapped(
+		fmt.Sprintf(`VM "tf-aa-nodrs-node" (%s) and VM "tf-aa-nodrs-data" (%s) all run on ESXi host %q; the small-scale guide uses "one VMWare host for the Hipchat node, another VMWare host for all three data stores"`, a, b, h0))))
+	noRule := func(*terraform.State) error {
+		if rules := acctest.ClusterRules(t, v.NoDRSCluster); len(rules) != 0 {
+			return fmt.Errorf("cluster %s without DRS has %d rules", v.NoDRSCluster, len(rules))
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		Steps: []resource.TestStep{
+			{
+				Config: antiAffinityConfig(t, rule, "DC0_C9", a, b, ""), PlanOnly: true,
+				ExpectError: regexp.MustCompile(`(?s)Error: Cluster not found.*` + acctest.Wrapped(fmt.Sprintf(`compute_cluster_id "DC0_C9" not found in datacenter %q; available: %s, %s, %s`,
+					v.Datacenter, v.Cluster, v.SlowCluster, v.NoDRSCluster))),
+			},
+			{Config: antiAffinityConfig(t, rule, v.NoDRSCluster, a, b, ""), ExpectError: sharedErr},
+			{
+				Config: antiAffinityConfig(t, rule, v.NoDRSCluster, a, b, "  enforce = false"),
+				Check: resource.ComposeAggregateTestCheckFunc(noRule,
+					resource.TestCheckResourceAttr(res, "drs_enabled", "false"),
+					resource.TestCheckResourceAttr(res, "hosts."+a, h0),
+					resource.TestCheckResourceAttr(res, "hosts."+b, h0),
+					resource.TestCheckResourceAttr(res, "drift.#", "0"),
+				),
+			},
+			{
+				PreConfig: func() { acctest.MoveVM(t, b, h1) },
+				Config:    antiAffinityConfig(t, rule, v.NoDRSCluster, a, b, ""),
+				Check:     resource.ComposeAggregateTestCheckFunc(noRule, resource.TestCheckResourceAttr(res, "hosts."+b, h1)),
+			},
+			{
+				// Without DRS the provider moves nothing: the vMotion back fails the plan.
+				PreConfig:   func() { acctest.MoveVM(t, b, h0) },
+				Config:      antiAffinityConfig(t, rule, v.NoDRSCluster, a, b, ""),
+				ExpectError: sharedErr,
+			},
+		},
+	})
+}
