@@ -67,8 +67,9 @@ func TestAccAntiAffinityRule_drs(t *testing.T) {
 	config := antiAffinityConfig(t, rule, v.Cluster, a, b, "")
 	res := "hipchatdc_anti_affinity_rule.apart"
 	shared := regexp.MustCompile(fmt.Sprintf(`^VM "tf-aa-node" \(%s\) and VM "tf-aa-data" \(%s\) all run on ESXi host %q$`, a, b, h0))
+	var w planWarnings
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: acctest.Factories(),
+		ProtoV6ProviderFactories: w.factories(),
 		CheckDestroy: func(*terraform.State) error {
 			if _, ok := acctest.AntiAffinityRule(t, v.Cluster, rule); ok {
 				return fmt.Errorf("rule %q still in %s after destroy", rule, v.Cluster)
@@ -80,6 +81,9 @@ func TestAccAntiAffinityRule_drs(t *testing.T) {
 				Config: config,
 				Check: resource.ComposeAggregateTestCheckFunc(
 					checkRule(t, v.Cluster, rule, a, b), checkApart(t, a, b),
+					// The plan says what the apply will do, and the apply what it did.
+					w.expectWarning("virtual_machine_ids", "the apply moves them apart", fmt.Sprintf("moves VM %q", "tf-aa-data")),
+					w.expectApply("virtual_machine_ids", "VM moved to another ESXi host", fmt.Sprintf(`VM "tf-aa-data" (%s) ran on ESXi host %q`, b, h0), fmt.Sprintf("moved it to host %q", h1)),
 					// The first VM keeps its host; the second is the one moved.
 					resource.TestCheckResourceAttr(res, "hosts."+a, h0),
 					resource.TestCheckResourceAttr(res, "hosts."+b, h1),
@@ -143,8 +147,9 @@ func TestAccAntiAffinityRule_noDRS(t *testing.T) {
 		}
 		return nil
 	}
+	var w planWarnings
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: acctest.Factories(),
+		ProtoV6ProviderFactories: w.factories(),
 		Steps: []resource.TestStep{
 			{
 				Config: antiAffinityConfig(t, rule, "DC0_C9", a, b, ""), PlanOnly: true,
@@ -155,6 +160,9 @@ func TestAccAntiAffinityRule_noDRS(t *testing.T) {
 			{
 				Config: antiAffinityConfig(t, rule, v.NoDRSCluster, a, b, "  enforce = false"),
 				Check: resource.ComposeAggregateTestCheckFunc(noRule,
+					// The plan says no rule can be made and that the shared host is accepted.
+					w.expectWarning("compute_cluster_id", "DRS is off: no anti-affinity rule is made", "falls back to comparing the hosts"),
+					w.expectWarning("enforce", "VMs share an ESXi host", "Accepted because enforce = false"),
 					resource.TestCheckResourceAttr(res, "drs_enabled", "false"),
 					resource.TestCheckResourceAttr(res, "hosts."+a, h0),
 					resource.TestCheckResourceAttr(res, "hosts."+b, h0),
