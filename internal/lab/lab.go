@@ -673,6 +673,14 @@ func (l *Lab) VMsMade(name string) int {
 	return l.vc.made[name]
 }
 
+// VMsMadeOnESXi is VMsMade for standalone ESXi host i (0-based).
+func (l *Lab) VMsMadeOnESXi(i int, name string) int {
+	e := l.esx[i]
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.made[name]
+}
+
 // Client logs in to vcsim, verifying its certificate, for tests that act as an operator
 // would (create VMs by hand, inspect what the provider did). Log out when done.
 func (l *Lab) Client(ctx context.Context) (*govmomi.Client, error) { return l.vc.client(ctx) }
