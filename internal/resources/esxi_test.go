@@ -53,13 +53,13 @@ resource "hipchatdc_node" "app" {
 					acctest.Wrapped(fmt.Sprintf("a vCenter Server: name one of its datacenters (%s)", v.Datacenter))),
 			},
 			{
-				Config:   node(onVCenter, fmt.Sprintf("  datacenter = %q\n  cluster = %q", v.Datacenter, v.Host)),
-				PlanOnly: true,
+				Config:      node(onVCenter, fmt.Sprintf("  datacenter = %q\n  cluster = %q", v.Datacenter, v.Host)),
+				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)` + summary + acctest.Wrapped(fmt.Sprintf(`cluster = %q names the ESXi host %q, not a cluster: set host = %q instead`, v.Host, v.Host, v.Host))),
 			},
 			{
-				Config:   node(onVCenter, fmt.Sprintf("  datacenter = %q\n  host = %q", v.Datacenter, v.Cluster)),
-				PlanOnly: true,
+				Config:      node(onVCenter, fmt.Sprintf("  datacenter = %q\n  host = %q", v.Datacenter, v.Cluster)),
+				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)` + summary + acctest.Wrapped(fmt.Sprintf(`host = %q names the cluster %q, not an ESXi host: set cluster = %q instead`, v.Cluster, v.Cluster, v.Cluster))),
 			},
 		},
