@@ -85,7 +85,12 @@ type vmEvent struct {
 }
 
 // key names the VM in the lab's guest table: MOIDs are only unique within one simulator.
-func (ev vmEvent) key() string { return ev.vc.key + "/" + ev.moid }
+func (ev vmEvent) key() string { return vmKey(ev.vc, ev.moid) }
+
+// key is the guest's VM's key in the lab's guest table (vmEvent.key).
+func (g *Guest) key() string { return vmKey(g.vc, g.MOID) }
+
+func vmKey(vc *vcsim, moid string) string { return vc.key + "/" + moid }
 
 type vmNIC struct {
 	network   string
