@@ -127,3 +127,26 @@ func esxiVMs(t *testing.T, l *lab.Lab, i int, prefix string) []string {
 	sort.Strings(names)
 	return names
 }
+
+// TestAccModule_standaloneESXiTerraformTest runs the standalone ESXi module's own
+// `terraform test` files, with mocked providers: the node goes to the provider configuration
+// hipchatdc.node_host, the data stores and the proxy to hipchatdc.data_stores_host, and two
+// configurations that reach one host are reported by the module's check.
+func TestAccModule_standaloneESXiTerraformTest(t *testing.T) {
+	w := newWorkspace(t)
+	const mod = "modules/small-scale-standalone-esxi"
+	vars := fmt.Sprintf("certificate_pem = <<PEM\n%sPEM\nprivate_key_pem = <<PEM\n%sPEM\n",
+		readFile(t, filepath.Join(w.dir, "chat.pem")), readFile(t, filepath.Join(w.dir, "chat.key")))
+	varFile := filepath.Join(w.dir, "esxi.tfvars")
+	if err := os.WriteFile(varFile, []byte(vars), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := w.tf(mod, "test", "-var-file="+varFile, "-no-color")
+	t.Log(lastLines(out, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "2 passed, 0 failed") {
+		t.Errorf("terraform test did not pass both runs:\n%s", out)
+	}
+}
