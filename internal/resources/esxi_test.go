@@ -15,7 +15,8 @@ import (
 // for the endpoint fails the plan on the attribute to change, saying what the endpoint is and
 // what to do, and nothing reaches vSphere: a cluster, or a datacenter other than
 // ha-datacenter, against a standalone ESXi host; ha-datacenter against a vCenter; an ESXi host
-// given as cluster and a cluster given as host.
+// given as cluster and a cluster given as host; no placement at all (as for an ESXi host) on a
+// vCenter with several clusters.
 func TestAccNode_placementKindMismatch(t *testing.T) {
 	l := acctest.Lab(t)
 	v, esx := l.VSphere(), l.StandaloneESXi()[0]
@@ -61,6 +62,13 @@ resource "hipchatdc_node" "app" {
 				Config:      node(onVCenter, fmt.Sprintf("  datacenter = %q\n  host = %q", v.Datacenter, v.Cluster)),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)` + summary + acctest.Wrapped(fmt.Sprintf(`host = %q names the cluster %q, not an ESXi host: set cluster = %q instead`, v.Cluster, v.Cluster, v.Cluster))),
+			},
+			{
+				// A configuration written for a standalone ESXi host (no placement) on a vCenter.
+				Config:   node(onVCenter, ""),
+				PlanOnly: true,
+				ExpectError: regexp.MustCompile(`(?s)` + summary + `with hipchatdc_node.app.*` + acctest.Wrapped("no cluster, host or resource_pool is set, and") + `.*` +
+					acctest.Wrapped(fmt.Sprintf("a vCenter Server with several places to run a VM: set cluster (%s, %s), host or resource_pool", v.Cluster, v.SlowCluster))),
 			},
 		},
 	})

@@ -52,7 +52,8 @@ func (c *Client) checkESXiPlacement(p Placement) error {
 
 // vCenterMismatch explains a lookup that failed on a vCenter because the value names an object
 // of another kind: ha-datacenter (a standalone host's datacenter) as datacenter, an ESXi host
-// as cluster, a cluster as host. It returns nil when that is not the reason.
+// as cluster, a cluster as host; or, for cluster "", because nothing names where the VM runs,
+// as on a standalone ESXi host. It returns nil when that is not the reason.
 func (c *Client) vCenterMismatch(ctx context.Context, f *find.Finder, field, value string, available []string) error {
 	if c.IsESXi() {
 		return nil
@@ -64,6 +65,17 @@ func (c *Client) vCenterMismatch(ctx context.Context, f *find.Finder, field, val
 				"name one of its datacenters (%s), or point vsphere_server at the ESXi host itself", value, c.endpoint(), strings.Join(available, ", "))}
 		}
 	case "cluster":
+		if value == "" {
+			// No compute placement at all, as for a standalone ESXi host, on a vCenter with
+			// several places to run: no apply can pick one.
+			clusters := names(f.ClusterComputeResourceList(ctx, "*"))
+			if len(clusters) == 0 {
+				return nil
+			}
+			return &EndpointError{Field: field, Err: fmt.Errorf("no cluster, host or resource_pool is set, and %s, a vCenter Server with several places to run a VM: "+
+				"set cluster (%s), host or resource_pool. A configuration written for a standalone ESXi host (modules/small-scale-standalone-esxi) needs vsphere_server to be that host",
+				c.endpoint(), strings.Join(clusters, ", "))}
+		}
 		if h, err := f.HostSystem(ctx, value); err == nil {
 			return &EndpointError{Field: field, Err: fmt.Errorf("cluster = %q names the ESXi host %q, not a cluster: set host = %q instead and remove cluster", value, h.Name(), value)}
 		}

@@ -156,6 +156,9 @@ func (c *Client) resolve(ctx context.Context, p Placement, full bool) (*Resolved
 		}
 	default:
 		if r.ResourcePool, err = f.DefaultResourcePool(ctx); err != nil {
+			if merr := c.vCenterMismatch(ctx, f, "cluster", "", nil); merr != nil {
+				return nil, merr
+			}
 			return nil, fail("resource_pool", "", func() []string { return poolPaths(f.ResourcePoolList(ctx, "*")) }, errors.New("set cluster, host or resource_pool"))
 		}
 	}
