@@ -13,6 +13,10 @@
 // the guest tells a clean shutdown from a hard power-off, as on a real Debian. Every power-off
 // is followed by the guest, also one undone by a power-on before the lab could follow it.
 //
+// With Options.StandaloneESXi the lab also serves standalone ESXi hosts, each an endpoint of its
+// own (vcsim's ESX model: datacenter ha-datacenter, one host, no cluster, StandaloneESXi), in the
+// same process; their VMs boot guests on the same lab networks in the same way.
+//
 // # Guests
 //
 // The kind comes from the VM's extraConfig key KindKey (or a vApp property with that id, since
@@ -723,7 +727,9 @@ func (l *Lab) StaticRange() (first, last netip.Addr) {
 	return host(FirstStaticHost), host(LastStaticHost)
 }
 
-// Guest finds a guest by VM name or managed object ID ("jumphost" for the jump host).
+// Guest finds a guest by VM name or managed object ID ("jumphost" for the jump host). Each
+// simulator counts managed object IDs on its own, so a VM on a standalone ESXi host may have the
+// ID of a vCenter VM: find those by name.
 func (l *Lab) Guest(vmNameOrMoid string) (*Guest, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
