@@ -33,7 +33,9 @@ mkdir -p "$demo"
 
 say "building the lab"
 go build -o "$demo/hipchatdc-lab" ./cmd/hipchatdc-lab
-"$demo/hipchatdc-lab" start --dir "$demo/lab" >"$demo/lab.log" 2>&1 &
+# --esxi 2: two standalone ESXi hosts besides the vCenter (HIPCHATDC_ESX1_SERVER... in lab.env),
+# to try examples/standalone-esxi on a lab left running (KEEP=1); they start in well under a second.
+"$demo/hipchatdc-lab" start --dir "$demo/lab" --esxi 2 >"$demo/lab.log" 2>&1 &
 lab_pid=$!
 stop_lab() {
   "$demo/hipchatdc-lab" stop --dir "$demo/lab" >/dev/null 2>&1 || kill "$lab_pid" 2>/dev/null || true
@@ -135,6 +137,7 @@ if [ -n "$KEEP" ]; then
 vSphere:     $VSPHERE_URL  (user $VSPHERE_USER, CA $VSPHERE_CA_FILE; govc: GOVC_URL=$VSPHERE_URL GOVC_USERNAME=$VSPHERE_USER GOVC_PASSWORD=$VSPHERE_PASSWORD GOVC_TLS_CA_CERTS=$VSPHERE_CA_FILE)
 Hipchat:     curl --cacert $demo/ca.pem --resolve chat.example.com:443:$proxy https://chat.example.com/
 SSH:         ssh -F $HIPCHATDC_SSH_CONFIG root@$node     (data stores: $data, proxy: $proxy)
+ESXi hosts:  $HIPCHATDC_ESX1_URL ($HIPCHATDC_ESX1_HOST) and $HIPCHATDC_ESX2_URL ($HIPCHATDC_ESX2_HOST), no vCenter: examples/standalone-esxi
 Terraform:   TF_CLI_CONFIG_FILE=$demo/mirror/terraformrc $TERRAFORM -chdir=$demo/work/examples/small-scale plan
 Stop it all: make demo-stop
 MSG

@@ -26,6 +26,12 @@ for dir in "${dirs[@]}"; do
   if ! grep -qs required_providers "$dir"/*.tf; then
     printf 'terraform {\n  required_providers {\n    hipchatdc = { source = "hipchatdc/hipchatdc" }\n  }\n}\n' >"$dir/zz_required_providers.tf"
   fi
+  # A module that takes provider configurations by alias (modules/small-scale-standalone-esxi)
+  # gets them from its caller; validated on its own, it needs the aliases declared, as
+  # Terraform's documentation for validating such a module says.
+  for alias in $(sed -n 's/.*configuration_aliases *= *\[\(.*\)\].*/\1/p' "$dir"/*.tf | tr -d ' ' | tr ',' ' '); do
+    printf 'provider "%s" {\n  alias = "%s"\n}\n' "${alias%%.*}" "${alias#*.}" >>"$dir/zz_provider_aliases.tf"
+  done
   [ -z "$lock" ] || cp "$lock" "$dir/.terraform.lock.hcl"
   if ! out=$("$TERRAFORM" -chdir="$dir" init -input=false -no-color 2>&1) ||
      ! out=$("$TERRAFORM" -chdir="$dir" validate -no-color 2>&1); then

@@ -1,7 +1,7 @@
 // Command hipchatdc-lab runs the provider's lab (internal/lab) in the foreground for demos and
 // manual work: an in-process vCenter simulator and one guest sandbox per powered-on VM.
 //
-//	hipchatdc-lab start --dir D [--private]   runs until SIGINT/SIGTERM or "stop"
+//	hipchatdc-lab start --dir D [--private] [--esxi N]   runs until SIGINT/SIGTERM or "stop"
 //	hipchatdc-lab stop --dir D                stops the lab running in D and waits for it
 //
 // start writes D/lab.env (shell export lines) and D/lab.json with how to reach vSphere and the
@@ -37,6 +37,7 @@ func main() {
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	dir := fs.String("dir", "", "folder for lab.env, lab.json, lab.pid and the lab's files (required)")
 	private := fs.Bool("private", false, "put node/data-store guests on a private network behind a jump host")
+	esxi := fs.Int("esxi", 0, "start: also serve N standalone ESXi hosts (no vCenter), HIPCHATDC_ESX1_SERVER... in lab.env")
 	kind := fs.String("kind", lab.KindDebian, "ova: the guest kind the lab boots for VMs from this OVA (node, debian, debian-bare)")
 	diskGiB := fs.Int("disk-gib", 40, "ova: declared capacity of the OVA's disk")
 	out := fs.String("out", "", "ova: where to write the OVA")
@@ -57,7 +58,7 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "start":
-		err = start(*dir, *private)
+		err = start(*dir, *private, *esxi)
 	case "stop":
 		err = stop(*dir)
 	default:
@@ -69,11 +70,11 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: hipchatdc-lab start --dir DIR [--private]\n       hipchatdc-lab stop --dir DIR\n       hipchatdc-lab ova --out FILE.ova [--kind node|debian|debian-bare] [--disk-gib N]")
+	fmt.Fprintln(os.Stderr, "usage: hipchatdc-lab start --dir DIR [--private] [--esxi N]\n       hipchatdc-lab stop --dir DIR\n       hipchatdc-lab ova --out FILE.ova [--kind node|debian|debian-bare] [--disk-gib N]")
 	os.Exit(2)
 }
 
-func start(dir string, private bool) error {
+func start(dir string, private bool, esxi int) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -88,7 +89,7 @@ func start(dir string, private bool) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 
-	l, err := lab.Start(context.Background(), lab.Options{Dir: filepath.Join(dir, "lab"), PrivateNetwork: private, Logf: log.Printf})
+	l, err := lab.Start(context.Background(), lab.Options{Dir: filepath.Join(dir, "lab"), PrivateNetwork: private, StandaloneESXi: esxi, Logf: log.Printf})
 	if err != nil {
 		return err
 	}
@@ -124,6 +125,10 @@ func summary(l *lab.Lab, env map[string]string, dir string, private bool, pid in
 		v.Datacenter, v.ResourcePool, v.Datastore, v.Network)
 	if private {
 		fmt.Fprintf(&b, " (private: %q, jump host %s)", v.PrivateNetwork, env["HIPCHATDC_SSH_BASTION_HOST"])
+	}
+	for i, e := range l.StandaloneESXi() {
+		fmt.Fprintf(&b, "\n  ESXi %d:   %s  host %s (datacenter %s, no cluster), datastore %s, network %q, same user and password, CA %s",
+			i+1, e.URL, e.Host, e.Datacenter, e.Datastore, e.Network, e.CAFile)
 	}
 	first, last := l.StaticRange()
 	fmt.Fprintf(&b, `

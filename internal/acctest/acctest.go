@@ -109,6 +109,30 @@ provider "hipchatdc" {
 `, v.Server, v.User, v.Password, v.CAFile, s.PrivateKeyFile, s.KnownHostsFile, bastion)
 }
 
+// ESXiProviderConfig is a provider block for the lab's standalone ESXi host i (0-based,
+// lab.Options.StandaloneESXi), with the given alias ("" for none) and ProviderConfig's SSH
+// settings.
+func ESXiProviderConfig(l *lab.Lab, i int, alias string) string {
+	e, s := l.StandaloneESXi()[i], l.SSH()
+	if alias != "" {
+		alias = fmt.Sprintf("\n  alias          = %q", alias)
+	}
+	return fmt.Sprintf(`
+provider "hipchatdc" {%s
+  vsphere_server = %q
+  user           = %q
+  password       = %q
+  ca_file        = %q
+  ssh {
+    user             = "root"
+    private_key      = file(%q)
+    known_hosts_file = %q
+    timeout          = "2m"
+  }
+}
+`, alias, e.Server, e.User, e.Password, e.CAFile, s.PrivateKeyFile, s.KnownHostsFile)
+}
+
 var ovas sync.Map // kind → path
 
 // OVA returns the path of a small test OVA whose VM the lab boots as a guest of the given kind

@@ -19,7 +19,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(acctest.Main(m, lab.Options{}))
+	os.Exit(acctest.Main(m, lab.Options{StandaloneESXi: 2})) // ESXi: TestAccExample_standaloneESXi
 }
 
 // repoRoot is the module's root folder, two levels above this file.

@@ -42,6 +42,7 @@ type Guest struct {
 	Kind   string // KindNode, KindDebian or KindDebianBare
 
 	lab     *Lab
+	vc      *vcsim // the simulator the VM lives in (nil for the jump host)
 	index   int
 	dir     string // the guest's disk: etc/, var/, root/, home/, console.log
 	legs    []leg
@@ -354,8 +355,8 @@ func (g *Guest) report(nsFile *os.File) {
 	if newAddr {
 		g.lab.writeKnownHosts()
 	}
-	if changed && g.MOID != "" {
-		g.lab.vc.reportGuest(g.MOID, g.toolsView(nics))
+	if changed && g.vc != nil {
+		g.vc.reportGuest(g.MOID, g.toolsView(nics))
 	}
 }
 

@@ -13,6 +13,10 @@
 // the guest tells a clean shutdown from a hard power-off, as on a real Debian. Every power-off
 // is followed by the guest, also one undone by a power-on before the lab could follow it.
 //
+// With Options.StandaloneESXi the lab also serves standalone ESXi hosts, each an endpoint of its
+// own (vcsim's ESX model: datacenter ha-datacenter, one host, no cluster, StandaloneESXi), in the
+// same process; their VMs boot guests on the same lab networks in the same way.
+//
 // # Guests
 //
 // The kind comes from the VM's extraConfig key KindKey (or a vApp property with that id, since
@@ -86,6 +90,11 @@ type Options struct {
 	// PrivateNetwork puts node and data-store guests on a network the host cannot reach
 	// directly; SSH goes through the jump host guest (SSHInfo.JumpHost).
 	PrivateNetwork bool
+	// StandaloneESXi is how many standalone ESXi hosts (vcsim's ESX model, each its own
+	// endpoint with datacenter ha-datacenter and no cluster) the lab serves besides its
+	// vCenter: 0 by default, 2 for the guide's two-host layout without a vCenter. Their VMs
+	// boot guests on the same lab networks as the vCenter's.
+	StandaloneESXi int
 	// Logf receives progress messages (optional).
 	Logf func(format string, args ...any)
 }
@@ -154,6 +163,7 @@ type Lab struct {
 	public         *bridge
 	privNet        *bridge
 	vc             *vcsim
+	esx            []*vcsim
 	userKey        keyPair
 	keyFile        string
 	knownHF        string
@@ -165,7 +175,7 @@ type Lab struct {
 	adminPassword  string
 
 	mu       sync.Mutex
-	guests   map[string]*vmGuest // by MOID
+	guests   map[string]*vmGuest // by vmEvent.key: simulator and MOID
 	order    []*Guest
 	nextHost map[*bridge]int
 	nextIdx  int
@@ -259,6 +269,16 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 		return l, err
 	}
 	l.cleanup = append(l.cleanup, func() error { l.vc.close(); return nil })
+	for i := range o.StandaloneESXi {
+		t0 := time.Now()
+		esx, err := startESXSim(l.dir, fmt.Sprintf("esx%d", i+1), l.onPower)
+		if err != nil {
+			return l, err
+		}
+		l.logf("lab: standalone ESXi %s at %s in %v", esx.info.Host, esx.info.URL, time.Since(t0).Round(time.Millisecond))
+		l.esx = append(l.esx, esx)
+		l.cleanup = append(l.cleanup, func() error { esx.close(); return nil })
+	}
 
 	pub := l.slot.publicSubnet()
 	l.public = &bridge{name: l.slot.prefix() + "pub", subnet: pub, hostIP: pub.Addr().Next(), network: l.vc.info.Network}
@@ -385,13 +405,13 @@ func (l *Lab) onPower(ev vmEvent) {
 	if l.stopped {
 		return
 	}
-	vg := l.guests[ev.moid]
+	vg := l.guests[ev.key()]
 	if vg == nil {
 		if ev.destroyed {
 			return
 		}
 		vg = &vmGuest{}
-		l.guests[ev.moid] = vg
+		l.guests[ev.key()] = vg
 	}
 	if ev.destroyed {
 		vg.destroyed = true
@@ -425,7 +445,7 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 			_ = os.RemoveAll(vg.g.dir)
 			l.mu.Lock()
 			l.order = slices.DeleteFunc(l.order, func(g *Guest) bool { return g == vg.g })
-			delete(l.guests, ev.moid)
+			delete(l.guests, ev.key())
 			l.mu.Unlock()
 			l.writeKnownHosts()
 			l.logf("lab: guest %s removed with its VM", vg.g.VMName)
@@ -442,7 +462,7 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 		}
 		vg.g.powerOff()
 		if desired != types.VirtualMachinePowerStatePoweredOn {
-			l.vc.reportGuest(ev.moid, nil)
+			ev.vc.reportGuest(ev.moid, nil)
 		}
 		how := "powered off"
 		if clean {
@@ -458,6 +478,9 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 			legs, err := l.legsFor(ev)
 			if err == nil {
 				vg.g, err = l.newGuest(ev.name, ev.moid, ev.kind, legs)
+				if err == nil {
+					vg.g.vc = ev.vc
+				}
 			}
 			if err != nil {
 				l.logf("lab: VM %s: %v", ev.name, err)
@@ -487,7 +510,7 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 	}
 	if vg.g != nil && vg.g.Running() {
 		vg.g.powerOff()
-		l.vc.reportGuest(ev.moid, nil)
+		ev.vc.reportGuest(ev.moid, nil)
 		l.logf("lab: guest %s powered off", vg.g.VMName)
 	}
 }
@@ -632,6 +655,22 @@ func (l *Lab) PrivateNetwork() bool { return l.private }
 // VSphere is how to reach the simulated vCenter.
 func (l *Lab) VSphere() VSphereInfo { return l.vc.info }
 
+// StandaloneESXi is how to reach each standalone ESXi host (Options.StandaloneESXi), in
+// order: Datacenter "ha-datacenter", Host its one host ("esx1.lab"), ResourcePool that host's
+// root pool, no Cluster and no PrivateNetwork.
+func (l *Lab) StandaloneESXi() []VSphereInfo {
+	out := make([]VSphereInfo, len(l.esx))
+	for i, e := range l.esx {
+		out[i] = e.info
+	}
+	return out
+}
+
+// ESXiClient logs in to standalone ESXi host i (0-based), verifying its certificate.
+func (l *Lab) ESXiClient(ctx context.Context, i int) (*govmomi.Client, error) {
+	return l.esx[i].client(ctx)
+}
+
 // VMsMade is how many VMs called name vcsim has created since the lab started, whatever became
 // of them. An OVA import creates its VM before the NFC lease the disks are uploaded to, so 0
 // means that no import of that name reached an upload.
@@ -639,6 +678,14 @@ func (l *Lab) VMsMade(name string) int {
 	l.vc.mu.Lock()
 	defer l.vc.mu.Unlock()
 	return l.vc.made[name]
+}
+
+// VMsMadeOnESXi is VMsMade for standalone ESXi host i (0-based).
+func (l *Lab) VMsMadeOnESXi(i int, name string) int {
+	e := l.esx[i]
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.made[name]
 }
 
 // Client logs in to vcsim, verifying its certificate, for tests that act as an operator
@@ -683,7 +730,9 @@ func (l *Lab) StaticRange() (first, last netip.Addr) {
 	return host(FirstStaticHost), host(LastStaticHost)
 }
 
-// Guest finds a guest by VM name or managed object ID ("jumphost" for the jump host).
+// Guest finds a guest by VM name or managed object ID ("jumphost" for the jump host). Each
+// simulator counts managed object IDs on its own, so a VM on a standalone ESXi host may have the
+// ID of a vCenter VM: find those by name.
 func (l *Lab) Guest(vmNameOrMoid string) (*Guest, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -741,6 +790,12 @@ func (l *Lab) Env() map[string]string {
 		// govc (make govc builds the pinned one) reads these: `. lab.env; govc ls` works.
 		"GOVC_URL": v.URL, "GOVC_USERNAME": v.User, "GOVC_PASSWORD": v.Password,
 		"GOVC_TLS_CA_CERTS": v.CAFile, "GOVC_DATACENTER": v.Datacenter,
+	}
+	for i, e := range l.StandaloneESXi() {
+		p := fmt.Sprintf("HIPCHATDC_ESX%d_", i+1)
+		env[p+"SERVER"], env[p+"URL"], env[p+"CA_FILE"] = e.Server, e.URL, e.CAFile
+		env[p+"USER"], env[p+"PASSWORD"] = e.User, e.Password
+		env[p+"HOST"], env[p+"DATASTORE"], env[p+"NETWORK"] = e.Host, e.Datastore, e.Network
 	}
 	first, last := l.StaticRange()
 	env["HIPCHATDC_LAB_STATIC_RANGE"] = first.String() + "-" + last.String()

@@ -274,7 +274,7 @@ func TestLab(t *testing.T) {
 			// the power-on, as when a resize's power cycle outruns the lab: the guest still goes
 			// down and boots again, as a real VM does.
 			pub.mu.Lock()
-			vg := pub.guests[g.MOID]
+			vg := pub.guests[g.key()]
 			pub.mu.Unlock()
 			vg.opMu.Lock()
 			power(t, ctx, vm, false)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -56,6 +57,9 @@ var simulatorCreate sync.Mutex
 
 // vcsim is the lab's in-process vCenter and the bridge from its power events to guests.
 type vcsim struct {
+	// key tells this simulator's VMs from another's in the lab's guest table: "" for the
+	// vCenter, "esx1", "esx2" for standalone ESXi hosts (each simulator counts its own MOIDs).
+	key    string
 	model  *simulator.Model
 	server *simulator.Server
 	reg    *simulator.Registry
@@ -72,6 +76,7 @@ type vcsim struct {
 
 // vmEvent is what the lab needs from a VM at a power change, copied under the VM's lock.
 type vmEvent struct {
+	vc               *vcsim // the simulator the VM lives in
 	moid, name, kind string
 	powerState       types.VirtualMachinePowerState
 	guestShutdown    bool // the power-off is a guest shutdown (ShutdownGuest), not a hard one
@@ -79,6 +84,14 @@ type vmEvent struct {
 	networks         []string // forced leg list (NetworksKey), or nil
 	nics             []vmNIC
 }
+
+// key names the VM in the lab's guest table: MOIDs are only unique within one simulator.
+func (ev vmEvent) key() string { return vmKey(ev.vc, ev.moid) }
+
+// key is the guest's VM's key in the lab's guest table (vmEvent.key).
+func (g *Guest) key() string { return vmKey(g.vc, g.MOID) }
+
+func vmKey(vc *vcsim, moid string) string { return vc.key + "/" + moid }
 
 type vmNIC struct {
 	network   string
@@ -101,6 +114,25 @@ func startVCSim(dir string, onPower func(vmEvent)) (*vcsim, error) {
 	// DC0_C0 of fast hosts for the tests' VMs, DC0_C1 with one slow host, DC0_C2 without DRS
 	// (vcsim turns DRS on in every cluster it makes; setUp turns it off there).
 	m.Cluster = 3
+	return serveModel(m, "", dir, onPower)
+}
+
+// startESXSim starts a standalone ESXi host (vcsim's ESX model: datacenter ha-datacenter, one
+// host, no cluster) called name ("esx1"), whose VMs boot guests like the vCenter's. Its files
+// (CA, datastore) go under dir/name.
+func startESXSim(dir, name string, onPower func(vmEvent)) (*vcsim, error) {
+	m := simulator.ESX()
+	m.Datastore = 0
+	m.Machine = 0
+	dir = filepath.Join(dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return serveModel(m, name, dir, onPower)
+}
+
+// serveModel creates model m, serves it over HTTPS on loopback and sets up its datastore.
+func serveModel(m *simulator.Model, key, dir string, onPower func(vmEvent)) (*vcsim, error) {
 	simulatorCreate.Lock()
 	err := m.Create()
 	simulatorCreate.Unlock()
@@ -113,15 +145,24 @@ func startVCSim(dir string, onPower func(vmEvent)) (*vcsim, error) {
 	for _, e := range m.Map().All("HostSystem") {
 		h := e.(*simulator.HostSystem)
 		h.Summary.Hardware.CpuMhz = FastHostMHz
-		if h.Name == slowHost || h.Name == slowClusterHost {
+		if key == "" && (h.Name == slowHost || h.Name == slowClusterHost) {
 			h.Summary.Hardware.CpuMhz = SlowHostMHz
+		}
+		if key != "" {
+			// Every ESX model's host is "localhost.localdomain": give each its own name, as
+			// two real ESXi hosts have, so that messages and the datastores tell them apart.
+			h.Name = key + ".lab"
+			h.Summary.Config.Name = h.Name
+			if cr, ok := m.Map().Get(*h.Parent).(*mo.ComputeResource); ok {
+				cr.Name = h.Name
+			}
 		}
 	}
 	m.Service.TLS = new(tls.Config) // httptest's certificate, valid for 127.0.0.1
 	m.Service.Listen = &url.URL{User: url.UserPassword(vsphereUser, vspherePassword)}
 	m.Service.RegisterEndpoints = true
 	s := m.Service.NewServer()
-	v := &vcsim{model: m, server: s, reg: m.Map(), onPower: onPower, pgName: map[string]string{}, guestShutdowns: map[string]bool{}, made: map[string]int{}}
+	v := &vcsim{key: key, model: m, server: s, reg: m.Map(), onPower: onPower, pgName: map[string]string{}, guestShutdowns: map[string]bool{}, made: map[string]int{}}
 	v.reg.AddHandler(v)
 
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
@@ -203,6 +244,10 @@ func (v *vcsim) setUp(dsDir string) error {
 		return err
 	}
 	f.SetDatacenter(dc)
+	v.dsDir = dsDir
+	if v.key != "" {
+		return v.setUpESX(ctx, f, dc, refs, dsName)
+	}
 	cluster, err := f.ClusterComputeResource(ctx, "DC0_C0")
 	if err != nil {
 		return err
@@ -215,7 +260,6 @@ func (v *vcsim) setUp(dsDir string) error {
 	if err != nil {
 		return err
 	}
-	v.dsDir = dsDir
 	nets, err := f.NetworkList(ctx, "*")
 	if err != nil {
 		return err
@@ -263,6 +307,33 @@ func (v *vcsim) setUp(dsDir string) error {
 	if v.info.Network == "" || v.info.PrivateNetwork == "" {
 		return fmt.Errorf("vcsim inventory lacks a network (%q) or a DVS portgroup (%q)", v.info.Network, v.info.PrivateNetwork)
 	}
+	return nil
+}
+
+// setUpESX records a standalone ESXi host's inventory: its one host, that host's root
+// pool and its standard network; no cluster, no DVS.
+func (v *vcsim) setUpESX(ctx context.Context, f *find.Finder, dc *object.Datacenter, hosts []types.ManagedObjectReference, dsName string) error {
+	if len(hosts) != 1 {
+		return fmt.Errorf("ESX model %s has %d hosts, want 1", v.key, len(hosts))
+	}
+	pool, err := f.DefaultResourcePool(ctx)
+	if err != nil {
+		return err
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		return err
+	}
+	net, err := f.DefaultNetwork(ctx)
+	if err != nil {
+		return err
+	}
+	v.info.Datacenter = dc.Name()
+	v.info.Host = v.key + ".lab"
+	v.info.ResourcePool = pool.InventoryPath
+	v.info.Folder = folders.VmFolder.InventoryPath
+	v.info.Datastore = dsName
+	v.info.Network = path.Base(net.GetInventoryPath())
 	return nil
 }
 
@@ -334,13 +405,13 @@ func (v *vcsim) UpdateObject(ctx *simulator.Context, obj mo.Reference, changes [
 
 func (v *vcsim) RemoveObject(_ *simulator.Context, ref types.ManagedObjectReference) {
 	if ref.Type == "VirtualMachine" {
-		v.onPower(vmEvent{moid: ref.Value, destroyed: true})
+		v.onPower(vmEvent{vc: v, moid: ref.Value, destroyed: true})
 	}
 }
 
 // describe copies what a guest needs from the VM; it runs under the VM's lock.
 func (v *vcsim) describe(vm *mo.VirtualMachine, state types.VirtualMachinePowerState) vmEvent {
-	ev := vmEvent{moid: vm.Self.Value, name: vm.Name, kind: KindDebian, powerState: state}
+	ev := vmEvent{vc: v, moid: vm.Self.Value, name: vm.Name, kind: KindDebian, powerState: state}
 	if vm.Config == nil {
 		return ev
 	}

@@ -14,12 +14,21 @@ import (
 // given, is the NetworksKey value ("public", "private" or "public,private"). It is what tests
 // of the guest recipes use to get a real guest without going through the provider.
 func (l *Lab) StartGuestVM(ctx context.Context, name, kind string, networks ...string) (*Guest, error) {
-	c, err := l.Client(ctx)
+	return l.startGuestVM(ctx, l.vc, name, kind, networks...)
+}
+
+// StartGuestVMOnESXi is StartGuestVM on standalone ESXi host i (0-based, Options.StandaloneESXi).
+func (l *Lab) StartGuestVMOnESXi(ctx context.Context, i int, name, kind string) (*Guest, error) {
+	return l.startGuestVM(ctx, l.esx[i], name, kind)
+}
+
+func (l *Lab) startGuestVM(ctx context.Context, vc *vcsim, name, kind string, networks ...string) (*Guest, error) {
+	c, err := vc.client(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Logout(context.WithoutCancel(ctx))
-	v := l.VSphere()
+	v := vc.info
 	f := find.NewFinder(c.Client, true)
 	dc, err := f.Datacenter(ctx, v.Datacenter)
 	if err != nil {

@@ -54,8 +54,9 @@ func (p *hipchatdcProvider) Schema(_ context.Context, _ provider.SchemaRequest, 
 			"vSphere settings fall back to the same environment variables as the vsphere provider.",
 		Attributes: map[string]schema.Attribute{
 			"vsphere_server": schema.StringAttribute{
-				Optional:            true,
-				MarkdownDescription: "vCenter Server (or ESXi) host name, `host:port` or URL. Environment: `VSPHERE_SERVER`.",
+				Optional: true,
+				MarkdownDescription: "vCenter Server (or standalone ESXi host) host name, `host:port` or URL. Environment: `VSPHERE_SERVER`. " +
+					"For ESXi hosts without a vCenter, one provider configuration (`alias`) per host: see the standalone ESXi guide.",
 			},
 			"user": schema.StringAttribute{
 				Optional:            true,

@@ -9,5 +9,5 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(acctest.Main(m, lab.Options{}))
+	os.Exit(acctest.Main(m, lab.Options{StandaloneESXi: 2})) // ESXi: the standalone-host tests
 }

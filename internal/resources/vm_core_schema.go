@@ -68,8 +68,8 @@ type vmCore struct {
 
 // placementAttr describes one placement argument once.
 var placementAttrs = []struct{ name, doc string }{
-	{"datacenter", "Datacenter name, inventory path or managed object ID. Default: the only datacenter."},
-	{"cluster", "Cluster to place the VM in (its root resource pool). One of `cluster`, `host`, `resource_pool`, or none when the datacenter has one."},
+	{"datacenter", "Datacenter name, inventory path or managed object ID. Default: the only datacenter (`ha-datacenter` on a standalone ESXi host, the only one it accepts)."},
+	{"cluster", "Cluster to place the VM in (its root resource pool). One of `cluster`, `host`, `resource_pool`, or none when the datacenter has one. Not on a standalone ESXi host, which has no clusters."},
 	{"host", "ESXi host to place the VM on. Its CPU clock (`summary.hardware.cpuMhz`) must meet the guide's minimum for the role unless `allow_slow_cpu`."},
 	{"resource_pool", "Resource pool, by inventory path (`/DC0/host/C0/Resources/pool`) or managed object ID."},
 	{"folder", "VM folder, relative to the datacenter's VM folder (`hipchat/prod`). Default: the root VM folder."},

@@ -191,7 +191,8 @@ func (c *vmCore) hostCPUCheck(role spec.Role, diags *diag.Diagnostics) func(stri
 // planHostCPU checks the hosts of a new VM's placement at plan time, when vSphere can be asked
 // without connecting (the provider's settings were known) and the placement is known. A
 // placement vSphere cannot resolve yet (made by the same apply, or wrong) is left to the apply,
-// which checks the hosts again before the upload.
+// which checks the hosts again before the upload. A placement of the wrong kind for the
+// endpoint (a cluster on a standalone ESXi host, say) no apply can fix: it fails the plan.
 func (o vmOps) planHostCPU(ctx context.Context, c *vmCore, role spec.Role, diags *diag.Diagnostics) {
 	if o.data == nil || !o.data.Connected || o.data.VSphere == nil {
 		return
@@ -207,9 +208,13 @@ func (o vmOps) planHostCPU(ctx context.Context, c *vmCore, role spec.Role, diags
 	}
 	err = vc.CheckHostCPU(ctx, c.placement(), c.hostCPUCheck(role, diags))
 	var pe *vsphere.PreflightError
-	if errors.As(err, &pe) {
+	var ee *vsphere.EndpointError
+	switch {
+	case errors.As(err, &pe):
 		addPreflightError(diags, c, role, pe)
-	} else if err != nil {
+	case errors.As(err, &ee):
+		diags.AddAttributeError(path.Root(ee.Field), "Placement does not fit the vSphere endpoint", ee.Error()+". Nothing was created.")
+	case err != nil:
 		tflog.Debug(ctx, "placement not checked at plan time; the apply checks it", map[string]any{"error": err.Error()})
 	}
 }
@@ -242,10 +247,13 @@ func addPreflightError(diags *diag.Diagnostics, c *vmCore, role spec.Role, pe *v
 // addVSphereError blames the placement attribute a PlacementError names, or attr.
 func addVSphereError(diags *diag.Diagnostics, attr, summary string, err error) {
 	var pe *vsphere.PlacementError
+	var ee *vsphere.EndpointError
 	var ce *vsphere.CAFileError
 	switch {
 	case errors.As(err, &pe):
 		attr = pe.Field
+	case errors.As(err, &ee):
+		attr = ee.Field
 	case errors.As(err, &ce):
 		attr = "ova_ca_file"
 	}

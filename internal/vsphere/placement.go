@@ -75,6 +75,9 @@ func (c *Client) ResolvePlacement(ctx context.Context, p Placement) (*ResolvedPl
 // resolve finds the objects p names; without full only the datacenter, host and resource
 // pool (where the VM runs), leaving Folder, Datastore and Network nil.
 func (c *Client) resolve(ctx context.Context, p Placement, full bool) (*ResolvedPlacement, error) {
+	if err := c.checkESXiPlacement(p); err != nil {
+		return nil, err
+	}
 	f := find.NewFinder(c.vim, false)
 	var r ResolvedPlacement
 	var err error
@@ -85,7 +88,11 @@ func (c *Client) resolve(ctx context.Context, p Placement, full bool) (*Resolved
 		r.Datacenter, err = f.Datacenter(ctx, p.Datacenter)
 	}
 	if err != nil {
-		return nil, &PlacementError{Field: "datacenter", Value: p.Datacenter, Available: names(f.DatacenterList(ctx, "*")), Err: err}
+		available := names(f.DatacenterList(ctx, "*"))
+		if merr := c.vCenterMismatch(ctx, f, "datacenter", p.Datacenter, available); merr != nil {
+			return nil, merr
+		}
+		return nil, &PlacementError{Field: "datacenter", Value: p.Datacenter, Available: available, Err: err}
 	}
 	f.SetDatacenter(r.Datacenter)
 	dcName := r.Datacenter.Name()
@@ -120,6 +127,9 @@ func (c *Client) resolve(ctx context.Context, p Placement, full bool) (*Resolved
 
 	if p.Host != "" {
 		if r.Host, err = f.HostSystem(ctx, p.Host); err != nil {
+			if merr := c.vCenterMismatch(ctx, f, "host", p.Host, nil); merr != nil {
+				return nil, merr
+			}
 			return nil, fail("host", p.Host, func() []string { return names(f.HostSystemList(ctx, "*")) }, err)
 		}
 	}
@@ -132,6 +142,9 @@ func (c *Client) resolve(ctx context.Context, p Placement, full bool) (*Resolved
 	case p.Cluster != "":
 		cl, err := f.ClusterComputeResource(ctx, p.Cluster)
 		if err != nil {
+			if merr := c.vCenterMismatch(ctx, f, "cluster", p.Cluster, nil); merr != nil {
+				return nil, merr
+			}
 			return nil, fail("cluster", p.Cluster, func() []string { return names(f.ClusterComputeResourceList(ctx, "*")) }, err)
 		}
 		if r.ResourcePool, err = cl.ResourcePool(ctx); err != nil {
@@ -143,6 +156,9 @@ func (c *Client) resolve(ctx context.Context, p Placement, full bool) (*Resolved
 		}
 	default:
 		if r.ResourcePool, err = f.DefaultResourcePool(ctx); err != nil {
+			if merr := c.vCenterMismatch(ctx, f, "cluster", "", nil); merr != nil {
+				return nil, merr
+			}
 			return nil, fail("resource_pool", "", func() []string { return poolPaths(f.ResourcePoolList(ctx, "*")) }, errors.New("set cluster, host or resource_pool"))
 		}
 	}

@@ -1,0 +1,158 @@
+# The guide's small-scale topology on two standalone ESXi hosts without a vCenter: "one VMWare
+# host for the Hipchat node, another VMWare host for all three data stores, and a reverse
+# proxy". Each host is its own vSphere endpoint, so each has its own provider configuration:
+# hipchatdc.node_host for the node, hipchatdc.data_stores_host for the data stores and the proxy.
+# An ESXi host has one datacenter (ha-datacenter), no cluster and no VM folders: the VMs go to
+# the host's root resource pool. The resources and checks are those of
+# modules/small-scale-cluster; keep the two in step.
+
+locals {
+  proxy_network = coalesce(var.proxy_network, var.network)
+  proxy_gateway = coalesce(var.proxy_gateway, var.gateway)
+
+  # can() turns the regex's error on a null into false: && does not short-circuit. Any
+  # scheme:// is a URL, so that the provider's ova_url check refuses ftp:// at plan time
+  # instead of the import failing to open a file of that name.
+  server_is_url  = can(regex("^[A-Za-z][A-Za-z0-9+.-]*://", var.server_ova))
+  server_ova     = local.server_is_url ? null : var.server_ova
+  server_ova_url = local.server_is_url ? var.server_ova : null
+  hipchat_is_url = can(regex("^[A-Za-z][A-Za-z0-9+.-]*://", var.hipchat_ova))
+
+  # The guide gives every VM its own static address and a unique host name. The provider checks
+  # one VM at a time, and a variable's validation sees only that variable (Terraform < 1.9), so
+  # the module compares the three in preconditions. Host names compare as DNS does: without
+  # case and trailing dot.
+  # Addresses clash only on one network: the proxy may sit on a network of its own.
+  vms           = { "var.node" = var.node, "var.data_stores" = var.data_stores, "var.proxy" = var.proxy }
+  vm_networks   = { "var.node" = var.network, "var.data_stores" = var.network, "var.proxy" = local.proxy_network }
+  network_addrs = { for k, v in local.vms : k => { network = local.vm_networks[k], address = v.address } }
+  shared_addresses = {
+    for key, owners in { for k, v in local.network_addrs : "${v.address} on network ${v.network}" => "${k}.address"... } : key => owners if length(owners) > 1
+  }
+  shared_hostnames = {
+    for name, owners in { for k, v in local.vms : lower(trimsuffix(v.hostname, ".")) => "${k}.hostname"... } : name => owners if length(owners) > 1
+  }
+}
+
+resource "hipchatdc_datastore_node" "data" {
+  provider = hipchatdc.data_stores_host
+
+  name        = var.data_stores.name
+  datastore   = var.datastore
+  network     = var.network
+  ova_path    = local.server_ova
+  ova_url     = local.server_ova_url
+  ova_ca_file = var.server_template == null ? var.ova_ca_file : null
+  template    = var.server_template
+
+  num_cpus      = var.data_stores.num_cpus
+  memory        = var.data_stores.memory
+  disk_size     = var.data_stores.disk_size
+  nfs_disk_size = var.data_stores.nfs_disk_size
+  nfs_device    = var.data_stores.nfs_device
+  nfs_server    = var.data_stores.nfs_server
+
+  hostname     = var.data_stores.hostname
+  ipv4_address = var.data_stores.address
+  ipv4_netmask = var.netmask
+  ipv4_gateway = var.gateway
+  dns_servers  = length(var.dns_servers) > 0 ? var.dns_servers : null
+  ntp_servers  = var.ntp_servers
+
+  install_packages  = var.install_packages
+  redis_password    = var.redis_password
+  postgres_database = var.database
+  postgres_user     = var.database_user
+  postgres_password = var.database_password
+
+  lifecycle {
+    precondition {
+      condition     = (var.server_ova == null) != (var.server_template == null)
+      error_message = "Set exactly one of server_ova and server_template."
+    }
+    # On the first VM the guide deploys, so that nothing is planned with a clash.
+    precondition {
+      condition     = length(local.shared_addresses) == 0
+      error_message = "Each VM needs a static address of its own: ${join("; ", [for a, owners in local.shared_addresses : "${join(" and ", owners)} share ${a}"])}."
+    }
+    precondition {
+      condition     = length(local.shared_hostnames) == 0
+      error_message = "The guide asks for a unique host name per VM: ${join("; ", [for h, owners in local.shared_hostnames : "${join(" and ", owners)} share ${h}"])}."
+    }
+  }
+}
+
+resource "hipchatdc_node" "app" {
+  provider = hipchatdc.node_host
+
+  name        = var.node.name
+  datastore   = var.datastore
+  network     = var.network
+  ova_path    = local.hipchat_is_url ? null : var.hipchat_ova
+  ova_url     = local.hipchat_is_url ? var.hipchat_ova : null
+  ova_ca_file = var.ova_ca_file
+
+  num_cpus  = var.node.num_cpus
+  memory    = var.node.memory
+  disk_size = var.node.disk_size
+
+  hostname     = var.node.hostname
+  ipv4_address = var.node.address
+  ipv4_netmask = var.netmask
+  ipv4_gateway = var.gateway
+  dns_servers  = length(var.dns_servers) > 0 ? var.dns_servers : null
+  ntp_servers  = var.ntp_servers
+
+  # The guide's next step, "Configure Hipchat Data Center nodes".
+  data_stores {
+    postgres_host     = hipchatdc_datastore_node.data.postgres_host
+    postgres_port     = hipchatdc_datastore_node.data.postgres_port
+    postgres_database = hipchatdc_datastore_node.data.postgres_database
+    postgres_user     = hipchatdc_datastore_node.data.postgres_user
+    postgres_password = var.database_password
+    redis_host        = hipchatdc_datastore_node.data.redis_host
+    redis_port        = hipchatdc_datastore_node.data.redis_port
+    redis_password    = var.redis_password
+    nfs_export        = hipchatdc_datastore_node.data.nfs_export
+    public_url        = "https://${var.public_hostname}"
+  }
+}
+
+resource "hipchatdc_reverse_proxy" "edge" {
+  provider = hipchatdc.data_stores_host
+
+  name        = var.proxy.name
+  datastore   = var.datastore
+  network     = local.proxy_network
+  ova_path    = local.server_ova
+  ova_url     = local.server_ova_url
+  ova_ca_file = var.server_template == null ? var.ova_ca_file : null
+  template    = var.server_template
+
+  num_cpus = var.proxy.num_cpus
+  memory   = var.proxy.memory
+
+  hostname     = var.proxy.hostname
+  ipv4_address = var.proxy.address
+  ipv4_netmask = var.netmask
+  ipv4_gateway = local.proxy_gateway
+  dns_servers  = length(var.dns_servers) > 0 ? var.dns_servers : null
+  ntp_servers  = var.ntp_servers
+
+  public_hostname = var.public_hostname
+  certificate_pem = var.certificate_pem
+  private_key_pem = var.private_key_pem
+  nodes           = [hipchatdc_node.app.ipv4_address]
+  node_hostnames  = [hipchatdc_node.app.hostname]
+}
+
+# The guide puts the node and the data stores on two hosts. Nothing the module sees tells
+# whether the two provider configurations reach two different hosts, so once the VMs exist it
+# compares the hosts they run on (a warning: two hosts may share a name, such as an unnamed
+# ESXi host's localhost.localdomain).
+check "node_and_data_stores_on_two_hosts" {
+  assert {
+    condition     = hipchatdc_node.app.host != hipchatdc_datastore_node.data.host
+    error_message = "The Hipchat node and the data stores both run on ESXi host ${hipchatdc_node.app.host}; the guide puts them on two hosts. Point the providers passed as hipchatdc.node_host and hipchatdc.data_stores_host at two different ESXi hosts."
+  }
+}

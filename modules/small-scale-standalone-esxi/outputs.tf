@@ -1,0 +1,40 @@
+output "public_url" {
+  description = "Where users reach Hipchat: HTTPS through the reverse proxy."
+  value       = hipchatdc_reverse_proxy.edge.url
+}
+
+output "addresses" {
+  description = "Static addresses of the three VMs."
+  value = {
+    node        = hipchatdc_node.app.ipv4_address
+    data_stores = hipchatdc_datastore_node.data.ipv4_address
+    proxy       = hipchatdc_reverse_proxy.edge.ipv4_address
+  }
+}
+
+output "endpoints" {
+  description = "The data stores as the Hipchat node uses them."
+  value = {
+    redis    = "${hipchatdc_datastore_node.data.redis_host}:${hipchatdc_datastore_node.data.redis_port}"
+    postgres = "${hipchatdc_datastore_node.data.postgres_host}:${hipchatdc_datastore_node.data.postgres_port}/${hipchatdc_datastore_node.data.postgres_database}"
+    nfs      = hipchatdc_datastore_node.data.nfs_export
+  }
+}
+
+output "vm_ids" {
+  description = "Managed object IDs of the three VMs."
+  value = {
+    node        = hipchatdc_node.app.id
+    data_stores = hipchatdc_datastore_node.data.id
+    proxy       = hipchatdc_reverse_proxy.edge.id
+  }
+}
+
+output "hosts" {
+  description = "The ESXi host each VM runs on."
+  value = {
+    node        = hipchatdc_node.app.host
+    data_stores = hipchatdc_datastore_node.data.host
+    proxy       = hipchatdc_reverse_proxy.edge.host
+  }
+}

@@ -1,0 +1,52 @@
+# `terraform test` for the module with mocked providers: two provider configurations that reach
+# one ESXi host put the node and the data stores on it, which the module's check reports. A file
+# of its own, so that its VMs are new ones (each file has its own state).
+# internal/e2e (TestAccModule_standaloneESXiTerraformTest) runs it; TestAccExample_standaloneESXi
+# applies the module on the lab's two ESXi hosts.
+
+mock_provider "hipchatdc" {
+  alias = "esxi_1"
+  mock_resource "hipchatdc_node" {
+    defaults = { host = "esxi-1.example.com" }
+  }
+  mock_resource "hipchatdc_datastore_node" {
+    defaults = { host = "esxi-1.example.com", postgres_host = "10.0.0.12", postgres_port = 5432, redis_host = "10.0.0.12", redis_port = 6379, nfs_export = "10.0.0.12:/srv/nfs" }
+  }
+  mock_resource "hipchatdc_reverse_proxy" {
+    defaults = { host = "esxi-1.example.com" }
+  }
+}
+
+mock_provider "hipchatdc" {
+  alias = "esxi_2"
+  mock_resource "hipchatdc_node" {
+    defaults = { host = "esxi-2.example.com" }
+  }
+  mock_resource "hipchatdc_datastore_node" {
+    defaults = { host = "esxi-2.example.com", postgres_host = "10.0.0.12", postgres_port = 5432, redis_host = "10.0.0.12", redis_port = 6379, nfs_export = "10.0.0.12:/srv/nfs" }
+  }
+  mock_resource "hipchatdc_reverse_proxy" {
+    defaults = { host = "esxi-2.example.com" }
+  }
+}
+
+variables {
+  hipchat_ova       = "HipChat.ova"
+  server_ova        = "debian-12.ova"
+  gateway           = "10.0.0.1"
+  node              = { name = "hipchat-node-1", hostname = "hipchat-node-1.example.com", address = "10.0.0.11" }
+  data_stores       = { name = "hipchat-data-1", hostname = "hipchat-data-1.example.com", address = "10.0.0.12" }
+  proxy             = { name = "hipchat-proxy-1", hostname = "hipchat-proxy-1.example.com", address = "10.0.0.13" }
+  public_hostname   = "chat.example.com"
+  database_password = "secret-1"
+  redis_password    = "secret-2"
+}
+
+run "one_host_for_both_warns" {
+  command = apply
+  providers = {
+    hipchatdc.node_host        = hipchatdc.esxi_1
+    hipchatdc.data_stores_host = hipchatdc.esxi_1
+  }
+  expect_failures = [check.node_and_data_stores_on_two_hosts]
+}

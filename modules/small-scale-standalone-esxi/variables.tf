@@ -1,0 +1,178 @@
+# Placement on each ESXi host: its only datacenter (ha-datacenter) and its root resource pool.
+variable "datastore" {
+  type        = string
+  default     = null
+  description = "Datastore for the VMs' disks, by the same name on both hosts (ESXi's first is datastore1). Default: each host's only datastore."
+}
+
+variable "network" {
+  type        = string
+  default     = "VM Network"
+  description = "Port group of the Hipchat node and the data stores, by the same name on both hosts. Default: ESXi's \"VM Network\"."
+}
+
+variable "proxy_network" {
+  type        = string
+  default     = null
+  description = "Port group of the reverse proxy (a DMZ, say) on the data stores' host. Default: network."
+}
+
+# Sources.
+variable "hipchat_ova" {
+  type        = string
+  description = "The Hipchat Data Center OVA: a local path or an http(s) URL."
+}
+
+variable "server_ova" {
+  type        = string
+  default     = null
+  description = "A Debian or Ubuntu server OVA (path or URL) for the data stores and the proxy. One of server_ova or server_template."
+}
+
+variable "ova_ca_file" {
+  type        = string
+  default     = null
+  description = "PEM file of the CA that signed the OVAs (a signed OVA's certificate must chain to it); null: the system's trusted roots. Not used for VMs cloned from server_template."
+}
+
+variable "server_template" {
+  type        = string
+  default     = null
+  description = "A Debian or Ubuntu server template to clone for the data stores and the proxy."
+}
+
+# Network identity.
+variable "netmask" {
+  type        = number
+  default     = 24
+  description = "Prefix length of the addresses."
+}
+
+variable "gateway" {
+  type        = string
+  description = "Default gateway of the private network."
+}
+
+variable "proxy_gateway" {
+  type        = string
+  default     = null
+  description = "Default gateway of the proxy's network. Default: gateway."
+}
+
+variable "dns_servers" {
+  type    = list(string)
+  default = []
+}
+
+variable "ntp_servers" {
+  type        = list(string)
+  default     = ["0.atlassian.pool.ntp.org", "1.atlassian.pool.ntp.org"]
+  description = "NTP servers; the guide's default is Atlassian's pool. Networks without internet access must set their own."
+}
+
+variable "node" {
+  type = object({
+    name      = string
+    hostname  = string
+    address   = string
+    num_cpus  = optional(number, 8)
+    memory    = optional(number, 16384)
+    disk_size = optional(number, 40)
+  })
+  description = "The Hipchat node: VM name, unique host name (not `hipchat`), static address, sizing."
+
+  validation {
+    condition     = lower(split(".", var.node.hostname)[0]) != "hipchat"
+    error_message = "The guide asks for a unique node host name other than \"hipchat\" (\"We know it's tempting ... but resist!\")."
+  }
+}
+
+variable "data_stores" {
+  type = object({
+    name          = string
+    hostname      = string
+    address       = string
+    num_cpus      = optional(number, 8)
+    memory        = optional(number, 16384)
+    disk_size     = optional(number, 60)
+    nfs_disk_size = optional(number, 40)
+    nfs_device    = optional(string)
+    nfs_server    = optional(string, "kernel")
+  })
+  description = "The data stores VM (Redis, Postgres, NFS v4)."
+
+  validation {
+    condition     = var.data_stores.nfs_disk_size >= 40
+    error_message = "The guide's NFS volume is at least 40 GB."
+  }
+}
+
+variable "proxy" {
+  type = object({
+    name     = string
+    hostname = string
+    address  = string
+    num_cpus = optional(number, 2)
+    memory   = optional(number, 2048)
+  })
+  description = "The reverse proxy VM."
+}
+
+variable "public_hostname" {
+  type        = string
+  description = "The DNS name clients use to reach Hipchat (the certificate must cover it)."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9.-]+$", var.public_hostname))
+    error_message = "public_hostname must be a DNS name."
+  }
+}
+
+variable "certificate_pem" {
+  type        = string
+  description = "TLS certificate chain (PEM) for public_hostname."
+}
+
+variable "private_key_pem" {
+  type        = string
+  sensitive   = true
+  description = "Private key (PEM) of the certificate."
+}
+
+variable "database" {
+  type        = string
+  default     = "hipchat_postgres"
+  description = "Postgres database name: starts with a letter, 8 to 30 letters, digits, dashes, periods, underscores."
+
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9._-]{7,29}$", var.database))
+    error_message = "The guide's database name starts with a letter and has 8 to 30 letters, digits, dashes, periods and underscores."
+  }
+}
+
+variable "database_user" {
+  type        = string
+  default     = "hipchat_user"
+  description = "Postgres user owning the database; not a superuser."
+
+  validation {
+    condition     = lower(var.database_user) != "postgres"
+    error_message = "The guide forbids the Postgres superuser account: use a dedicated user such as hipchat_user."
+  }
+}
+
+variable "database_password" {
+  type      = string
+  sensitive = true
+}
+
+variable "redis_password" {
+  type      = string
+  sensitive = true
+}
+
+variable "install_packages" {
+  type        = bool
+  default     = false
+  description = "Install redis-server, postgresql and the NFS server with apt when the data stores VM lacks them."
+}
