@@ -52,6 +52,8 @@ resource "hipchatdc_datastore_node" "data" {
   nfs_device    = var.data_stores.nfs_device
   nfs_server    = var.data_stores.nfs_server
 
+  allow_slow_cpu = var.allow_slow_cpu
+
   hostname     = var.data_stores.hostname
   ipv4_address = var.data_stores.address
   ipv4_netmask = var.netmask
@@ -96,6 +98,8 @@ resource "hipchatdc_node" "app" {
   memory    = var.node.memory
   disk_size = var.node.disk_size
 
+  allow_slow_cpu = var.allow_slow_cpu
+
   hostname     = var.node.hostname
   ipv4_address = var.node.address
   ipv4_netmask = var.netmask
@@ -131,6 +135,8 @@ resource "hipchatdc_reverse_proxy" "edge" {
 
   num_cpus = var.proxy.num_cpus
   memory   = var.proxy.memory
+
+  allow_slow_cpu = var.allow_slow_cpu
 
   hostname     = var.proxy.hostname
   ipv4_address = var.proxy.address

@@ -17,6 +17,12 @@ variable "proxy_network" {
   description = "Port group of the reverse proxy (a DMZ, say) on the data stores' host. Default: network."
 }
 
+variable "allow_slow_cpu" {
+  type        = bool
+  default     = false
+  description = "Deploy the three VMs on ESXi hosts slower than the guide's minimum clock (2.8 GHz for the node and the data stores, 1 GHz for the proxy) with a warning instead of an error: for an evaluation install."
+}
+
 # Sources.
 variable "hipchat_ova" {
   type        = string
