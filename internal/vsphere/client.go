@@ -84,6 +84,9 @@ type Client struct {
 	vim  *vim25.Client
 	rt   *sessionRoundTripper
 	http *http.Client // for OVA/OVF downloads, same trust settings as vSphere
+
+	vapi        restClient // the content library's REST session, made on first use
+	descriptors sync.Map   // library item ID -> *ovf.Envelope, read once per item
 }
 
 // Vim25 exposes the underlying govmomi client for callers that need more.
