@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-log/tflog"
-	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/ovf"
 	"github.com/vmware/govmomi/ovf/importer"
@@ -171,12 +170,10 @@ func (c *Client) CreateLibraryItem(ctx context.Context, spec LibraryItemSpec) (*
 
 	var ds *object.Datastore
 	if lib == nil {
-		place, err := c.ResolvePlacement(ctx, Placement{Datacenter: spec.Datacenter, Datastore: spec.Datastore})
-		if err != nil {
+		if ds, err = c.resolveDatastore(ctx, spec.Datacenter, spec.Datastore); err != nil {
 			return nil, err
 		}
-		ds = place.Datastore
-	} else if d, err := c.findDatastore(ctx, spec.Datacenter, dsName); err == nil {
+	} else if d, err := c.resolveDatastore(ctx, spec.Datacenter, dsName); err == nil {
 		ds = d
 	}
 	// The library's datastore must have room for the OVA before any byte is sent.
@@ -668,15 +665,4 @@ func (c *Client) objectName(ctx context.Context, ref types.ManagedObjectReferenc
 	}
 	*name = o.Name
 	return nil
-}
-
-// findDatastore finds a datastore of the datacenter ("": the only one) by name.
-func (c *Client) findDatastore(ctx context.Context, datacenter, name string) (*object.Datastore, error) {
-	f := find.NewFinder(c.vim, false)
-	dc, err := f.DatacenterOrDefault(ctx, datacenter)
-	if err != nil {
-		return nil, err
-	}
-	f.SetDatacenter(dc)
-	return f.Datastore(ctx, name)
 }
