@@ -21,9 +21,9 @@ import (
 )
 
 var (
-	_ resource.Resource                   = (*libraryItemResource)(nil)
-	_ resource.ResourceWithConfigure      = (*libraryItemResource)(nil)
-	_ resource.ResourceWithImportState    = (*libraryItemResource)(nil)
+	_ resource.Resource                = (*libraryItemResource)(nil)
+	_ resource.ResourceWithConfigure   = (*libraryItemResource)(nil)
+	_ resource.ResourceWithImportState = (*libraryItemResource)(nil)
 )
 
 // NewLibraryItemResource is hipchatdc_library_item: an OVA stored once in a vSphere content

@@ -22,6 +22,7 @@ import (
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/ovatest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/vsphere"
 )
 
@@ -287,5 +288,36 @@ resource "hipchatdc_library_item" "full" {
 				},
 			},
 		},
+	})
+}
+
+// TestAccLibraryItem_manifestMismatch: an OVA whose disk is not the one its manifest vouches
+// for is refused as an import refuses it, and leaves no item, and no library the provider made
+// for it.
+func TestAccLibraryItem_manifestMismatch(t *testing.T) {
+	bad, _ := integrityOVA(t, ovatest.Options{Manifest: "SHA256", WrongDigest: ovatest.DiskFileName})
+	v := acctest.Lab(t).VSphere()
+	const lib = "tf-lib-mismatch"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		Steps: []resource.TestStep{{
+			Config: acctest.ProviderConfig(t) + fmt.Sprintf(`
+resource "hipchatdc_library_item" "node" {
+  library   = %q
+  name      = "hipchat-node"
+  datastore = %q
+  ova_path  = %q
+}
+`, lib, v.Datastore, bad),
+			ExpectError: regexp.MustCompile(`(?s)with hipchatdc_library_item.node.*ova_path.*` + acctest.Wrapped("file disk1.vmdk does not match the manifest hipchat-node.mf")),
+		}, {
+			PreConfig: func() {
+				if items, ok := acctest.Libraries(t)[lib]; ok {
+					t.Errorf("content library %q is left after the refused upload, with items %q", lib, items)
+				}
+			},
+			Config:   acctest.ProviderConfig(t),
+			PlanOnly: true,
+		}},
 	})
 }
