@@ -66,6 +66,8 @@ resource "hipchatdc_datastore_node" "data" {
   ntp_servers  = var.ntp_servers
 
   redis_password    = var.redis_password
+  postgres_database = "hipchat_postgres"
+  postgres_user     = "hipchat_user"
   postgres_password = var.database_password
 }
 
