@@ -244,10 +244,39 @@ func (c *Client) fillLibraryItem(ctx context.Context, m *library.Manager, itemID
 	if err := m.CompleteLibraryItemUpdateSession(ctx, sid); err != nil {
 		return fail(fmt.Errorf("completing the upload to library item %q: %w", spec.Name, err))
 	}
-	if err := m.WaitOnLibraryItemUpdateSession(ctx, sid, 200*time.Millisecond, nil); err != nil {
+	if err := waitUpdateSession(ctx, m, sid); err != nil {
 		return fmt.Errorf("storing %s as library item %q: %w", Redact(spec.Source), spec.Name, err)
 	}
 	return nil
+}
+
+// waitUpdateSession waits until vCenter has finished the session (a pull of gigabytes takes
+// minutes). vCenter has no event for it: it is polled, soon at first (a push is done at once),
+// then every 2 s. govmomi's WaitOnLibraryItemUpdateSession polls at one fixed interval.
+func waitUpdateSession(ctx context.Context, m *library.Manager, sid string) error {
+	interval := 20 * time.Millisecond
+	for {
+		s, err := m.GetLibraryItemUpdateSession(ctx, sid)
+		if err != nil {
+			return err
+		}
+		switch s.State {
+		case "ACTIVE":
+		case "ERROR":
+			if s.ErrorMessage != nil {
+				return s.ErrorMessage
+			}
+			return errors.New("vCenter failed the upload")
+		default:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+		interval = min(2*interval, 2*time.Second)
+	}
 }
 
 // pushOVA streams a local OVA's descriptor and disks to the update session, checked as
