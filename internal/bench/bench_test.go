@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmware/govmomi/vim25/mo"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/ovatest"
 )
@@ -299,7 +298,7 @@ func TestEnterpriseScenarioMeasuresBytesRead(t *testing.T) {
 func benchVMs(srv *Server) []string {
 	var names []string
 	for _, e := range srv.model.Map().All("VirtualMachine") {
-		if name := e.(mo.Entity).Entity().Name; strings.HasPrefix(name, "bench-") {
+		if name := e.Entity().Name; strings.HasPrefix(name, "bench-") {
 			names = append(names, name)
 		}
 	}

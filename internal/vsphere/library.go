@@ -596,7 +596,7 @@ func (c *Client) DeployLibraryItem(ctx context.Context, spec DeploySpec) (string
 		Target:         vcenter.Target{ResourcePoolID: place.ResourcePool.Reference().Value, FolderID: place.Folder.Reference().Value},
 	}
 	if place.Host != nil {
-		d.Target.HostID = place.Host.Reference().Value
+		d.HostID = place.Host.Reference().Value
 	}
 	if place.Network != nil && env.Network != nil {
 		for _, n := range env.Network.Networks {
