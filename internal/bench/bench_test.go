@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/ovatest"
 )
 
