@@ -141,6 +141,10 @@ if [ "$EXAMPLE" = enterprise-scale ]; then
     echo "\$ ssh root@$other hipchat datacenter selfcheck"
     ssh -F "$HIPCHATDC_SSH_CONFIG" -o BatchMode=yes "root@$other" "hipchat datacenter selfcheck"
   done
+  echo "\$ curl ... https://chat.example.com/   (three times: the proxy balances the nodes)"
+  for _ in 1 2 3; do
+    curl -sS --fail --cacert "$demo/ca.pem" --resolve "chat.example.com:443:$proxy" https://chat.example.com/ | grep -o 'node: [^<]*'
+  done
   echo "the three nodes were deployed from content library item $(tf output -raw library_item): the OVA was uploaded once"
 fi
 
