@@ -141,7 +141,7 @@ if [ "$EXAMPLE" = enterprise-scale ]; then
     echo "\$ ssh root@$other hipchat datacenter selfcheck"
     ssh -F "$HIPCHATDC_SSH_CONFIG" -o BatchMode=yes "root@$other" "hipchat datacenter selfcheck"
   done
-  echo "\$ curl ... https://chat.example.com/   (three times: the proxy balances the nodes)"
+  echo "\$ curl ... https://chat.example.com/   (three times: the proxy spreads requests over the nodes)"
   for _ in 1 2 3; do
     curl -sS --fail --cacert "$demo/ca.pem" --resolve "chat.example.com:443:$proxy" https://chat.example.com/ | grep -o 'node: [^<]*'
   done
