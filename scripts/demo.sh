@@ -4,13 +4,16 @@
 # mirror (scripts/mirror.sh) and a plain `terraform init` installs it from there, verifying it and
 # writing .terraform.lock.hcl (no dev_overrides, no registry). Then it starts the lab (vcsim + real
 # guests), applies examples/small-scale, shows what a user would check, destroys everything and
-# stops the lab. KEEP=1 leaves it all running and says how to reach and stop it.
+# stops the lab. KEEP=1 leaves it all running and says how to reach and stop it. EXAMPLE=enterprise-scale
+# applies examples/enterprise-scale instead: three Hipchat nodes deployed from one content library
+# item, behind the load-balancing proxy.
 #
 # usage: demo.sh ZIP | demo.sh --stop
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 TERRAFORM=${TERRAFORM:?set TERRAFORM to a terraform CLI}
 KEEP=${KEEP:-}
+EXAMPLE=${EXAMPLE:-small-scale}
 demo=$root/.demo
 start=$(date +%s)
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
@@ -20,7 +23,7 @@ export CHECKPOINT_DISABLE=1
 # A previous demo left running (KEEP=1) is stopped first.
 if [ -f "$demo/lab/lab.pid" ] && [ -x "$demo/hipchatdc-lab" ]; then
   say "stopping the previous demo's lab"
-  (cd "$demo/work/examples/small-scale" 2>/dev/null && TF_CLI_CONFIG_FILE=$demo/mirror/terraformrc "$TERRAFORM" destroy -auto-approve -input=false >/dev/null 2>&1) || true
+  (cd "$demo/work/examples/$(cat "$demo/example" 2>/dev/null || echo small-scale)" 2>/dev/null && TF_CLI_CONFIG_FILE=$demo/mirror/terraformrc "$TERRAFORM" destroy -auto-approve -input=false >/dev/null 2>&1) || true
   "$demo/hipchatdc-lab" stop --dir "$demo/lab" || true
 fi
 rm -rf "$demo"
@@ -29,7 +32,9 @@ if [ "${1:-}" = "--stop" ]; then
   exit 0
 fi
 ZIP=${1:?usage: demo.sh ZIP (the release zip, make release-local) or demo.sh --stop}
+[ -d "$root/examples/$EXAMPLE" ] || { echo "EXAMPLE=$EXAMPLE: no examples/$EXAMPLE (small-scale or enterprise-scale)" >&2; exit 2; }
 mkdir -p "$demo"
+echo "$EXAMPLE" >"$demo/example"
 
 say "building the lab"
 go build -o "$demo/hipchatdc-lab" ./cmd/hipchatdc-lab
@@ -54,7 +59,7 @@ cleanup() {
   if [ -z "$KEEP" ] || [ "$rc" != 0 ]; then
     if [ "$rc" != 0 ] && [ -d "$demo/work" ]; then
       say "the demo failed: destroying what it made"
-      (cd "$demo/work/examples/small-scale" && TF_CLI_CONFIG_FILE=$demo/mirror/terraformrc "$TERRAFORM" destroy -auto-approve -input=false >/dev/null 2>&1) || true
+      (cd "$demo/work/examples/$EXAMPLE" && TF_CLI_CONFIG_FILE=$demo/mirror/terraformrc "$TERRAFORM" destroy -auto-approve -input=false >/dev/null 2>&1) || true
     fi
     stop_lab
   fi
@@ -84,7 +89,12 @@ redis_password=$(openssl rand -hex 12)
 
 mkdir -p "$demo/work"
 cp -r "$root/examples" "$root/modules" "$demo/work/"
-cat >"$demo/work/examples/small-scale/lab.auto.tfvars" <<TFVARS
+if [ "$EXAMPLE" = enterprise-scale ]; then
+  addresses="{ nodes = [\"$net.100\", \"$net.101\", \"$net.102\"], data_stores = \"$net.50\", proxy = \"$net.200\" }"
+else
+  addresses="{ node = \"$net.100\", data_stores = \"$net.50\", proxy = \"$net.200\" }"
+fi
+cat >"$demo/work/examples/$EXAMPLE/lab.auto.tfvars" <<TFVARS
 datacenter           = "$HIPCHATDC_DATACENTER"
 cluster              = "$HIPCHATDC_CLUSTER"
 datastore            = "$HIPCHATDC_DATASTORE"
@@ -93,7 +103,7 @@ hipchat_ova          = "$demo/HipChat.ova"
 server_ova           = "$demo/debian-server.ova"
 gateway              = "$net.1"
 ntp_servers          = ["$net.1"]
-addresses            = { node = "$net.100", data_stores = "$net.50", proxy = "$net.200" }
+addresses            = $addresses
 nfs_server           = "ganesha" # this kernel has no NFS server: the lab uses the userspace one
 certificate_file     = "$demo/chat.pem"
 private_key_file     = "$demo/chat.key"
@@ -107,11 +117,11 @@ say "terraform init from a filesystem mirror holding $(basename "$ZIP")"
 "$root/scripts/mirror.sh" "$demo/mirror" "$ZIP" >/dev/null
 export TF_CLI_CONFIG_FILE=$demo/mirror/terraformrc
 unset TF_PLUGIN_CACHE_DIR
-tf() { "$TERRAFORM" -chdir="$demo/work/examples/small-scale" "$@"; }
+tf() { "$TERRAFORM" -chdir="$demo/work/examples/$EXAMPLE" "$@"; }
 tf init -input=false | grep -E '^- (Install|Using)'
-echo "lock file: $(grep -E 'version|h1:' "$demo/work/examples/small-scale/.terraform.lock.hcl" | tr -d ' ,' | paste -sd ' ')"
+echo "lock file: $(grep -E 'version|h1:' "$demo/work/examples/$EXAMPLE/.terraform.lock.hcl" | tr -d ' ,' | paste -sd ' ')"
 
-say "terraform apply examples/small-scale"
+say "terraform apply examples/$EXAMPLE"
 tf apply -auto-approve -input=false
 proxy=$(tf output -json addresses | sed -n 's/.*"proxy":"\([^"]*\)".*/\1/p')
 node=$(tf output -json addresses | sed -n 's/.*"node":"\([^"]*\)".*/\1/p')
@@ -127,6 +137,18 @@ echo "\$ ssh root@$node psql -h $data -U hipchat_user hipchat_postgres -c 'SHOW 
 ssh_node "PGPASSWORD=$db_password psql -X -A -t -h $data -U hipchat_user -d hipchat_postgres -c 'SHOW server_encoding' -c 'SHOW max_connections'"
 echo "\$ ssh root@$node hipchat datacenter selfcheck"
 ssh_node "hipchat datacenter selfcheck"
+if [ "$EXAMPLE" = enterprise-scale ]; then
+  for other in $(tf output -json addresses | sed -n 's/.*"nodes":\[\([^]]*\)\].*/\1/p' | tr -d '"' | tr , ' '); do
+    [ "$other" = "$node" ] && continue
+    echo "\$ ssh root@$other hipchat datacenter selfcheck"
+    ssh -F "$HIPCHATDC_SSH_CONFIG" -o BatchMode=yes "root@$other" "hipchat datacenter selfcheck"
+  done
+  echo "\$ curl ... https://chat.example.com/   (three times: the proxy spreads requests over the nodes)"
+  for _ in 1 2 3; do
+    curl -sS --fail --cacert "$demo/ca.pem" --resolve "chat.example.com:443:$proxy" https://chat.example.com/ | grep -o 'node: [^<]*'
+  done
+  echo "the three nodes were deployed from content library item $(tf output -raw library_item): the OVA was uploaded once"
+fi
 
 say "a second plan changes nothing"
 tf plan -detailed-exitcode -input=false >/dev/null && echo "No changes: the deployment matches the configuration."
@@ -138,7 +160,7 @@ vSphere:     $VSPHERE_URL  (user $VSPHERE_USER, CA $VSPHERE_CA_FILE; govc: GOVC_
 Hipchat:     curl --cacert $demo/ca.pem --resolve chat.example.com:443:$proxy https://chat.example.com/
 SSH:         ssh -F $HIPCHATDC_SSH_CONFIG root@$node     (data stores: $data, proxy: $proxy)
 ESXi hosts:  $HIPCHATDC_ESX1_URL ($HIPCHATDC_ESX1_HOST) and $HIPCHATDC_ESX2_URL ($HIPCHATDC_ESX2_HOST), no vCenter: examples/standalone-esxi
-Terraform:   TF_CLI_CONFIG_FILE=$demo/mirror/terraformrc $TERRAFORM -chdir=$demo/work/examples/small-scale plan
+Terraform:   TF_CLI_CONFIG_FILE=$demo/mirror/terraformrc $TERRAFORM -chdir=$demo/work/examples/$EXAMPLE plan
 Stop it all: make demo-stop
 MSG
   trap - EXIT

@@ -3,11 +3,14 @@ package acctest
 import (
 	"context"
 	"errors"
+	"net/url"
 	"testing"
 
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vapi/library"
+	"github.com/vmware/govmomi/vapi/rest"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -281,4 +284,46 @@ func RemoveClusterRule(t testing.TB, cluster, name string) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// WithLibrary runs f with a content library manager logged in to the lab's vCenter REST API
+// as an operator with govc would, independently of the provider's own code.
+func WithLibrary(t testing.TB, f func(ctx context.Context, m *library.Manager)) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := Lab(t).Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Logout(ctx) }()
+	rc := rest.NewClient(c.Client)
+	v := Lab(t).VSphere()
+	if err := rc.Login(ctx, url.UserPassword(v.User, v.Password)); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rc.Logout(ctx) }()
+	f(ctx, library.NewManager(rc))
+}
+
+// Libraries lists the lab's content libraries by name, each with the names of its items.
+func Libraries(t testing.TB) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	WithLibrary(t, func(ctx context.Context, m *library.Manager) {
+		libs, err := m.GetLibraries(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range libs {
+			items, err := m.GetLibraryItems(ctx, l.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[l.Name] = []string{}
+			for _, it := range items {
+				out[l.Name] = append(out[l.Name], it.Name)
+			}
+		}
+	})
+	return out
 }

@@ -249,3 +249,57 @@ func TestParseSizes(t *testing.T) {
 		}
 	}
 }
+
+// The Enterprise scenario, short: each way really runs as a child process that makes its VMs
+// in vcsim, and the figures the table compares are measured. Three nodes each importing read
+// the OVA three times; from one library item once (from a URL: the web server sent it once,
+// to vCenter).
+func TestEnterpriseScenarioMeasuresBytesRead(t *testing.T) {
+	srv := startServer(t, ServerOptions{})
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	res, err := RunEnterprise(context.Background(), Config{Runs: 1, Self: self, SelfEnv: childEnv, TempParent: t.TempDir(), Endpoint: &srv.Endpoint, Out: &out}, 8<<20, 3)
+	t.Log(out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{"path", "url"} {
+		// From a file the figure is the child's rchar, which also counts vSphere's answers (a
+		// few hundred KiB, much of this small OVA): compare with one import's.
+		one, per, lib := res.readRatio(res.One[src], src), res.readRatio(res.PerNode[src], src), res.readRatio(res.Library[src], src)
+		if per-one < 1.95 || per-one > 2.05 {
+			t.Errorf("%s: three nodes each importing read %.3f OVAs, one node %.3f: want 2 more", src, per, one)
+		}
+		if lib-one > 0.05 {
+			t.Errorf("%s: three nodes from one library item read %.3f OVAs, one node %.3f: want the same", src, lib, one)
+		}
+		if src == "url" && (lib < 0.999 || lib > 1.001) {
+			t.Errorf("url: the web server sent %.3f OVAs for three nodes from one library item, want 1", lib)
+		}
+		for _, ss := range [][]EnterpriseSample{res.One[src], res.PerNode[src], res.Library[src]} {
+			if len(ss) != 1 || ss[0].MaxRSS < 4<<20 || ss[0].Wall <= 0 {
+				t.Errorf("%s: samples %+v: not measured", src, ss)
+			}
+		}
+	}
+	if vms := benchVMs(srv); len(vms) != 0 {
+		t.Errorf("VMs left in vcsim: %v", vms)
+	}
+	var table strings.Builder
+	res.WriteTable(&table, 1)
+	t.Log(table.String())
+}
+
+// benchVMs lists the VMs the harness made (bench-*) that are still in the simulator.
+func benchVMs(srv *Server) []string {
+	var names []string
+	for _, e := range srv.model.Map().All("VirtualMachine") {
+		if name := e.Entity().Name; strings.HasPrefix(name, "bench-") {
+			names = append(names, name)
+		}
+	}
+	return names
+}

@@ -19,6 +19,7 @@ import (
 //	serve-vcsim  the simulator; prints its Endpoint as one JSON line
 //	import       the provider's import, once (endpoint from the environment)
 //	put          the plain PUT, once
+//	enterprise   N Hipchat nodes at once, each importing or from one library item
 func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, "usage: hipchatdc-bench run|serve-vcsim|import|put [flags]")
@@ -36,6 +37,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = mainServe(ctx, args[1:], stdout)
 	case "import", "put":
 		err = mainImport(ctx, args[0], args[1:], stdout)
+	case "enterprise":
+		err = mainEnterprise(ctx, args[1:], stdout)
 	default:
 		err = fmt.Errorf("unknown subcommand %q", args[0])
 	}
@@ -122,12 +125,27 @@ func mainRun(ctx context.Context, stdout io.Writer) error {
 	rep, err := Run(ctx, cfg)
 	fmt.Fprintln(stdout)
 	rep.WriteTable(stdout, runs)
+	// The Enterprise scenario (BENCH_ENTERPRISE=0 leaves it out): N nodes from one OVA.
+	var ent *EnterpriseResult
+	if err == nil && envOr("BENCH_ENTERPRISE", "1") == "1" {
+		entSize, serr := ParseSizes(envOr("BENCH_ENTERPRISE_SIZE", "1G"))
+		if serr != nil {
+			return fmt.Errorf("BENCH_ENTERPRISE_SIZE: %w", serr)
+		}
+		ent, err = RunEnterprise(ctx, cfg, entSize[0], 3)
+		fmt.Fprintln(stdout)
+		ent.WriteTable(stdout, runs)
+	}
 	if path := os.Getenv("BENCH_RESULTS"); path != "" && err == nil {
 		f, ferr := os.Create(path)
 		if ferr != nil {
 			return ferr
 		}
 		rep.WriteTable(f, runs)
+		if ent != nil {
+			fmt.Fprintln(f)
+			ent.WriteTable(f, runs)
+		}
 		if ferr := f.Close(); ferr != nil {
 			return ferr
 		}

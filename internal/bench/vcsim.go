@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
+	// vCenter's REST API, for the content library (RegisterEndpoints serves it).
+	_ "github.com/vmware/govmomi/vapi/simulator"
 )
 
 // ServerOptions shape the simulator for a benchmark or a bad-input run.
@@ -84,6 +86,7 @@ func StartServer(opts ServerOptions) (*Server, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s.leases.open())
 	})
+	s.model.Service.RegisterEndpoints = true
 	s.srv = s.model.Service.NewServer()
 	ca := filepath.Join(opts.Dir, "vcsim-ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw}), 0o600); err != nil {

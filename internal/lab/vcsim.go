@@ -19,6 +19,8 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/simulator"
+	// The content library over vCenter's REST API (RegisterEndpoints serves it).
+	_ "github.com/vmware/govmomi/vapi/simulator"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"

@@ -35,6 +35,7 @@ func All() []func() resource.Resource {
 		NewDatastoreNodeResource,
 		NewReverseProxyResource,
 		NewAntiAffinityRuleResource,
+		NewLibraryItemResource,
 	}
 }
 

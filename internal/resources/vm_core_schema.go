@@ -38,6 +38,7 @@ type vmCore struct {
 	OVAURL           types.String `tfsdk:"ova_url"`
 	OVACAFile        types.String `tfsdk:"ova_ca_file"`
 	Template         types.String `tfsdk:"template"`
+	LibraryItem      types.String `tfsdk:"library_item"`
 	NumCPUs          types.Int64  `tfsdk:"num_cpus"`
 	Memory           types.Int64  `tfsdk:"memory"`
 	DiskSize         types.Int64  `tfsdk:"disk_size"`
@@ -88,7 +89,7 @@ func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attrib
 			resp.RequiresReplace = !req.StateValue.IsNull()
 		}, "Changing the source replaces the VM.", "Changing the source replaces the VM."),
 	}
-	sources := path.Expressions{path.MatchRoot("ova_path"), path.MatchRoot("ova_url"), path.MatchRoot("template")}
+	sources := path.Expressions{path.MatchRoot("ova_path"), path.MatchRoot("ova_url"), path.MatchRoot("template"), path.MatchRoot("library_item")}
 	// The data stores node and the reverse proxy exist to be configured over SSH at their static
 	// address; only the node can also be just a VM.
 	identityRequired := role != spec.RoleNode
@@ -111,7 +112,7 @@ func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attrib
 		},
 		"ova_path": schema.StringAttribute{
 			Optional:            true,
-			MarkdownDescription: "Local path of the OVA (or OVF) to import. Exactly one of `ova_path`, `ova_url`, `template`. Not read back on import.",
+			MarkdownDescription: "Local path of the OVA (or OVF) to import. Exactly one of `ova_path`, `ova_url`, `template`, `library_item`. Not read back on import.",
 			PlanModifiers:       sourceReplace,
 			Validators:          []validator.String{stringvalidator.ExactlyOneOf(sources...)},
 		},
@@ -125,12 +126,19 @@ func vmCoreSchema(ctx context.Context, role spec.Role) (map[string]schema.Attrib
 			Optional: true,
 			MarkdownDescription: "PEM file of the CA certificates that a signed OVA's signing certificate must chain to, instead of the system's trusted CAs: for an OVA signed by a publisher whose CA is not a public one. " +
 				"Used only when the VM is imported from `ova_path` or `ova_url`; changing it does not replace the VM. Not read back on import.",
-			Validators: []validator.String{ovaCAFile{}, stringvalidator.ConflictsWith(path.MatchRoot("template"))},
+			Validators: []validator.String{ovaCAFile{}, stringvalidator.ConflictsWith(path.MatchRoot("template"), path.MatchRoot("library_item"))},
 		},
 		"template": schema.StringAttribute{
 			Optional:            true,
 			MarkdownDescription: "VM or template to clone, by name, inventory path or managed object ID. Not read back on import.",
 			PlanModifiers:       sourceReplace,
+		},
+		"library_item": schema.StringAttribute{
+			Optional: true,
+			MarkdownDescription: "ID of a content library item to deploy (`hipchatdc_library_item.x.id`): vCenter copies the item's files to the new VM inside vSphere, " +
+				"so that several VMs deploy from one upload of the OVA (an Enterprise-scale deployment's three nodes read it once). " +
+				"The hosts and the datastore's space are checked before the deploy, as for an import; a deploy that fails leaves no VM. Not read back on import.",
+			PlanModifiers: sourceReplace,
 		},
 		"num_cpus": schema.Int64Attribute{
 			Optional: true, Computed: true,

@@ -77,6 +77,15 @@ func (o vmOps) createVM(ctx context.Context, c *vmCore, role spec.Role, extraDis
 	}
 	attr := "ova_path"
 	create := func() (string, error) {
+		if known(c.LibraryItem) {
+			attr = "library_item"
+			tflog.Info(ctx, "deploying VM from the content library", map[string]any{"name": c.Name.ValueString(), "library_item": c.LibraryItem.ValueString()})
+			moid, err := vc.DeployLibraryItem(ctx, vsphere.DeploySpec{Name: c.Name.ValueString(), Placement: c.placement(), ItemID: c.LibraryItem.ValueString(), MarkIncomplete: true, Preflight: pre})
+			if errors.Is(err, vsphere.ErrLibraryItemNotFound) {
+				err = fmt.Errorf("library_item = %q: vCenter has no content library item of that ID (deleted outside Terraform?): apply again to store it anew (hipchatdc_library_item is recreated), or give the ID of an existing item: %w", c.LibraryItem.ValueString(), err)
+			}
+			return moid, err
+		}
 		if known(c.Template) {
 			attr = "template"
 			tflog.Info(ctx, "cloning VM", map[string]any{"name": c.Name.ValueString(), "template": c.Template.ValueString()})

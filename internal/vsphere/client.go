@@ -84,6 +84,9 @@ type Client struct {
 	vim  *vim25.Client
 	rt   *sessionRoundTripper
 	http *http.Client // for OVA/OVF downloads, same trust settings as vSphere
+
+	vapi        restClient // the content library's REST session, made on first use
+	descriptors sync.Map   // library item ID -> *ovf.Envelope, read once per item
 }
 
 // Vim25 exposes the underlying govmomi client for callers that need more.
@@ -204,8 +207,15 @@ func isCertError(err error) bool {
 	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
 }
 
-// Logout ends the session (provider shutdown).
+// Logout ends the session (provider shutdown), and the content library's REST session when
+// one was made.
 func (c *Client) Logout(ctx context.Context) error {
+	c.vapi.mu.Lock()
+	if c.vapi.rc != nil {
+		_ = c.vapi.rc.Logout(ctx)
+		c.vapi.rc = nil
+	}
+	c.vapi.mu.Unlock()
 	return session.NewManager(c.vim).Logout(ctx)
 }
 

@@ -222,3 +222,19 @@ func poolPaths(list []*object.ResourcePool, err error) []string {
 	sort.Strings(out)
 	return out
 }
+
+// resolveDatastore finds a datastore ("" the only one) of a datacenter ("" the only one), for
+// what needs no VM placement (a content library).
+func (c *Client) resolveDatastore(ctx context.Context, datacenter, datastore string) (*object.Datastore, error) {
+	f := find.NewFinder(c.vim, false)
+	dc, err := f.DatacenterOrDefault(ctx, datacenter)
+	if err != nil {
+		return nil, &PlacementError{Field: "datacenter", Value: datacenter, Available: names(f.DatacenterList(ctx, "*")), Err: err}
+	}
+	f.SetDatacenter(dc)
+	ds, err := f.DatastoreOrDefault(ctx, datastore)
+	if err != nil {
+		return nil, &PlacementError{Field: "datastore", Value: datastore, Datacenter: dc.Name(), Available: names(f.DatastoreList(ctx, "*")), Err: err}
+	}
+	return ds, nil
+}

@@ -1,0 +1,150 @@
+# An Enterprise-scale Hipchat Data Center: three Hipchat nodes behind the reverse proxy, which
+# load-balances them ("When you add nodes to create an Enterprise-scale deployment, the service
+# must also function as a load-balancer"), sharing one data stores VM. Written with the
+# resources directly, not the small-scale module.
+#
+# The Hipchat OVA is stored once in a content library (hipchatdc_library_item) and the three
+# nodes deploy from it inside vSphere: the OVA is read once, not three times. Only what needs
+# another VM waits for it: the nodes' data-store wiring waits for the data stores VM; the proxy
+# takes the nodes' addresses and host names from the variables, known at plan time, so that it
+# is made at the same time as the nodes.
+#
+# `make demo EXAMPLE=enterprise-scale` runs this against the embedded lab, with lab.auto.tfvars
+# written by scripts/demo.sh.
+
+terraform {
+  required_version = ">= 1.5"
+  required_providers {
+    hipchatdc = {
+      source = "hipchatdc/hipchatdc"
+    }
+  }
+}
+
+provider "hipchatdc" {
+  # vsphere_server, user, password, ca_file: VSPHERE_SERVER, VSPHERE_USER, VSPHERE_PASSWORD,
+  # VSPHERE_CA_FILE.
+  ssh {
+    user             = var.ssh_user
+    private_key      = file(var.ssh_private_key_file)
+    known_hosts_file = var.ssh_known_hosts_file
+  }
+}
+
+locals {
+  hipchat_is_url = can(regex("^[A-Za-z][A-Za-z0-9+.-]*://", var.hipchat_ova))
+  server_is_url  = can(regex("^[A-Za-z][A-Za-z0-9+.-]*://", var.server_ova))
+  nodes = { for i, address in var.addresses.nodes : i => {
+    name     = "hipchat-node-${i + 1}"
+    hostname = "hipchat-worker-${i + 1}.example.com"
+    address  = address
+  } }
+}
+
+resource "hipchatdc_library_item" "hipchat" {
+  library   = var.content_library
+  name      = "hipchat-node"
+  datastore = var.datastore
+  ova_path  = local.hipchat_is_url ? null : var.hipchat_ova
+  ova_url   = local.hipchat_is_url ? var.hipchat_ova : null
+}
+
+resource "hipchatdc_datastore_node" "data" {
+  name       = "hipchat-data-1"
+  datacenter = var.datacenter
+  cluster    = var.cluster
+  datastore  = var.datastore
+  network    = var.network
+  ova_path   = local.server_is_url ? null : var.server_ova
+  ova_url    = local.server_is_url ? var.server_ova : null
+  nfs_server = var.nfs_server
+
+  hostname     = "hipchat-data-1.example.com"
+  ipv4_address = var.addresses.data_stores
+  ipv4_netmask = var.netmask
+  ipv4_gateway = var.gateway
+  ntp_servers  = var.ntp_servers
+
+  redis_password    = var.redis_password
+  postgres_database = "hipchat_postgres"
+  postgres_user     = "hipchat_user"
+  postgres_password = var.database_password
+}
+
+resource "hipchatdc_node" "app" {
+  for_each     = local.nodes
+  name         = each.value.name
+  datacenter   = var.datacenter
+  cluster      = var.cluster
+  datastore    = var.datastore
+  network      = var.network
+  library_item = hipchatdc_library_item.hipchat.id
+
+  hostname     = each.value.hostname
+  ipv4_address = each.value.address
+  ipv4_netmask = var.netmask
+  ipv4_gateway = var.gateway
+  ntp_servers  = var.ntp_servers
+
+  # Every node uses the same data stores: one Postgres database, one Redis, one NFS share.
+  data_stores {
+    postgres_host     = hipchatdc_datastore_node.data.postgres_host
+    postgres_port     = hipchatdc_datastore_node.data.postgres_port
+    postgres_database = hipchatdc_datastore_node.data.postgres_database
+    postgres_user     = hipchatdc_datastore_node.data.postgres_user
+    postgres_password = var.database_password
+    redis_host        = hipchatdc_datastore_node.data.redis_host
+    redis_port        = hipchatdc_datastore_node.data.redis_port
+    redis_password    = var.redis_password
+    nfs_export        = hipchatdc_datastore_node.data.nfs_export
+    public_url        = "https://${var.public_hostname}"
+  }
+}
+
+resource "hipchatdc_reverse_proxy" "edge" {
+  name       = "hipchat-proxy-1"
+  datacenter = var.datacenter
+  cluster    = var.cluster
+  datastore  = var.datastore
+  network    = var.network
+  ova_path   = local.server_is_url ? null : var.server_ova
+  ova_url    = local.server_is_url ? var.server_ova : null
+
+  hostname     = "hipchat-proxy-1.example.com"
+  ipv4_address = var.addresses.proxy
+  ipv4_netmask = var.netmask
+  ipv4_gateway = var.gateway
+  ntp_servers  = var.ntp_servers
+
+  public_hostname = var.public_hostname
+  certificate_pem = file(var.certificate_file)
+  private_key_pem = file(var.private_key_file)
+  # The load balancer's members, from the variables (known at plan time), not from the node
+  # resources: the proxy does not wait for the nodes to be made.
+  nodes          = [for n in values(local.nodes) : n.address]
+  node_hostnames = [for n in values(local.nodes) : n.hostname]
+}
+
+output "public_url" {
+  value = "https://${var.public_hostname}"
+}
+
+output "addresses" {
+  value = {
+    node        = local.nodes[0].address
+    nodes       = [for n in values(local.nodes) : n.address]
+    data_stores = var.addresses.data_stores
+    proxy       = var.addresses.proxy
+  }
+}
+
+output "library_item" {
+  value = hipchatdc_library_item.hipchat.id
+}
+
+output "vm_ids" {
+  value = merge(
+    { for k, n in hipchatdc_node.app : n.name => n.id },
+    { (hipchatdc_datastore_node.data.name) = hipchatdc_datastore_node.data.id, (hipchatdc_reverse_proxy.edge.name) = hipchatdc_reverse_proxy.edge.id },
+  )
+}

@@ -1,0 +1,323 @@
+package resources_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/vmware/govmomi/vapi/library"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/ovatest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/vsphere"
+)
+
+// countingServer serves one file and counts the bytes of it that left the server, as a web
+// server's access log would.
+type countingServer struct {
+	*httptest.Server
+	served atomic.Int64
+	gets   atomic.Int64
+}
+
+func serveCounted(t *testing.T, file string) *countingServer {
+	s := &countingServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			s.gets.Add(1)
+		}
+		http.ServeFile(countingWriter{w, &s.served}, r, file)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (w countingWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.n.Add(int64(n))
+	return n, err
+}
+
+// libraryNodes is a library item and a hipchatdc_node per name deployed from it (VM part only).
+func libraryNodes(t *testing.T, library, source string, names ...string) string {
+	v := acctest.Lab(t).VSphere()
+	cfg := acctest.ProviderConfig(t) + fmt.Sprintf(`
+resource "hipchatdc_library_item" "node" {
+  library   = %q
+  name      = "hipchat-node"
+  datastore = %q
+  %s
+}
+`, library, v.Datastore, source)
+	for i, name := range names {
+		cfg += fmt.Sprintf(`
+resource "hipchatdc_node" "n%d" {
+  name         = %q
+  datacenter   = %q
+  cluster      = %q
+  datastore    = %q
+  network      = %q
+  library_item = hipchatdc_library_item.node.id
+}
+`, i+1, name, v.Datacenter, v.Cluster, v.Datastore, v.Network)
+	}
+	return cfg
+}
+
+// checkBooted: the VM is in vSphere, powered on, booted as the OVA's kind of guest (its
+// descriptor's extraConfig came with the deploy) with the address VMware Tools reports recorded.
+func checkBooted(t *testing.T, addr, name string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		vm, ok := acctest.VM(t, name)
+		if !ok {
+			return fmt.Errorf("VM %s not in vSphere", name)
+		}
+		if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+			return fmt.Errorf("VM %s is %s", name, vm.Runtime.PowerState)
+		}
+		var kind string
+		for _, o := range vm.Config.ExtraConfig {
+			switch ov := o.GetOptionValue(); ov.Key {
+			case lab.KindKey:
+				kind = fmt.Sprint(ov.Value)
+			case vsphere.CreateMarker:
+				if ov.Value != "" {
+					return fmt.Errorf("VM %s still carries %s = %v", name, vsphere.CreateMarker, ov.Value)
+				}
+			}
+		}
+		if kind != lab.KindNode {
+			return fmt.Errorf("VM %s has %s = %q, want %q (the OVA's vmw:ExtraConfig)", name, lab.KindKey, kind, lab.KindNode)
+		}
+		rs := s.RootModule().Resources[addr].Primary
+		if ip := rs.Attributes["default_ip_address"]; ip == "" || ip != vm.Guest.IpAddress {
+			return fmt.Errorf("%s records default_ip_address %q, VMware Tools reports %q", addr, ip, vm.Guest.IpAddress)
+		}
+		return nil
+	}
+}
+
+func checkNoLibrary(t *testing.T, name string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		if items, ok := acctest.Libraries(t)[name]; ok {
+			return fmt.Errorf("content library %q is still there, with items %q", name, items)
+		}
+		return nil
+	}
+}
+
+// TestAccLibraryItem_threeNodesFromOnePull: three nodes of an Enterprise-scale deployment from
+// one library item that vCenter pulled from ova_url. The web server serving the OVA sends it
+// once, whole (the provider relays none of it: vCenter downloads), and each node boots.
+func TestAccLibraryItem_threeNodesFromOnePull(t *testing.T) {
+	ova := acctest.OVA(t, lab.KindNode, 40)
+	st, err := os.Stat(ova)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serveCounted(t, ova)
+	names := []string{"tf-lib-node-1", "tf-lib-node-2", "tf-lib-node-3"}
+	const lib = "tf-lib-pull"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy: resource.ComposeAggregateTestCheckFunc(
+			checkNoVM(t, names[0]), checkNoVM(t, names[1]), checkNoVM(t, names[2]), checkNoLibrary(t, lib)),
+		Steps: []resource.TestStep{{
+			Config: libraryNodes(t, lib, fmt.Sprintf("ova_url = %q", srv.URL+"/hipchat-node.ova"), names...),
+			Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestCheckResourceAttr("hipchatdc_library_item.node", "library", lib),
+				resource.TestCheckResourceAttrPair("hipchatdc_node.n1", "library_item", "hipchatdc_library_item.node", "id"),
+				checkBooted(t, "hipchatdc_node.n1", names[0]),
+				checkBooted(t, "hipchatdc_node.n2", names[1]),
+				checkBooted(t, "hipchatdc_node.n3", names[2]),
+				func(*terraform.State) error {
+					if got, gets := srv.served.Load(), srv.gets.Load(); got != st.Size() || gets != 1 {
+						return fmt.Errorf("the OVA's server sent %d bytes in %d GETs for three nodes, want %d (the OVA once)", got, gets, st.Size())
+					}
+					if items := acctest.Libraries(t)[lib]; !slices.Equal(items, []string{"hipchat-node"}) {
+						return fmt.Errorf("content library %q holds %q", lib, items)
+					}
+					return nil
+				},
+			),
+		}},
+	})
+}
+
+// TestAccLibraryItem_uploadOnceAndBadInput: an item uploaded from ova_path, then two nodes
+// deployed from it with the OVA file gone (they do not read it), one of them placed on a
+// datastore without room: that one fails, naming the attribute, and leaves no VM; the other
+// is kept and recorded. Then the item refused where a library item of its name exists with
+// other content, and a new library refused on a datastore without room for the OVA: both
+// before anything is created.
+func TestAccLibraryItem_uploadOnceAndBadInput(t *testing.T) {
+	l := acctest.Lab(t)
+	v := l.VSphere()
+	ova := filepath.Join(t.TempDir(), "hipchat-node.ova")
+	data, err := os.ReadFile(acctest.OVA(t, lab.KindNode, 40))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ova, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	full, err := l.AddDatastore(ctx, "tf-lib-full", 512<<10) // the lab OVA's disk holds 1 MiB
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = full() })
+	const lib = "tf-lib-push"
+	ok, bad := "tf-lib-kept", "tf-lib-nospace"
+	base := libraryNodes(t, lib, fmt.Sprintf("ova_path = %q", ova), ok)
+	twoNodes := libraryNodes(t, lib, fmt.Sprintf("ova_path = %q", ova), ok, bad)
+	twoNodes = strings.Replace(twoNodes, fmt.Sprintf("name         = %q\n  datacenter   = %q\n  cluster      = %q\n  datastore    = %q", bad, v.Datacenter, v.Cluster, v.Datastore),
+		fmt.Sprintf("name         = %q\n  datacenter   = %q\n  cluster      = %q\n  datastore    = %q", bad, v.Datacenter, v.Cluster, "tf-lib-full"), 1)
+	if !strings.Contains(twoNodes, `"tf-lib-full"`) {
+		t.Fatal("the second node is not on the full datastore")
+	}
+
+	// A library made by hand that already has an item called hipchat-node, of other content.
+	const shared = "tf-lib-shared"
+	acctest.WithLibrary(t, func(ctx context.Context, m *library.Manager) {
+		dsID := acctest.MOID(t, "/"+v.Datacenter+"/datastore/"+v.Datastore)
+		id, err := m.CreateLibrary(ctx, library.Library{Name: shared, Type: "LOCAL", Storage: []library.StorageBacking{{DatastoreID: dsID, Type: "DATASTORE"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			acctest.WithLibrary(t, func(ctx context.Context, m *library.Manager) { _ = m.ForceDeleteLibrary(ctx, &library.Library{ID: id}) })
+		})
+		if _, err := m.CreateLibraryItem(ctx, library.Item{Name: "hipchat-node", Type: library.ItemTypeISO, LibraryID: id}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             resource.ComposeAggregateTestCheckFunc(checkNoVM(t, ok), checkNoVM(t, bad), checkNoLibrary(t, lib)),
+		Steps: []resource.TestStep{
+			{
+				// The item alone: its files are the OVA's descriptor and disk, checked against the
+				// manifest on the way.
+				Config: strings.SplitN(base, "\nresource \"hipchatdc_node\"", 2)[0],
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("hipchatdc_library_item.node", "files.#", "2"),
+					resource.TestMatchResourceAttr("hipchatdc_library_item.node", "files.0", regexp.MustCompile(`\.ovf$`)),
+				),
+			},
+			{
+				// The OVA file is gone: deploys copy the item inside vSphere. The node on the full
+				// datastore fails before its deploy; the other is made and kept.
+				PreConfig:   func() { _ = os.Remove(ova) },
+				Config:      twoNodes,
+				ExpectError: regexp.MustCompile(`(?s)Not enough space on the datastore.*datastore = "tf-lib-full".*` + acctest.Wrapped("library item \"hipchat-node\"")),
+			},
+			{
+				// The failed node left nothing; the other is in the state (no change planned for it).
+				Config: base,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_node.n1", plancheck.ResourceActionNoop),
+					plancheck.ExpectResourceAction("hipchatdc_library_item.node", plancheck.ResourceActionNoop),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					checkBooted(t, "hipchatdc_node.n1", ok),
+					checkNoVM(t, bad),
+					func(*terraform.State) error {
+						if n := l.VMsMade(bad); n != 0 {
+							return fmt.Errorf("vcsim made %d VM(s) called %s", n, bad)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				// An item of that name, of other content, in an existing library.
+				Config: base + fmt.Sprintf(`
+resource "hipchatdc_library_item" "clash" {
+  library  = %q
+  name     = "hipchat-node"
+  ova_path = %q
+}
+`, shared, acctest.OVA(t, lab.KindNode, 40)),
+				ExpectError: regexp.MustCompile(`(?s)Cannot use the content library.*name = "hipchat-node".*` + acctest.Wrapped(fmt.Sprintf("content library %q already holds an item named \"hipchat-node\"", shared)) + `.*` + acctest.Wrapped("Nothing was created or uploaded.")),
+			},
+			{
+				// A new library on a datastore without room for the OVA: no library is made.
+				Config: base + fmt.Sprintf(`
+resource "hipchatdc_library_item" "full" {
+  library   = "tf-lib-on-full"
+  name      = "hipchat-node"
+  datastore = "tf-lib-full"
+  ova_path  = %q
+}
+`, acctest.OVA(t, lab.KindNode, 40)),
+				ExpectError: regexp.MustCompile(`(?s)Not enough space on the content library's datastore.*library = "tf-lib-on-full".*datastore "tf-lib-full" has 512`),
+			},
+			{
+				Config: base,
+				Check: func(*terraform.State) error {
+					libs := acctest.Libraries(t)
+					if _, made := libs["tf-lib-on-full"]; made {
+						return fmt.Errorf("a library was made on the full datastore")
+					}
+					if items := libs[shared]; !slices.Equal(items, []string{"hipchat-node"}) {
+						return fmt.Errorf("library %q now holds %q", shared, items)
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
+
+// TestAccLibraryItem_manifestMismatch: an OVA whose disk is not the one its manifest vouches
+// for is refused as an import refuses it, and leaves no item, and no library the provider made
+// for it.
+func TestAccLibraryItem_manifestMismatch(t *testing.T) {
+	bad, _ := integrityOVA(t, ovatest.Options{Manifest: "SHA256", WrongDigest: ovatest.DiskFileName})
+	v := acctest.Lab(t).VSphere()
+	const lib = "tf-lib-mismatch"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		Steps: []resource.TestStep{{
+			Config: acctest.ProviderConfig(t) + fmt.Sprintf(`
+resource "hipchatdc_library_item" "node" {
+  library   = %q
+  name      = "hipchat-node"
+  datastore = %q
+  ova_path  = %q
+}
+`, lib, v.Datastore, bad),
+			ExpectError: regexp.MustCompile(`(?s)with hipchatdc_library_item.node.*ova_path.*` + acctest.Wrapped("file disk1.vmdk does not match the manifest hipchat-node.mf")),
+		}, {
+			PreConfig: func() {
+				if items, ok := acctest.Libraries(t)[lib]; ok {
+					t.Errorf("content library %q is left after the refused upload, with items %q", lib, items)
+				}
+			},
+			Config:   acctest.ProviderConfig(t),
+			PlanOnly: true,
+		}},
+	})
+}
