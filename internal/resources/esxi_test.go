@@ -68,7 +68,7 @@ resource "hipchatdc_node" "app" {
 				Config:   node(onVCenter, ""),
 				PlanOnly: true,
 				ExpectError: regexp.MustCompile(`(?s)` + summary + `with hipchatdc_node.app.*` + acctest.Wrapped("no cluster, host or resource_pool is set, and") + `.*` +
-					acctest.Wrapped(fmt.Sprintf("a vCenter Server with several places to run a VM: set cluster (%s, %s), host or resource_pool", v.Cluster, v.SlowCluster))),
+					acctest.Wrapped(fmt.Sprintf("a vCenter Server with several places to run a VM: set cluster (%s, %s, %s), host or resource_pool", v.Cluster, v.SlowCluster, v.NoDRSCluster))),
 			},
 		},
 	})
