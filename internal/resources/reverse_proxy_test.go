@@ -314,7 +314,7 @@ func TestAccReverseProxy_tlsInFrontOfTheNode(t *testing.T) {
 				// The opt-out: the provider's table, file and hook go, and the port is open.
 				Config: proxyConfig(t, l, proxyOpts{name: name, address: addr, cert: leaf2, nodes: []string{node.Address(), node2.Address()}, extra: "  firewall = false"}),
 				Check: func(*terraform.State) error {
-					if got := acctest.GuestExec(t, l, name, "nft list tables; ls /etc/hipchatdc-firewall.nft /etc/network/if-pre-up.d/hipchatdc-firewall 2>/dev/null"); got != "" {
+					if got := acctest.GuestExec(t, l, name, "nft list tables; ls /etc/hipchatdc-firewall.nft /etc/network/if-pre-up.d/hipchatdc-firewall 2>/dev/null; true"); got != "" {
 						return fmt.Errorf("firewall = false left on the proxy: %q", got)
 					}
 					if got := acctest.Probe(t, node, addr, 8080); got != "open" {
