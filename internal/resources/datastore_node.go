@@ -113,7 +113,7 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 		},
 		"allowed_cidr": schema.StringAttribute{
 			Optional: true, Computed: true,
-			MarkdownDescription: "Network of the Hipchat nodes, allowed to use Postgres (pg_hba) and the NFS export. Default: the network of `ipv4_address`.",
+			MarkdownDescription: "Network of the Hipchat nodes, allowed to use Postgres (pg_hba) and the NFS export, and, with `firewall` on, the only one whose connections to Redis, Postgres, NFS and SSH the guest accepts (besides the provider's). Default: the network of `ipv4_address`.",
 		},
 		"install_packages": schema.BoolAttribute{
 			Optional: true, Computed: true, Default: booldefault.StaticBool(false),
