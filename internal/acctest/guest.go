@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,4 +66,35 @@ func NewPrivateKey(t testing.TB, passphrase string) string {
 		t.Fatal(err)
 	}
 	return string(pem.EncodeToMemory(block))
+}
+
+// Probe opens a TCP connection from inside g to addr:port, as a client on that guest would, and
+// says "open", "refused" (a reset: the guest firewall's answer for a closed port) or the error.
+func Probe(t testing.TB, g *lab.Guest, addr string, port int) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := g.Exec(ctx, `python3 -c '
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), 10).close(); print("open")
+except ConnectionRefusedError:
+    print("refused")
+except OSError as e:
+    print(type(e).__name__, e)
+' `+addr+` `+strconv.Itoa(port))
+	if err != nil {
+		t.Fatalf("probe from %s to %s:%d: %v %s", g.Address(), addr, port, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// Listen starts a throwaway TCP server (python3's http.server) on port inside the guest of
+// vmName and waits until it accepts connections, so that a probe that is refused proves the
+// firewall, not a missing service.
+func Listen(t testing.TB, l *lab.Lab, vmName string, port int) {
+	t.Helper()
+	p := strconv.Itoa(port)
+	GuestExec(t, l, vmName, `setsid python3 -m http.server `+p+` >/dev/null 2>&1 </dev/null &
+i=0; until python3 -c 'import socket; socket.create_connection(("127.0.0.1", `+p+`), 1)' 2>/dev/null; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done`)
 }

@@ -93,6 +93,15 @@ func TestAccExample_smallScale(t *testing.T) {
 		t.Errorf("anti-affinity rule lists %v, want the data stores %s and the node %s", rule.Vm, dataVM.Self.Value, nodeVM.Self.Value)
 	}
 
+	// All of the above went through the guest firewalls the module turns on (the guide's
+	// "only ... 80 (HTTP), 443 (HTTPS), and 22 (SSH)"): the proxy and the data stores have the
+	// provider's table loaded, and the node, as the only client of the data stores, got in.
+	for _, vm := range []string{"hipchat-proxy-1", "hipchat-data-1"} {
+		if out := acctest.GuestExec(t, l, vm, "nft list table inet hipchatdc >/dev/null && echo loaded"); out != "loaded" {
+			t.Errorf("%s: the guest firewall is not loaded: %q", vm, out)
+		}
+	}
+
 	// A second apply plans nothing.
 	if out, err := w.tf(ex, "plan", "-detailed-exitcode", "-input=false"); err != nil {
 		t.Errorf("second plan is not empty: %v", err)

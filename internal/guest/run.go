@@ -56,7 +56,10 @@ func (c *Conn) run(ctx context.Context, desc, script string, stdin io.Reader, ch
 	if stdin != nil {
 		session.Stdin = stdin
 	}
-	cmd := "sh -c " + Quote(script)
+	// The login shell expands $SSH_CONNECTION (the session as the guest sees it: where the
+	// provider connects from) before sudo, whose env_reset would drop it; the script gets it as
+	// $1. The firewall recipe keeps that address allowed.
+	cmd := "sh -c " + Quote(script) + ` sh "$SSH_CONNECTION"`
 	if c.cfg.Target.User != "root" {
 		// -n: never prompt. A user without passwordless sudo gets sudo's own message.
 		cmd = "sudo -n " + cmd

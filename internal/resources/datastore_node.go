@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/firewall"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/identity"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/nfs"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/packages"
@@ -50,6 +51,8 @@ type datastoreModel struct {
 	PostgresDatabase types.String `tfsdk:"postgres_database"`
 	PostgresUser     types.String `tfsdk:"postgres_user"`
 	PostgresPassword types.String `tfsdk:"postgres_password"`
+	Firewall         types.Bool   `tfsdk:"firewall"`
+	FirewallSSH      types.List   `tfsdk:"firewall_ssh_sources"`
 
 	RedisHost       types.String `tfsdk:"redis_host"`
 	PostgresHost    types.String `tfsdk:"postgres_host"`
@@ -110,7 +113,7 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 		},
 		"allowed_cidr": schema.StringAttribute{
 			Optional: true, Computed: true,
-			MarkdownDescription: "Network of the Hipchat nodes, allowed to use Postgres (pg_hba) and the NFS export. Default: the network of `ipv4_address`.",
+			MarkdownDescription: "Network of the Hipchat nodes, allowed to use Postgres (pg_hba) and the NFS export, and, with `firewall` on, the only one whose connections to Redis, Postgres, NFS and SSH the guest accepts (besides the provider's). Default: the network of `ipv4_address`.",
 		},
 		"install_packages": schema.BoolAttribute{
 			Optional: true, Computed: true, Default: booldefault.StaticBool(false),
@@ -144,7 +147,17 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 			MarkdownDescription: fmt.Sprintf("Password of `postgres_user`, at least %d characters (sent to psql on standard input, never on a command line).", spec.PasswordMinLength),
 			Validators:          []validator.String{stringvalidator.LengthAtLeast(spec.PasswordMinLength)},
 		},
-		"drift":            driftAttribute("for example a Redis persistence setting or `max_connections` changed by hand, or a password changed"),
+		"firewall": firewallAttribute("Here Redis, Postgres and NFS (TCP 2049, NFS v4) accept connections only from `allowed_cidr`, the nodes' network (the guide: " +
+			"\"Hipchat nodes must have unrestricted network access to the data stores\"), and SSH only from there, from the address the provider's SSH session comes from " +
+			"(as the guest sees it: behind `ssh.bastion_host`, the bastion's), and from `firewall_ssh_sources`. The provider's address is the one of the last apply: " +
+			"when the machine running Terraform moves to an address outside these, it can no longer connect, so list its addresses in `firewall_ssh_sources` before it moves " +
+			"(or reach the guest through a bastion inside them; from the VM's console, `nft delete table inet hipchatdc` opens the guest until the next apply)."),
+		"firewall_ssh_sources": schema.ListAttribute{
+			ElementType: types.StringType, Optional: true,
+			MarkdownDescription: "More IPv4 addresses or networks (`192.0.2.10`, `192.0.2.0/24`) allowed to connect over SSH when `firewall` is on: the addresses Terraform may run from, " +
+				"such as a CI runner's range, and any jump host outside `allowed_cidr`.",
+		},
+		"drift":            driftAttribute("for example a Redis persistence setting or `max_connections` changed by hand, a password changed, or a firewall rule deleted"),
 		"redis_host":       computed("Address the Hipchat nodes use for Redis (`ipv4_address`)."),
 		"postgres_host":    computed("Address the Hipchat nodes use for Postgres (`ipv4_address`)."),
 		"postgres_version": computed("The Postgres server's version, read back from the server. The guide names " + spec.PostgresGuideMajor + "; another major version is a warning, given when it is news: on create, on import and when the version read back changes."),
@@ -175,6 +188,12 @@ func (datastoreRole) validate(ctx context.Context, m *datastoreModel, diags *dia
 			diags.AddAttributeError(path.Root("allowed_cidr"), "Invalid allowed_cidr", err.Error())
 		}
 	}
+	eachKnownString(m.FirewallSSH, func(i int, s string) {
+		if _, err := parseSource(s); err != nil {
+			diags.AddAttributeError(path.Root("firewall_ssh_sources").AtListIndex(i), "Invalid firewall_ssh_sources entry",
+				fmt.Sprintf("firewall_ssh_sources[%d]: %s.", i, err))
+		}
+	})
 	if known(m.RedisPort) && known(m.PostgresPort) && m.RedisPort.ValueInt64() == m.PostgresPort.ValueInt64() {
 		diags.AddAttributeError(path.Root("postgres_port"), "Port clash", "redis_port and postgres_port are both "+m.RedisPort.String()+".")
 	}
@@ -241,6 +260,19 @@ func (c *vmCore) network() (netip.Prefix, bool) {
 	return p, err == nil
 }
 
+// firewall is the guest firewall the configuration asks for.
+func (m *datastoreModel) guestFirewall(ctx context.Context) firewall.Config {
+	cidr, _ := netip.ParsePrefix(m.AllowedCIDR.ValueString())
+	var extra []netip.Prefix
+	for _, s := range listStrings(ctx, m.FirewallSSH) {
+		if p, err := parseSource(s); err == nil {
+			extra = append(extra, p)
+		}
+	}
+	return firewallConfig(spec.RoleDataStores, "hipchatdc_datastore_node", m.Firewall.ValueBool(), cidr, extra,
+		map[string]int{"Redis": int(m.RedisPort.ValueInt64()), "Postgres": int(m.PostgresPort.ValueInt64())})
+}
+
 func (m *datastoreModel) recipes() (redis.Config, postgres.Config, nfs.Config) {
 	addr, _ := netip.ParseAddr(m.IPv4Address.ValueString())
 	cidr, _ := netip.ParsePrefix(m.AllowedCIDR.ValueString())
@@ -263,6 +295,9 @@ func (datastoreRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *datas
 	}
 	// All packages first: a guest that lacks one gets nothing configured at all.
 	pkgs := slices.Concat(redis.Packages, postgres.Packages, nc.Packages())
+	if plan.Firewall.ValueBool() {
+		pkgs = append(pkgs, firewall.Packages...)
+	}
 	installed, err := packages.Ensure(ctx, conn, conn.Host(), plan.InstallPackages.ValueBool(), pkgs...)
 	if err != nil {
 		var me *packages.MissingError
@@ -294,6 +329,8 @@ func (datastoreRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *datas
 	} else if len(res.Changed) > 0 {
 		tflog.Info(ctx, "nfs export configured", map[string]any{"changed": res.Changed})
 	}
+	// Last: the services are up before the ports to them close to everyone else.
+	applyFirewall(ctx, conn, plan.guestFirewall(ctx), diags)
 }
 
 // readScript reads the three services: each recipe's read script, run together (and with the
@@ -301,10 +338,10 @@ func (datastoreRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *datas
 func (datastoreRole) readScript(m *datastoreModel) string {
 	defaults(m)
 	_, pc, nc := m.recipes()
-	return redis.ReadScript() + postgres.ReadScript(pc) + nfs.ReadScript(nc)
+	return redis.ReadScript() + postgres.ReadScript(pc) + nfs.ReadScript(nc) + firewall.ReadScript()
 }
 
-func (datastoreRole) parse(_ context.Context, out string, m *datastoreModel, imported bool, diags *diag.Diagnostics) {
+func (datastoreRole) parse(ctx context.Context, out string, m *datastoreModel, imported bool, diags *diag.Diagnostics) {
 	if m.AllowedCIDR.IsNull() || m.AllowedCIDR.IsUnknown() {
 		if p, ok := m.network(); ok {
 			m.AllowedCIDR = types.StringValue(p.String())
@@ -366,6 +403,7 @@ func (datastoreRole) parse(_ context.Context, out string, m *datastoreModel, imp
 	} else {
 		drift = serviceDrift(rs, ps, ns, rc, pc, nc, m)
 	}
+	drift = append(drift, parseFirewall(out, m.guestFirewall(ctx), imported, &m.Firewall, diags)...)
 	m.Drift = stringList(drift, types.ListValueMust(types.StringType, nil))
 	if known(m.IPv4Address) {
 		m.RedisHost, m.PostgresHost = m.IPv4Address, m.IPv4Address

@@ -2,6 +2,7 @@ package resources_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -89,11 +90,24 @@ func TestAccDatastoreNode_servesTheNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Another guest on the same network, outside allowed_cidr: the guest firewall shuts it out.
+	outsider, err := l.StartGuestVM(ctx, "tf-ds-outsider", lab.KindDebian)
+	if err != nil {
+		t.Fatal(err)
+	}
 	fromNode := func(cmd string) (string, error) {
 		out, err := client.Exec(context.Background(), cmd)
 		return strings.TrimSpace(string(out)), err
 	}
-	cfg := datastoreConfig(t, l, dsOpts{name: name, address: addr})
+	cfg := datastoreConfig(t, l, dsOpts{name: name, address: addr, extra: `  allowed_cidr = "` + client.Address() + `/32"`})
+	ports := func(from *lab.Guest, want string) error {
+		for _, port := range []int{22, 6379, 5432, 2049} {
+			if got := acctest.Probe(t, from, addr, port); got != want {
+				return fmt.Errorf("port %d of the data-store VM from %s: %s, want %s", port, from.Address(), got, want)
+			}
+		}
+		return nil
+	}
 	// The lab's Postgres is not the guide's 9.5 nor its Redis the guide's 3.2: the create says
 	// so once for each, later runs do not.
 	var w planWarnings
@@ -174,6 +188,12 @@ func TestAccDatastoreNode_servesTheNode(t *testing.T) {
 						}
 						return nil
 					},
+					// The guest firewall: the node reaches SSH, Redis, Postgres and NFS; a guest
+					// outside allowed_cidr reaches none of them (the provider, on the host, got
+					// in over SSH for this apply's read-back and does for every step below).
+					func(*terraform.State) error {
+						return errors.Join(ports(client, "open"), ports(outsider, "refused"))
+					},
 				),
 			},
 			{
@@ -230,9 +250,27 @@ func TestAccDatastoreNode_servesTheNode(t *testing.T) {
 					return nil
 				},
 			},
-			// Import reads back the VM, its identity, Redis (with its password), the NFS export
-			// and Postgres's one database and its owner; only the Postgres password cannot be read.
-			importVerify("hipchatdc_datastore_node.data", "postgres_password"),
+			{
+				// A firewall rule deleted by hand: the node is shut out of Redis, the plan says
+				// which rule is missing, and the apply puts it back.
+				PreConfig: func() {
+					acctest.GuestExec(t, l, name, `nft -a list chain inet hipchatdc input | sed -n 's/.*comment "Redis" # handle \([0-9]*\)$/\1/p' | xargs -I{} nft delete rule inet hipchatdc input handle {}`)
+					if got := acctest.Probe(t, client, addr, 6379); got != "refused" {
+						t.Errorf("Redis from the node with its rule deleted: %s", got)
+					}
+				},
+				Config: cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_datastore_node.data", plancheck.ResourceActionUpdate),
+					driftBefore{"hipchatdc_datastore_node.data", "firewall: the loaded table lacks `tcp dport 6379 ip saddr " + client.Address() + ` accept comment "Redis"` + "`"},
+				}},
+				Check: func(*terraform.State) error { return ports(client, "open") },
+			},
+			// Import reads back the VM, its identity, Redis (with its password), the NFS export,
+			// Postgres's one database and its owner, and whether the guest firewall is on; the
+			// Postgres password cannot be read, nor is allowed_cidr (the network of ipv4_address
+			// is assumed).
+			importVerify("hipchatdc_datastore_node.data", "postgres_password", "allowed_cidr"),
 		},
 	})
 }
@@ -254,6 +292,7 @@ func TestAccDatastoreNode_rejectedAtPlan(t *testing.T) {
 		{dsOpts{cpus: 4}, `(?s)num_cpus = 4.*data stores node needs at least 8 vCPU`},
 		{dsOpts{redisPort: 70000}, `(?s)redis_port.*between 1 and 65535`},
 		{dsOpts{extra: `  nfs_device = "/dev/sdb;reboot"`}, `(?s)nfs_device.*must be a /dev/ path`},
+		{dsOpts{extra: `  firewall_ssh_sources = ["192.0.2.0/24", "10.0.0.0/33"]`}, `(?s)Invalid firewall_ssh_sources entry.*` + wrapped(`firewall_ssh_sources[1]: "10.0.0.0/33" is not an IPv4 address or network`).String()},
 	} {
 		c.o.name, c.o.address = "tf-ds-bad", addr
 		resource.Test(t, resource.TestCase{

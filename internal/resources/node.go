@@ -61,7 +61,9 @@ func (nodeRole) setExtraDisks(*nodeModel, []int64) {}
 func (nodeRole) description() string {
 	return "The Hipchat Data Center node: a VM imported from the Hipchat OVA (or cloned), sized to the small-scale guide " +
 		"(at least 8 vCPU, 16 GB RAM, 40 GB disk), with its static IPv4 address, host name, NTP servers and UTC timezone pushed over SSH " +
-		"the way the guide does by hand (`/etc/network/interfaces`, `dont-blame-hipchat -c \"hostnamectl set-hostname ...\"`, `hipchat service --ntp-servers`)."
+		"the way the guide does by hand (`/etc/network/interfaces`, `dont-blame-hipchat -c \"hostnamectl set-hostname ...\"`, `hipchat service --ntp-servers`). " +
+		"The provider does not filter the node's ports: the guide's \"only allow inbound connections on port 80 (HTTP), 443 (HTTPS), and 22 (SSH)\" is a rule for the private network, " +
+		"enforced at its way in (`hipchatdc_reverse_proxy`'s `firewall`), and the guide asks that nodes have unrestricted network access to each other; the node is Atlassian's appliance, whose own settings are its vendor's."
 }
 
 func (nodeRole) attributes() map[string]schema.Attribute {

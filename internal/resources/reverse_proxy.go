@@ -3,6 +3,7 @@ package resources
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/firewall"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/identity"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/nginx"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
@@ -44,6 +46,7 @@ type proxyModel struct {
 	ClientMaxBodySize types.String `tfsdk:"client_max_body_size"`
 	ReadTimeout       types.Int64  `tfsdk:"read_timeout"`
 	SessionAffinity   types.String `tfsdk:"session_affinity"`
+	Firewall          types.Bool   `tfsdk:"firewall"`
 
 	CertificateFingerprint types.String `tfsdk:"certificate_fingerprint"`
 	URL                    types.String `tfsdk:"url"`
@@ -104,7 +107,9 @@ func (proxyRole) attributes() map[string]schema.Attribute {
 			MarkdownDescription: "How a session sticks to one node: `cookie` (a route cookie, like NGINX Plus' sticky cookie) or `client_address`.",
 			Validators:          []validator.String{stringvalidator.OneOf(string(nginx.AffinityCookie), string(nginx.AffinityClientAddress))},
 		},
-		"drift": driftAttribute("for example the private key file replaced by hand, or NGINX not running"),
+		"firewall": firewallAttribute("Here only SSH (the port the provider connects to, 22 by default), HTTP (80) and HTTPS (443) are open, to anyone: the proxy is the private network's way in. " +
+			"The guest needs the nftables package (`nft`)."),
+		"drift": driftAttribute("for example the private key file replaced by hand, NGINX not running, or a firewall rule deleted"),
 		"certificate_fingerprint": schema.StringAttribute{
 			Computed: true, MarkdownDescription: "SHA-256 fingerprint of the certificate NGINX serves.",
 		},
@@ -188,13 +193,19 @@ func (proxyRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *proxyMode
 	if len(res.Changed) > 0 {
 		tflog.Info(ctx, "nginx configured", map[string]any{"changed": res.Changed, "reloaded": res.Reloaded, "started": res.Started})
 	}
+	applyFirewall(ctx, conn, plan.guestFirewall(), diags)
 }
 
-func (proxyRole) readScript(*proxyModel) string { return nginx.ReadScript() }
+// guestFirewall is the guest firewall the configuration asks for.
+func (m *proxyModel) guestFirewall() firewall.Config {
+	return firewallConfig(spec.RoleReverseProxy, "hipchatdc_reverse_proxy", m.Firewall.ValueBool(), netip.Prefix{}, nil, nil)
+}
+
+func (proxyRole) readScript(*proxyModel) string { return nginx.ReadScript() + firewall.ReadScript() }
 
 // parse refreshes the deployed site and certificate, so that a certificate changed on the host
 // shows in the plan.
-func (proxyRole) parse(ctx context.Context, out string, m *proxyModel, _ bool, diags *diag.Diagnostics) {
+func (proxyRole) parse(ctx context.Context, out string, m *proxyModel, imported bool, diags *diag.Diagnostics) {
 	st, err := nginx.Parse(out)
 	if err != nil {
 		diags.AddError("Cannot read NGINX", err.Error())
@@ -230,5 +241,6 @@ func (proxyRole) parse(ctx context.Context, out string, m *proxyModel, _ bool, d
 	}
 	m.CertificateFingerprint = stringValue(st.CertificateFingerprint)
 	m.URL = types.StringValue("https://" + m.PublicHostname.ValueString())
+	drift = append(drift, parseFirewall(out, m.guestFirewall(), imported, &m.Firewall, diags)...)
 	m.Drift = stringList(drift, types.ListValueMust(types.StringType, nil))
 }

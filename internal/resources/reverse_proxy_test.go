@@ -161,6 +161,17 @@ func TestAccReverseProxy_tlsInFrontOfTheNode(t *testing.T) {
 					resource.TestCheckResourceAttr("hipchatdc_reverse_proxy.edge", "url", "https://"+publicName),
 					resource.TestCheckResourceAttr("hipchatdc_reverse_proxy.edge", "drift.#", "0"),
 					func(*terraform.State) error {
+						// The guest firewall, seen from a node: 22, 80 and 443 answer; a port
+						// something listens on but the guide does not open is refused.
+						acctest.Listen(t, l, name, 8080)
+						for port, want := range map[int]string{22: "open", 80: "open", 443: "open", 8080: "refused"} {
+							if got := acctest.Probe(t, node, addr, port); got != want {
+								return fmt.Errorf("port %d of the proxy from a node: %s, want %s", port, got, want)
+							}
+						}
+						return nil
+					},
+					func(*terraform.State) error {
 						// The node's page, over verified TLS, through the proxy.
 						resp, body, err := get(client, "https://"+publicName+"/")
 						if err != nil {
@@ -299,8 +310,21 @@ func TestAccReverseProxy_tlsInFrontOfTheNode(t *testing.T) {
 					return nil
 				},
 			},
-			// Import reads back the VM, its identity, the deployed site and certificate; the
-			// private key is never read back.
+			{
+				// The opt-out: the provider's table, file and hook go, and the port is open.
+				Config: proxyConfig(t, l, proxyOpts{name: name, address: addr, cert: leaf2, nodes: []string{node.Address(), node2.Address()}, extra: "  firewall = false"}),
+				Check: func(*terraform.State) error {
+					if got := acctest.GuestExec(t, l, name, "nft list tables; ls /etc/hipchatdc-firewall.nft /etc/network/if-pre-up.d/hipchatdc-firewall 2>/dev/null; true"); got != "" {
+						return fmt.Errorf("firewall = false left on the proxy: %q", got)
+					}
+					if got := acctest.Probe(t, node, addr, 8080); got != "open" {
+						return fmt.Errorf("firewall = false: port 8080 from a node: %s", got)
+					}
+					return nil
+				},
+			},
+			// Import reads back the VM, its identity, the deployed site and certificate, and
+			// whether the guest firewall is on; the private key is never read back.
 			importVerify("hipchatdc_reverse_proxy.edge", "private_key_pem"),
 		},
 	})
