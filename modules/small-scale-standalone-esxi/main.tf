@@ -67,6 +67,10 @@ resource "hipchatdc_datastore_node" "data" {
   postgres_user     = var.database_user
   postgres_password = var.database_password
 
+  # The guide: "only allow inbound connections on port 80 (HTTP), 443 (HTTPS), and 22 (SSH)".
+  firewall             = var.firewall
+  firewall_ssh_sources = length(var.firewall_ssh_sources) > 0 ? var.firewall_ssh_sources : null
+
   lifecycle {
     precondition {
       condition     = (var.server_ova == null) != (var.server_template == null)
@@ -150,6 +154,8 @@ resource "hipchatdc_reverse_proxy" "edge" {
   private_key_pem = var.private_key_pem
   nodes           = [hipchatdc_node.app.ipv4_address]
   node_hostnames  = [hipchatdc_node.app.hostname]
+
+  firewall = var.firewall
 }
 
 # The guide puts the node and the data stores on two hosts. Nothing the module sees tells

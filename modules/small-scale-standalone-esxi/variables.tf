@@ -182,3 +182,15 @@ variable "install_packages" {
   default     = false
   description = "Install redis-server, postgresql and the NFS server with apt when the data stores VM lacks them."
 }
+
+variable "firewall" {
+  type        = bool
+  default     = true
+  description = "Filter inbound connections with the guests' own firewalls (nftables), as the guide asks: the reverse proxy accepts only 22, 80 and 443; the data stores accept Redis, Postgres and NFS only from the node's network, and SSH from there and from where Terraform connects. false leaves the guests' firewalls alone."
+}
+
+variable "firewall_ssh_sources" {
+  type        = list(string)
+  default     = []
+  description = "More IPv4 addresses or networks allowed to connect to the data stores VM over SSH: where Terraform may run from (a CI runner's range) when that is outside the node's network."
+}
