@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strings"
 
@@ -177,11 +178,25 @@ func (nodeRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *nodeModel,
 		diags.AddAttributeError(path.Root("data_stores"), "Invalid data_stores", err.Error())
 		return
 	}
-	res, err := hipchat.Apply(ctx, conn, d, c)
+	// Created alongside its data stores (the module wires it from values known at plan time),
+	// the node gets here first: it waits for them, within its create or update timeout.
+	progress := func(pending []string) {
+		tflog.Info(ctx, "waiting for the data stores to answer from the node", map[string]any{"not_answering": pending})
+	}
+	res, err := hipchat.ApplyWhenAnswering(ctx, conn, d, c, progress)
 	if err != nil {
 		summary := "Cannot configure the node's data stores"
-		if hipchat.IsSelfCheckFailure(err) {
+		var silent *hipchat.NotAnsweringError
+		switch {
+		case hipchat.IsSelfCheckFailure(err):
 			summary = "The node's self-check failed"
+		case errors.As(err, &silent):
+			diags.AddAttributeError(path.Root("data_stores"), "The node's data stores do not answer",
+				"data_stores: "+err.Error()+". Check the hosts and ports in the data_stores block and that those services run and "+
+					"let the node in (the wait ends with the resource's create or update timeout, `timeouts`). The node VM is kept in the state "+
+					"without its data stores configuration (Terraform taints a failed create: the next apply replaces the VM; "+
+					"`terraform untaint` it first to finish the wiring on this VM without importing the OVA again).")
+			return
 		}
 		diags.AddAttributeError(path.Root("data_stores"), summary, err.Error())
 		return
