@@ -88,6 +88,9 @@ type Options struct {
 	PrivateNetwork bool
 	// Logf receives progress messages (optional).
 	Logf func(format string, args ...any)
+	// NFCBandwidth, in bytes per second, limits the NFC uploads to vcsim, all together, as
+	// one network link does (0: loopback speed). EnvNFCBandwidth sets it for hipchatdc-lab.
+	NFCBandwidth int64
 }
 
 // VSphereInfo is how to reach and use the simulated vCenter.
@@ -251,7 +254,7 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 	}
 	l.cleanup = append(l.cleanup, func() error { return releaseSlot(l.slot) })
 
-	l.vc, err = startVCSim(l.dir, l.onPower)
+	l.vc, err = startVCSim(l.dir, o.NFCBandwidth, l.onPower)
 	if err != nil {
 		return l, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/pem"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -93,7 +94,7 @@ type guestNIC struct {
 	addrs     []netip.Prefix
 }
 
-func startVCSim(dir string, onPower func(vmEvent)) (*vcsim, error) {
+func startVCSim(dir string, nfcBandwidth int64, onPower func(vmEvent)) (*vcsim, error) {
 	m := simulator.VPX()
 	m.Datastore = 0 // made below, under the lab's folder, instead of under $TMPDIR
 	m.Machine = 0
@@ -117,6 +118,10 @@ func startVCSim(dir string, onPower func(vmEvent)) (*vcsim, error) {
 	m.Service.TLS = new(tls.Config) // httptest's certificate, valid for 127.0.0.1
 	m.Service.Listen = &url.URL{User: url.UserPassword(vsphereUser, vspherePassword)}
 	m.Service.RegisterEndpoints = true
+	if nfcBandwidth > 0 {
+		m.Service.ServeMux = http.NewServeMux()
+		limitNFC(m.Service.ServeMux, nfcBandwidth)
+	}
 	s := m.Service.NewServer()
 	v := &vcsim{model: m, server: s, reg: m.Map(), onPower: onPower, pgName: map[string]string{}, guestShutdowns: map[string]bool{}, made: map[string]int{}}
 	v.reg.AddHandler(v)
