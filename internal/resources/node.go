@@ -78,7 +78,9 @@ func (nodeRole) blocks() map[string]schema.Block {
 	return map[string]schema.Block{
 		"data_stores": schema.SingleNestedBlock{
 			MarkdownDescription: "The guide's next step, \"Configure Hipchat Data Center nodes\": where the node finds Postgres, Redis and the NFS share " +
-				"(usually the outputs of a `hipchatdc_datastore_node`). The provider writes the appliance's configuration file (mode 0600, secrets " +
+				"(the values a `hipchatdc_datastore_node` is given, or its outputs). It first waits, within the create or update timeout, for Postgres, Redis and NFS to " +
+				"answer from the node, so that the node can be created at the same time as its data stores (guide: *The whole cluster at the speed of its slowest VM*). " +
+				"Then the provider writes the appliance's configuration file (mode 0600, secrets " +
 				"never on a command line or in logs), runs the configure command, then the self-check; a failing self-check fails the apply with its own message.",
 			Attributes: map[string]schema.Attribute{
 				"postgres_host": str("Postgres address.", false),
