@@ -182,14 +182,23 @@ func (nodeRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *nodeModel,
 	}
 	// Created alongside its data stores (the module wires it from values known at plan time),
 	// the node gets here first: it waits for them, within its create or update timeout.
-	progress := func(pending []string) {
+	nfsHost, _, _ := strings.Cut(d.NFSExport, ":")
+	progress := func(pending []string) error {
 		tflog.Info(ctx, "waiting for the data stores to answer from the node", map[string]any{"not_answering": pending})
+		return failedDataStoresAt(d.PostgresHost, d.RedisHost, nfsHost)
 	}
 	res, err := hipchat.ApplyWhenAnswering(ctx, conn, d, c, progress)
 	if err != nil {
 		summary := "Cannot configure the node's data stores"
 		var silent *hipchat.NotAnsweringError
+		var failed *dataStoresFailedError
 		switch {
+		case errors.As(err, &failed):
+			diags.AddAttributeError(path.Root("data_stores"), "The node's data stores failed",
+				"data_stores: "+err.Error()+". Fix what failed there and apply again. The node VM is kept in the state without its data stores "+
+					"configuration (Terraform taints a failed create: the next apply replaces the VM; `terraform untaint` it first to finish "+
+					"the wiring on this VM without importing the OVA again).")
+			return
 		case hipchat.IsSelfCheckFailure(err):
 			summary = "The node's self-check failed"
 		case errors.As(err, &silent):

@@ -131,15 +131,16 @@ func TestAccNode_wiringRejectedAtPlan(t *testing.T) {
 }
 
 // parallelConfig is a node wired to data stores at dsAddr by values known at plan time (as the
-// module wires it), so that Terraform creates it at the same time as the data stores VM, when
-// withDataStores adds one there; the hosts are the addresses' last bytes on the lab's network.
+// module wires it), so that Terraform creates it at the same time as the data stores VM of
+// guest kind dsKind ("" for none) there; the hosts are the addresses' last bytes on the lab's
+// network.
 // extra goes into the node's block.
-func parallelConfig(t *testing.T, l *lab.Lab, name string, nodeHost, dsHost int, withDataStores bool, extra string) string {
+func parallelConfig(t *testing.T, l *lab.Lab, name string, nodeHost, dsHost int, dsKind, extra string) string {
 	dsAddr := acctest.LabAddress(l, false, dsHost)
 	v := l.VSphere()
 	cfg := acctest.ProviderConfigFor(l)
-	if withDataStores {
-		cfg = datastoreConfig(t, l, dsOpts{name: name + "-data", address: dsAddr})
+	if dsKind != "" {
+		cfg = datastoreConfig(t, l, dsOpts{name: name + "-data", kind: dsKind, address: dsAddr})
 	}
 	return cfg + fmt.Sprintf(`
 resource "hipchatdc_node" "app" {
@@ -182,7 +183,7 @@ func TestAccNode_waitsForDataStoresThatComeUpLate(t *testing.T) {
 		ProtoV6ProviderFactories: acctest.Factories(),
 		CheckDestroy:             resource.ComposeTestCheckFunc(checkNoVM(t, "tf-late-node"), checkNoVM(t, "tf-late-data")),
 		Steps: []resource.TestStep{{
-			Config: parallelConfig(t, l, "tf-late", 214, 213, true, ""),
+			Config: parallelConfig(t, l, "tf-late", 214, 213, lab.KindDebian, ""),
 			Check: resource.ComposeAggregateTestCheckFunc(
 				resource.TestCheckResourceAttr("hipchatdc_node.app", "drift.#", "0"),
 				func(*terraform.State) error {
@@ -213,7 +214,7 @@ func TestAccNode_dataStoresNeverAnswer(t *testing.T) {
 		CheckDestroy:             resource.ComposeTestCheckFunc(checkNoVM(t, "tf-silent-node"), checkNoVM(t, "tf-silent-data")),
 		Steps: []resource.TestStep{
 			{
-				Config: parallelConfig(t, l, "tf-silent", 218, 215, false, timeouts),
+				Config: parallelConfig(t, l, "tf-silent", 218, 215, "", timeouts),
 				// Terraform wraps the message: words are separated by any space.
 				ExpectError: regexp.MustCompile(`(?s)data stores do not answer.*data_stores: after waiting.*postgres\s+at\s+` +
 					regexp.QuoteMeta(dsAddr) + `:5432:.*redis\s+at.*nfs\s+at.*untaint`),
@@ -228,7 +229,7 @@ func TestAccNode_dataStoresNeverAnswer(t *testing.T) {
 						t.Fatalf("the node's guest after the failed wait: %q", out)
 					}
 				},
-				Config: parallelConfig(t, l, "tf-silent", 218, 215, true, ""),
+				Config: parallelConfig(t, l, "tf-silent", 218, 215, lab.KindDebian, ""),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					// Recorded in the state (tainted): replaced, not created beside the first.
 					plancheck.ExpectResourceAction("hipchatdc_node.app", plancheck.ResourceActionReplace),
@@ -244,5 +245,23 @@ func TestAccNode_dataStoresNeverAnswer(t *testing.T) {
 				),
 			},
 		},
+	})
+}
+
+// TestAccNode_stopsWaitingForDataStoresThatFailed: the data stores VM created in the same apply
+// fails (its guest lacks the packages and install_packages is off). Terraform lets the node's
+// create go on, and the node stops waiting for those data stores as soon as they failed, with an
+// error naming them, instead of at its create timeout.
+func TestAccNode_stopsWaitingForDataStoresThatFailed(t *testing.T) {
+	l := acctest.Lab(t)
+	dsAddr := acctest.LabAddress(l, false, 219)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             resource.ComposeTestCheckFunc(checkNoVM(t, "tf-failds-node"), checkNoVM(t, "tf-failds-data")),
+		Steps: []resource.TestStep{{
+			Config: parallelConfig(t, l, "tf-failds", 220, 219, lab.KindDebianBare, "  timeouts {\n    create = \"10m\"\n  }"),
+			ExpectError: regexp.MustCompile(`(?s)Packages missing on the data stores node.*data stores failed.*not\s+waiting\s+for\s+the\s+data\s+stores\s+at\s+` +
+				regexp.QuoteMeta(dsAddr) + `|(?s)data stores failed.*not\s+waiting\s+for\s+the\s+data\s+stores\s+at\s+` + regexp.QuoteMeta(dsAddr) + `.*Packages missing`),
+		}},
 	})
 }

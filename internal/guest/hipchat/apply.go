@@ -61,9 +61,9 @@ func Apply(ctx context.Context, r guest.Runner, d DataStores, c Commands) (Resul
 
 // ApplyWhenAnswering is Apply that, when it has something to change, first waits for the data
 // stores to answer from the node (WaitForDataStores, bounded by ctx, progress called as it
-// polls): a node created alongside its data stores reaches this step before they are up.
-// When nothing differs it neither waits nor probes.
-func ApplyWhenAnswering(ctx context.Context, r guest.Runner, d DataStores, c Commands, progress func(pending []string)) (Result, error) {
+// polls; an error from it ends the wait): a node created alongside its data stores reaches this
+// step before they are up. When nothing differs it neither waits nor probes.
+func ApplyWhenAnswering(ctx context.Context, r guest.Runner, d DataStores, c Commands, progress func(pending []string) error) (Result, error) {
 	return apply(ctx, r, d, c, func() error { return WaitForDataStores(ctx, r, d, 0, progress) })
 }
 

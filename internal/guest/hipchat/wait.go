@@ -102,13 +102,14 @@ func pending(out string, eps []Endpoint) ([]string, error) {
 // WaitForDataStores waits until Postgres, Redis and the NFS server that d names accept a TCP
 // connection from the node, probing every interval (DefaultWaitInterval when zero) with one
 // read-only command, and calls progress with what still does not answer after each probe that
-// finds something silent. It ends with a *NotAnsweringError when ctx ends first.
+// finds something silent; an error from progress ends the wait with that error (the caller
+// knows the data stores will not come). It ends with a *NotAnsweringError when ctx ends first.
 //
 // It waits for the servers to answer, not for their settings: the self-check that follows
 // judges those, so a wrong password fails at once with the client's own words instead of
 // waiting out the timeout. hipchatdc_datastore_node configures NFS last, so once its NFS server
 // answers, its Redis and Postgres (user and database) are set up too.
-func WaitForDataStores(ctx context.Context, r guest.Runner, d DataStores, interval time.Duration, progress func(pending []string)) error {
+func WaitForDataStores(ctx context.Context, r guest.Runner, d DataStores, interval time.Duration, progress func(pending []string) error) error {
 	if interval <= 0 {
 		interval = DefaultWaitInterval
 	}
@@ -129,7 +130,9 @@ func WaitForDataStores(ctx context.Context, r guest.Runner, d DataStores, interv
 				return nil
 			}
 			if progress != nil {
-				progress(last)
+				if err := progress(last); err != nil {
+					return err
+				}
 			}
 		} else if ctx.Err() == nil {
 			return fmt.Errorf("hipchat: probing the data stores from the node: %w", err)
