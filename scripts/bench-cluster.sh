@@ -123,7 +123,7 @@ apply() {
   current=$dir
   local t0 t1 kib
   t0=$(date +%s.%N)
-  "$TERRAFORM" -chdir="$dir" apply -auto-approve -input=false "$@" >"$w/$name.log" 2>&1 &
+  "$TERRAFORM" -chdir="$dir" apply -auto-approve -input=false -no-color "$@" >"$w/$name.log" 2>&1 &
   local tfpid=$!
   peak_rss "$tfpid" >"$w/$name.rss" &
   local rsspid=$!
