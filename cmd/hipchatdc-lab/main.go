@@ -40,6 +40,7 @@ func main() {
 	esxi := fs.Int("esxi", 0, "start: also serve N standalone ESXi hosts (no vCenter), HIPCHATDC_ESX1_SERVER... in lab.env")
 	kind := fs.String("kind", lab.KindDebian, "ova: the guest kind the lab boots for VMs from this OVA (node, debian, debian-bare)")
 	diskGiB := fs.Int("disk-gib", 40, "ova: declared capacity of the OVA's disk")
+	dataMiB := fs.Int64("data-mib", 1, "ova: payload written into the disk (what an upload moves)")
 	out := fs.String("out", "", "ova: where to write the OVA")
 	_ = fs.Parse(os.Args[2:])
 	var err error
@@ -47,7 +48,7 @@ func main() {
 		if *out == "" {
 			usage()
 		}
-		err = writeOVA(*out, *kind, *diskGiB)
+		err = writeOVA(*out, *kind, *diskGiB, *dataMiB)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -70,7 +71,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: hipchatdc-lab start --dir DIR [--private] [--esxi N]\n       hipchatdc-lab stop --dir DIR\n       hipchatdc-lab ova --out FILE.ova [--kind node|debian|debian-bare] [--disk-gib N]")
+	fmt.Fprintln(os.Stderr, "usage: hipchatdc-lab start --dir DIR [--private] [--esxi N]\n       hipchatdc-lab stop --dir DIR\n       hipchatdc-lab ova --out FILE.ova [--kind node|debian|debian-bare] [--disk-gib N] [--data-mib N]\n\nstart reads "+lab.EnvNFCBandwidth+" (e.g. 110MiB/s) and "+lab.EnvBootDelay+" (e.g. node=30s)")
 	os.Exit(2)
 }
 
@@ -89,9 +90,25 @@ func start(dir string, private bool, esxi int) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 
-	l, err := lab.Start(context.Background(), lab.Options{Dir: filepath.Join(dir, "lab"), PrivateNetwork: private, StandaloneESXi: esxi, Logf: log.Printf})
+	opts := lab.Options{Dir: filepath.Join(dir, "lab"), PrivateNetwork: private, StandaloneESXi: esxi, Logf: log.Printf}
+	// A realistic network, for benchmarks: see lab.EnvNFCBandwidth and lab.EnvBootDelay.
+	var delays map[string]time.Duration
+	if v := os.Getenv(lab.EnvNFCBandwidth); v != "" {
+		if opts.NFCBandwidth, err = lab.ParseBandwidth(v); err != nil {
+			return fmt.Errorf("%s: %w", lab.EnvNFCBandwidth, err)
+		}
+	}
+	if v := os.Getenv(lab.EnvBootDelay); v != "" {
+		if delays, err = lab.ParseBootDelays(v); err != nil {
+			return fmt.Errorf("%s: %w", lab.EnvBootDelay, err)
+		}
+	}
+	l, err := lab.Start(context.Background(), opts)
 	if err != nil {
 		return err
+	}
+	for kind, d := range delays {
+		l.SetBootDelay(kind, d)
 	}
 	env := l.Env()
 	if err := writeFiles(dir, env); err != nil {
@@ -198,9 +215,9 @@ func stop(dir string) error {
 // writeOVA writes a small OVA whose VMs the lab boots as guests of the given kind: the lab's
 // stand-ins for the Hipchat OVA (kind node) and a Debian server OVA (kind debian). Each carries
 // a SHA256 manifest, as a publisher's OVA does, so the import checks it.
-func writeOVA(path, kind string, diskGiB int) error {
+func writeOVA(path, kind string, diskGiB int, dataMiB int64) error {
 	return ovatest.Write(path, ovatest.Options{
-		Name: "lab-" + kind, NumCPUs: 2, MemoryMB: 4096, DiskCapacityGiB: diskGiB, DataBytes: 1 << 20, Manifest: "SHA256",
+		Name: "lab-" + kind, NumCPUs: 2, MemoryMB: 4096, DiskCapacityGiB: diskGiB, DataBytes: dataMiB << 20, Manifest: "SHA256",
 		ExtraConfig: map[string]string{lab.KindKey: kind},
 	})
 }

@@ -38,8 +38,13 @@ func TestAccExample_smallScale(t *testing.T) {
 	})
 
 	start := time.Now()
-	w.mustTF(ex, "apply", "-auto-approve", "-input=false")
+	applied := w.mustTF(ex, "apply", "-auto-approve", "-input=false", "-json")
 	t.Logf("apply of the whole deployment: %v", time.Since(start).Round(time.Millisecond))
+	// The module creates its three VMs at the same time (issue 16): Terraform starts every
+	// create before any of them completes. Chained (the node reading the data stores'
+	// attributes, the proxy the node's), the node's create started only after the data
+	// stores' completed.
+	checkCreatesOverlap(t, applied, 3)
 
 	var addrs map[string]string
 	if err := json.Unmarshal([]byte(w.mustTF(ex, "output", "-json", "addresses")), &addrs); err != nil {
@@ -220,4 +225,35 @@ func readFile(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// checkCreatesOverlap reads `terraform apply -json` output and fails unless want creates
+// started before the first of them completed.
+func checkCreatesOverlap(t *testing.T, applyJSON string, want int) {
+	t.Helper()
+	started := map[string]bool{}
+	for _, line := range strings.Split(applyJSON, "\n") {
+		var msg struct {
+			Type string `json:"type"`
+			Hook struct {
+				Action   string `json:"action"`
+				Resource struct {
+					Addr string `json:"addr"`
+				} `json:"resource"`
+			} `json:"hook"`
+		}
+		if json.Unmarshal([]byte(line), &msg) != nil || msg.Hook.Action != "create" {
+			continue
+		}
+		switch msg.Type {
+		case "apply_start":
+			started[msg.Hook.Resource.Addr] = true
+		case "apply_complete", "apply_errored":
+			if len(started) < want {
+				t.Errorf("%s's create ended when only %d of %d creates had started (%v): the VMs are created one after another", msg.Hook.Resource.Addr, len(started), want, started)
+			}
+			return
+		}
+	}
+	t.Errorf("no create completed in the apply's output:\n%s", applyJSON)
 }

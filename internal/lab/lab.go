@@ -97,6 +97,9 @@ type Options struct {
 	StandaloneESXi int
 	// Logf receives progress messages (optional).
 	Logf func(format string, args ...any)
+	// NFCBandwidth, in bytes per second, limits the NFC uploads to vcsim, all together, as
+	// one network link does (0: loopback speed). EnvNFCBandwidth sets it for hipchatdc-lab.
+	NFCBandwidth int64
 }
 
 // VSphereInfo is how to reach and use the simulated vCenter.
@@ -264,14 +267,15 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 	}
 	l.cleanup = append(l.cleanup, func() error { return releaseSlot(l.slot) })
 
-	l.vc, err = startVCSim(l.dir, l.onPower)
+	link := newLink(o.NFCBandwidth)
+	l.vc, err = startVCSim(l.dir, link, l.onPower)
 	if err != nil {
 		return l, err
 	}
 	l.cleanup = append(l.cleanup, func() error { l.vc.close(); return nil })
 	for i := range o.StandaloneESXi {
 		t0 := time.Now()
-		esx, err := startESXSim(l.dir, fmt.Sprintf("esx%d", i+1), l.onPower)
+		esx, err := startESXSim(l.dir, fmt.Sprintf("esx%d", i+1), link, l.onPower)
 		if err != nil {
 			return l, err
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/pem"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/simulator"
+	"golang.org/x/time/rate"
 	// The content library over vCenter's REST API (RegisterEndpoints serves it).
 	_ "github.com/vmware/govmomi/vapi/simulator"
 	"github.com/vmware/govmomi/view"
@@ -109,20 +111,20 @@ type guestNIC struct {
 	addrs     []netip.Prefix
 }
 
-func startVCSim(dir string, onPower func(vmEvent)) (*vcsim, error) {
+func startVCSim(dir string, link *rate.Limiter, onPower func(vmEvent)) (*vcsim, error) {
 	m := simulator.VPX()
 	m.Datastore = 0 // made below, under the lab's folder, instead of under $TMPDIR
 	m.Machine = 0
 	// DC0_C0 of fast hosts for the tests' VMs, DC0_C1 with one slow host, DC0_C2 without DRS
 	// (vcsim turns DRS on in every cluster it makes; setUp turns it off there).
 	m.Cluster = 3
-	return serveModel(m, "", dir, onPower)
+	return serveModel(m, "", dir, link, onPower)
 }
 
 // startESXSim starts a standalone ESXi host (vcsim's ESX model: datacenter ha-datacenter, one
 // host, no cluster) called name ("esx1"), whose VMs boot guests like the vCenter's. Its files
 // (CA, datastore) go under dir/name.
-func startESXSim(dir, name string, onPower func(vmEvent)) (*vcsim, error) {
+func startESXSim(dir, name string, link *rate.Limiter, onPower func(vmEvent)) (*vcsim, error) {
 	m := simulator.ESX()
 	m.Datastore = 0
 	m.Machine = 0
@@ -130,11 +132,12 @@ func startESXSim(dir, name string, onPower func(vmEvent)) (*vcsim, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	return serveModel(m, name, dir, onPower)
+	return serveModel(m, name, dir, link, onPower)
 }
 
-// serveModel creates model m, serves it over HTTPS on loopback and sets up its datastore.
-func serveModel(m *simulator.Model, key, dir string, onPower func(vmEvent)) (*vcsim, error) {
+// serveModel creates model m, serves it over HTTPS on loopback (its NFC uploads through link
+// when not nil) and sets up its datastore.
+func serveModel(m *simulator.Model, key, dir string, link *rate.Limiter, onPower func(vmEvent)) (*vcsim, error) {
 	simulatorCreate.Lock()
 	err := m.Create()
 	simulatorCreate.Unlock()
@@ -163,6 +166,10 @@ func serveModel(m *simulator.Model, key, dir string, onPower func(vmEvent)) (*vc
 	m.Service.TLS = new(tls.Config) // httptest's certificate, valid for 127.0.0.1
 	m.Service.Listen = &url.URL{User: url.UserPassword(vsphereUser, vspherePassword)}
 	m.Service.RegisterEndpoints = true
+	if link != nil {
+		m.Service.ServeMux = http.NewServeMux()
+		limitNFC(m.Service.ServeMux, link)
+	}
 	s := m.Service.NewServer()
 	v := &vcsim{key: key, model: m, server: s, reg: m.Map(), onPower: onPower, pgName: map[string]string{}, guestShutdowns: map[string]bool{}, made: map[string]int{}}
 	v.reg.AddHandler(v)

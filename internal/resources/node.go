@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strings"
 
@@ -79,7 +80,9 @@ func (nodeRole) blocks() map[string]schema.Block {
 	return map[string]schema.Block{
 		"data_stores": schema.SingleNestedBlock{
 			MarkdownDescription: "The guide's next step, \"Configure Hipchat Data Center nodes\": where the node finds Postgres, Redis and the NFS share " +
-				"(usually the outputs of a `hipchatdc_datastore_node`). The provider writes the appliance's configuration file (mode 0600, secrets " +
+				"(the values a `hipchatdc_datastore_node` is given, or its outputs). It first waits, within the create or update timeout, for Postgres, Redis and NFS to " +
+				"answer from the node, so that the node can be created at the same time as its data stores (guide: *The whole cluster at the speed of its slowest VM*). " +
+				"Then the provider writes the appliance's configuration file (mode 0600, secrets " +
 				"never on a command line or in logs), runs the configure command, then the self-check; a failing self-check fails the apply with its own message.",
 			Attributes: map[string]schema.Attribute{
 				"postgres_host": str("Postgres address.", false),
@@ -179,11 +182,34 @@ func (nodeRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *nodeModel,
 		diags.AddAttributeError(path.Root("data_stores"), "Invalid data_stores", err.Error())
 		return
 	}
-	res, err := hipchat.Apply(ctx, conn, d, c)
+	// Created alongside its data stores (the module wires it from values known at plan time),
+	// the node gets here first: it waits for them, within its create or update timeout.
+	nfsHost, _, _ := strings.Cut(d.NFSExport, ":")
+	progress := func(pending []string) error {
+		tflog.Info(ctx, "waiting for the data stores to answer from the node", map[string]any{"not_answering": pending})
+		return failedDataStoresAt(d.PostgresHost, d.RedisHost, nfsHost)
+	}
+	res, err := hipchat.ApplyWhenAnswering(ctx, conn, d, c, progress)
 	if err != nil {
 		summary := "Cannot configure the node's data stores"
-		if hipchat.IsSelfCheckFailure(err) {
+		var silent *hipchat.NotAnsweringError
+		var failed *dataStoresFailedError
+		switch {
+		case errors.As(err, &failed):
+			diags.AddAttributeError(path.Root("data_stores"), "The node's data stores failed",
+				"data_stores: "+err.Error()+". Fix what failed there and apply again. The node VM is kept in the state without its data stores "+
+					"configuration (Terraform taints a failed create: the next apply replaces the VM; `terraform untaint` it first to finish "+
+					"the wiring on this VM without importing the OVA again).")
+			return
+		case hipchat.IsSelfCheckFailure(err):
 			summary = "The node's self-check failed"
+		case errors.As(err, &silent):
+			diags.AddAttributeError(path.Root("data_stores"), "The node's data stores do not answer",
+				"data_stores: "+err.Error()+". Check the hosts and ports in the data_stores block and that those services run and "+
+					"let the node in (the wait ends with the resource's create or update timeout, `timeouts`). The node VM is kept in the state "+
+					"without its data stores configuration (Terraform taints a failed create: the next apply replaces the VM; "+
+					"`terraform untaint` it first to finish the wiring on this VM without importing the OVA again).")
+			return
 		}
 		diags.AddAttributeError(path.Root("data_stores"), summary, err.Error())
 		return

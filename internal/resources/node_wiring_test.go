@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -127,4 +128,140 @@ func TestAccNode_wiringRejectedAtPlan(t *testing.T) {
 	if _, ok := acctest.VM(t, "tf-wired-node"); ok {
 		t.Fatal("a VM was created for a rejected plan")
 	}
+}
+
+// parallelConfig is a node wired to data stores at dsAddr by values known at plan time (as the
+// module wires it), so that Terraform creates it at the same time as the data stores VM of
+// guest kind dsKind ("" for none) there; the hosts are the addresses' last bytes on the lab's
+// network.
+// extra goes into the node's block.
+func parallelConfig(t *testing.T, l *lab.Lab, name string, nodeHost, dsHost int, dsKind, extra string) string {
+	dsAddr := acctest.LabAddress(l, false, dsHost)
+	v := l.VSphere()
+	cfg := acctest.ProviderConfigFor(l)
+	if dsKind != "" {
+		cfg = datastoreConfig(t, l, dsOpts{name: name + "-data", kind: dsKind, address: dsAddr})
+	}
+	return cfg + fmt.Sprintf(`
+resource "hipchatdc_node" "app" {
+  name         = "%s-node"
+  datacenter   = %q
+  cluster      = %q
+  datastore    = %q
+  network      = %q
+  ova_path     = %q
+  hostname     = "%s-node.example.com"
+  ipv4_address = %q
+  ipv4_netmask = 24
+  ipv4_gateway = %q
+
+  data_stores {
+    postgres_host     = %q
+    postgres_database = "hipchat_postgres"
+    postgres_user     = "hipchat_user"
+    postgres_password = "pg-secret-1"
+    redis_host        = %q
+    redis_password    = "redis-secret-1"
+    nfs_export        = "%s:/srv/hipchat-nfs"
+    public_url        = "https://chat.example.test"
+  }
+%s
+}
+`, name, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, lab.KindNode, 40), name,
+		acctest.LabAddress(l, false, nodeHost), acctest.Gateway(l, false), dsAddr, dsAddr, dsAddr, extra)
+}
+
+// TestAccNode_waitsForDataStoresThatComeUpLate creates the node and its data stores VM at the
+// same time, the data stores' guest booting late: the node gets to its data_stores step first,
+// waits for Postgres, Redis and NFS to answer from it, and is wired. (Without the wait its
+// self-check runs against data stores that are not there yet, and the apply fails.)
+func TestAccNode_waitsForDataStoresThatComeUpLate(t *testing.T) {
+	l := acctest.Lab(t)
+	l.SetBootDelay(lab.KindDebian, 15*time.Second)
+	t.Cleanup(func() { l.SetBootDelay(lab.KindDebian, 0) })
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             resource.ComposeTestCheckFunc(checkNoVM(t, "tf-late-node"), checkNoVM(t, "tf-late-data")),
+		Steps: []resource.TestStep{{
+			Config: parallelConfig(t, l, "tf-late", 214, 213, lab.KindDebian, ""),
+			Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestCheckResourceAttr("hipchatdc_node.app", "drift.#", "0"),
+				func(*terraform.State) error {
+					out := acctest.GuestExec(t, l, "tf-late-node", "hipchat datacenter selfcheck")
+					for _, want := range []string{"postgres: OK", "redis: OK", "nfs: OK"} {
+						if !strings.Contains(out, want) {
+							return fmt.Errorf("self-check on the node:\n%s", out)
+						}
+					}
+					return nil
+				},
+			),
+		}},
+	})
+}
+
+// TestAccNode_dataStoresNeverAnswer: nothing answers at the data stores' address. The node's
+// create waits until its create timeout and fails naming data_stores and what did not answer;
+// the VM is kept in the state (tainted, as Terraform does with a failed create) without a data
+// stores configuration, and once the data stores exist the next apply finishes the cluster
+// (replacing the tainted node) with nothing left behind.
+func TestAccNode_dataStoresNeverAnswer(t *testing.T) {
+	l := acctest.Lab(t)
+	dsAddr := acctest.LabAddress(l, false, 215)
+	timeouts := "  timeouts {\n    create = \"90s\"\n  }"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             resource.ComposeTestCheckFunc(checkNoVM(t, "tf-silent-node"), checkNoVM(t, "tf-silent-data")),
+		Steps: []resource.TestStep{
+			{
+				Config: parallelConfig(t, l, "tf-silent", 218, 215, "", timeouts),
+				// Terraform wraps the message: words are separated by any space.
+				ExpectError: regexp.MustCompile(`(?s)data stores do not answer.*data_stores: after waiting.*postgres\s+at\s+` +
+					regexp.QuoteMeta(dsAddr) + `:5432:.*redis\s+at.*nfs\s+at.*untaint`),
+			},
+			{
+				PreConfig: func() {
+					// The VM is there, with no data stores configuration on its guest.
+					if _, ok := acctest.VM(t, "tf-silent-node"); !ok {
+						t.Fatal("the node VM of the failed create is gone")
+					}
+					if out := acctest.GuestExec(t, l, "tf-silent-node", "test -e /hipchat/config/site.json && echo configured || echo none"); out != "none" {
+						t.Fatalf("the node's guest after the failed wait: %q", out)
+					}
+				},
+				Config: parallelConfig(t, l, "tf-silent", 218, 215, lab.KindDebian, ""),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					// Recorded in the state (tainted): replaced, not created beside the first.
+					plancheck.ExpectResourceAction("hipchatdc_node.app", plancheck.ResourceActionReplace),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "drift.#", "0"),
+					func(*terraform.State) error {
+						if n := acctest.VMCount(t, "tf-silent-node"); n != 1 {
+							return fmt.Errorf("%d VMs named tf-silent-node in vSphere, want 1", n)
+						}
+						return nil
+					},
+				),
+			},
+		},
+	})
+}
+
+// TestAccNode_stopsWaitingForDataStoresThatFailed: the data stores VM created in the same apply
+// fails (its guest lacks the packages and install_packages is off). Terraform lets the node's
+// create go on, and the node stops waiting for those data stores as soon as they failed, with an
+// error naming them, instead of at its create timeout.
+func TestAccNode_stopsWaitingForDataStoresThatFailed(t *testing.T) {
+	l := acctest.Lab(t)
+	dsAddr := acctest.LabAddress(l, false, 219)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             resource.ComposeTestCheckFunc(checkNoVM(t, "tf-failds-node"), checkNoVM(t, "tf-failds-data")),
+		Steps: []resource.TestStep{{
+			Config: parallelConfig(t, l, "tf-failds", 220, 219, lab.KindDebianBare, "  timeouts {\n    create = \"10m\"\n  }"),
+			ExpectError: regexp.MustCompile(`(?s)Packages missing on the data stores node.*data stores failed.*not\s+waiting\s+for\s+the\s+data\s+stores\s+at\s+` +
+				regexp.QuoteMeta(dsAddr) + `|(?s)data stores failed.*not\s+waiting\s+for\s+the\s+data\s+stores\s+at\s+` + regexp.QuoteMeta(dsAddr) + `.*Packages missing`),
+		}},
+	})
 }

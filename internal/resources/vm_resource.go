@@ -133,6 +133,7 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 		return
 	}
 	c := PM(&plan).core()
+	defer r.recordOutcome(&plan, &resp.Diagnostics)
 	ctx, cancel, ok := withTimeout(ctx, c.Timeouts.Create, defaultCreateTimeout, &resp.Diagnostics)
 	if !ok {
 		return
@@ -163,6 +164,18 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	r.vm.markCreated(ctx, c, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	nullUnknowns(&resp.State)
+}
+
+// outcomeRecorder is a role whose create or update outcome other resources of the same apply
+// wait on (the data stores, for the node created alongside them).
+type outcomeRecorder[M any] interface {
+	recordOutcome(m *M, diags diag.Diagnostics)
+}
+
+func (r *vmResource[M, PM]) recordOutcome(m *M, diags *diag.Diagnostics) {
+	if rec, ok := r.role.(outcomeRecorder[M]); ok {
+		rec.recordOutcome(m, *diags)
+	}
 }
 
 // readBack is the read after an apply. Drift it finds means a step the apply ran did not take
@@ -269,6 +282,7 @@ func (r *vmResource[M, PM]) Update(ctx context.Context, req resource.UpdateReque
 		return
 	}
 	c, prior := PM(&plan).core(), PM(&state).core()
+	defer r.recordOutcome(&plan, &resp.Diagnostics)
 	ctx, cancel, ok := withTimeout(ctx, c.Timeouts.Update, defaultUpdateTimeout, &resp.Diagnostics)
 	defer cancel()
 	var conn *guest.Conn

@@ -1,5 +1,12 @@
-# The guide's small-scale topology, in its order: the data stores first, then the Hipchat node
-# pointed at them, then the reverse proxy in front of the node.
+# The guide's small-scale topology: the data stores, the Hipchat node pointed at them and the
+# reverse proxy in front of the node.
+#
+# The three VMs are created at the same time: no resource reads another's attributes, so
+# Terraform orders none of them after another. Everything one VM needs of another is known at
+# plan time (addresses, ports, names, passwords: variables), and only what really needs another
+# VM waits for it, inside the resource: the node's data_stores step waits for Postgres, Redis and
+# NFS to answer from the node, and the proxy's NGINX starts with the node as an upstream that may
+# not answer yet. The node's OVA import, the slowest step, no longer waits for the data stores.
 
 locals {
   proxy_network = coalesce(var.proxy_network, var.network)
@@ -12,6 +19,11 @@ locals {
   server_ova     = local.server_is_url ? null : var.server_ova
   server_ova_url = local.server_is_url ? var.server_ova : null
   hipchat_is_url = can(regex("^[A-Za-z][A-Za-z0-9+.-]*://", var.hipchat_ova))
+
+  # The data stores' endpoints as hipchatdc_datastore_node computes them (its postgres_host,
+  # redis_host and nfs_export), from the same values: the node takes them from here, not from
+  # that resource, so that its import does not wait for the data stores VM.
+  nfs_export_path = "/srv/hipchat-nfs"
 
   # The guide gives every VM its own static address and a unique host name. The provider checks
   # one VM at a time, and a variable's validation sees only that variable (Terraform < 1.9), so
@@ -45,12 +57,13 @@ resource "hipchatdc_datastore_node" "data" {
   ova_ca_file = var.server_template == null ? var.ova_ca_file : null
   template    = var.server_template
 
-  num_cpus      = var.data_stores.num_cpus
-  memory        = var.data_stores.memory
-  disk_size     = var.data_stores.disk_size
-  nfs_disk_size = var.data_stores.nfs_disk_size
-  nfs_device    = var.data_stores.nfs_device
-  nfs_server    = var.data_stores.nfs_server
+  num_cpus        = var.data_stores.num_cpus
+  memory          = var.data_stores.memory
+  disk_size       = var.data_stores.disk_size
+  nfs_disk_size   = var.data_stores.nfs_disk_size
+  nfs_device      = var.data_stores.nfs_device
+  nfs_server      = var.data_stores.nfs_server
+  nfs_export_path = local.nfs_export_path
 
   allow_slow_cpu = var.allow_slow_cpu
 
@@ -117,17 +130,17 @@ resource "hipchatdc_node" "app" {
   dns_servers  = length(var.dns_servers) > 0 ? var.dns_servers : null
   ntp_servers  = var.ntp_servers
 
-  # The guide's next step, "Configure Hipchat Data Center nodes".
+  # The guide's next step, "Configure Hipchat Data Center nodes". The values the data stores VM
+  # is given, not its attributes: the node's resource waits for the services to answer, so the
+  # two VMs are imported, powered on and given their identity at the same time.
   data_stores {
-    postgres_host     = hipchatdc_datastore_node.data.postgres_host
-    postgres_port     = hipchatdc_datastore_node.data.postgres_port
-    postgres_database = hipchatdc_datastore_node.data.postgres_database
-    postgres_user     = hipchatdc_datastore_node.data.postgres_user
+    postgres_host     = var.data_stores.address
+    postgres_database = var.database
+    postgres_user     = var.database_user
     postgres_password = var.database_password
-    redis_host        = hipchatdc_datastore_node.data.redis_host
-    redis_port        = hipchatdc_datastore_node.data.redis_port
+    redis_host        = var.data_stores.address
     redis_password    = var.redis_password
-    nfs_export        = hipchatdc_datastore_node.data.nfs_export
+    nfs_export        = "${var.data_stores.address}:${local.nfs_export_path}"
     public_url        = "https://${var.public_hostname}"
   }
 }
@@ -160,8 +173,10 @@ resource "hipchatdc_reverse_proxy" "edge" {
   public_hostname = var.public_hostname
   certificate_pem = var.certificate_pem
   private_key_pem = var.private_key_pem
-  nodes           = [hipchatdc_node.app.ipv4_address]
-  node_hostnames  = [hipchatdc_node.app.hostname]
+  # From the variable, not the node's attributes: NGINX starts with an upstream that may not
+  # answer yet, as it does when a node reboots.
+  nodes          = [var.node.address]
+  node_hostnames = [var.node.hostname]
 
   firewall = var.firewall
 }

@@ -56,6 +56,18 @@ func redact(s string, secrets []string) string {
 // Apply with corrected values rewrites it and one with the same values tries again. When
 // nothing differs Apply runs no changing command (and no self-check).
 func Apply(ctx context.Context, r guest.Runner, d DataStores, c Commands) (Result, error) {
+	return apply(ctx, r, d, c, nil)
+}
+
+// ApplyWhenAnswering is Apply that, when it has something to change, first waits for the data
+// stores to answer from the node (WaitForDataStores, bounded by ctx, progress called as it
+// polls; an error from it ends the wait): a node created alongside its data stores reaches this
+// step before they are up. When nothing differs it neither waits nor probes.
+func ApplyWhenAnswering(ctx context.Context, r guest.Runner, d DataStores, c Commands, progress func(pending []string) error) (Result, error) {
+	return apply(ctx, r, d, c, func() error { return WaitForDataStores(ctx, r, d, 0, progress) })
+}
+
+func apply(ctx context.Context, r guest.Runner, d DataStores, c Commands, wait func() error) (Result, error) {
 	var res Result
 	if err := c.Validate(); err != nil {
 		return res, err
@@ -72,6 +84,11 @@ func Apply(ctx context.Context, r guest.Runner, d DataStores, c Commands) (Resul
 	res.Before = st
 	if len(st.Drift(d, c)) == 0 {
 		return res, nil
+	}
+	if wait != nil {
+		if err := wait(); err != nil {
+			return res, err
+		}
 	}
 	res.Changed = true
 	secrets := d.secrets()
