@@ -5,9 +5,10 @@
 #
 # The Hipchat OVA is stored once in a content library (hipchatdc_library_item) and the three
 # nodes deploy from it inside vSphere: the OVA is read once, not three times. Only what needs
-# another VM waits for it: the nodes' data-store wiring waits for the data stores VM; the proxy
-# takes the nodes' addresses and host names from the variables, known at plan time, so that it
-# is made at the same time as the nodes.
+# another VM waits for it (guide "The whole cluster at the speed of its slowest VM"): the nodes
+# take the data stores' endpoints from the variables, known at plan time, so their deploys start
+# with the data stores VM's import and their data_stores step waits for the services to answer;
+# the proxy takes the nodes' addresses and host names from the variables too.
 #
 # `make demo EXAMPLE=enterprise-scale` runs this against the embedded lab, with lab.auto.tfvars
 # written by scripts/demo.sh.
@@ -34,6 +35,8 @@ provider "hipchatdc" {
 locals {
   hipchat_is_url = can(regex("^[A-Za-z][A-Za-z0-9+.-]*://", var.hipchat_ova))
   server_is_url  = can(regex("^[A-Za-z][A-Za-z0-9+.-]*://", var.server_ova))
+  # The data stores' NFS export, set on the data stores VM and given to the nodes.
+  nfs_export_path = "/srv/hipchat-nfs"
   nodes = { for i, address in var.addresses.nodes : i => {
     name     = "hipchat-node-${i + 1}"
     hostname = "hipchat-worker-${i + 1}.example.com"
@@ -58,6 +61,8 @@ resource "hipchatdc_datastore_node" "data" {
   ova_path   = local.server_is_url ? null : var.server_ova
   ova_url    = local.server_is_url ? var.server_ova : null
   nfs_server = var.nfs_server
+
+  nfs_export_path = local.nfs_export_path
 
   hostname     = "hipchat-data-1.example.com"
   ipv4_address = var.addresses.data_stores
@@ -86,17 +91,17 @@ resource "hipchatdc_node" "app" {
   ipv4_gateway = var.gateway
   ntp_servers  = var.ntp_servers
 
-  # Every node uses the same data stores: one Postgres database, one Redis, one NFS share.
+  # Every node uses the same data stores: one Postgres database, one Redis, one NFS share. The
+  # values the data stores VM is given, not its attributes, so that the nodes do not wait for it
+  # to be made.
   data_stores {
-    postgres_host     = hipchatdc_datastore_node.data.postgres_host
-    postgres_port     = hipchatdc_datastore_node.data.postgres_port
-    postgres_database = hipchatdc_datastore_node.data.postgres_database
-    postgres_user     = hipchatdc_datastore_node.data.postgres_user
+    postgres_host     = var.addresses.data_stores
+    postgres_database = "hipchat_postgres"
+    postgres_user     = "hipchat_user"
     postgres_password = var.database_password
-    redis_host        = hipchatdc_datastore_node.data.redis_host
-    redis_port        = hipchatdc_datastore_node.data.redis_port
+    redis_host        = var.addresses.data_stores
     redis_password    = var.redis_password
-    nfs_export        = hipchatdc_datastore_node.data.nfs_export
+    nfs_export        = "${var.addresses.data_stores}:${local.nfs_export_path}"
     public_url        = "https://${var.public_hostname}"
   }
 }

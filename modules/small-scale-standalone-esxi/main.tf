@@ -18,6 +18,11 @@ locals {
   server_ova_url = local.server_is_url ? var.server_ova : null
   hipchat_is_url = can(regex("^[A-Za-z][A-Za-z0-9+.-]*://", var.hipchat_ova))
 
+  # The data stores' NFS export, set on the data stores VM and given to the node from here, not
+  # from that resource's attributes, so that the node's import does not wait for the data stores
+  # VM: its data_stores step waits for the services to answer instead (as in small-scale-cluster).
+  nfs_export_path = "/srv/hipchat-nfs"
+
   # The guide gives every VM its own static address and a unique host name. The provider checks
   # one VM at a time, and a variable's validation sees only that variable (Terraform < 1.9), so
   # the module compares the three in preconditions. Host names compare as DNS does: without
@@ -51,6 +56,8 @@ resource "hipchatdc_datastore_node" "data" {
   nfs_disk_size = var.data_stores.nfs_disk_size
   nfs_device    = var.data_stores.nfs_device
   nfs_server    = var.data_stores.nfs_server
+
+  nfs_export_path = local.nfs_export_path
 
   allow_slow_cpu = var.allow_slow_cpu
 
@@ -113,15 +120,13 @@ resource "hipchatdc_node" "app" {
 
   # The guide's next step, "Configure Hipchat Data Center nodes".
   data_stores {
-    postgres_host     = hipchatdc_datastore_node.data.postgres_host
-    postgres_port     = hipchatdc_datastore_node.data.postgres_port
-    postgres_database = hipchatdc_datastore_node.data.postgres_database
-    postgres_user     = hipchatdc_datastore_node.data.postgres_user
+    postgres_host     = var.data_stores.address
+    postgres_database = var.database
+    postgres_user     = var.database_user
     postgres_password = var.database_password
-    redis_host        = hipchatdc_datastore_node.data.redis_host
-    redis_port        = hipchatdc_datastore_node.data.redis_port
+    redis_host        = var.data_stores.address
     redis_password    = var.redis_password
-    nfs_export        = hipchatdc_datastore_node.data.nfs_export
+    nfs_export        = "${var.data_stores.address}:${local.nfs_export_path}"
     public_url        = "https://${var.public_hostname}"
   }
 }
@@ -152,8 +157,10 @@ resource "hipchatdc_reverse_proxy" "edge" {
   public_hostname = var.public_hostname
   certificate_pem = var.certificate_pem
   private_key_pem = var.private_key_pem
-  nodes           = [hipchatdc_node.app.ipv4_address]
-  node_hostnames  = [hipchatdc_node.app.hostname]
+  # From the variable, not the node's attributes: NGINX starts with an upstream that may not
+  # answer yet, as it does when a node reboots.
+  nodes          = [var.node.address]
+  node_hostnames = [var.node.hostname]
 
   firewall = var.firewall
 }
