@@ -119,23 +119,21 @@ func TestAccAntiAffinityRule_drs(t *testing.T) {
 			},
 			{
 				// Imported with the cluster written as the configuration has it, the state is
-				// the same (compute_cluster_id and datacenter too) ...
-				ResourceName:       res,
-				ImportState:        true,
-				ImportStateIdFunc:  func(*terraform.State) (string, error) { return v.Cluster + ":" + rule, nil },
-				ImportStateVerify:  true,
-				ImportStatePersist: true,
+				// the same, compute_cluster_id and datacenter too ...
+				ResourceName:      res,
+				ImportState:       true,
+				ImportStateIdFunc: func(*terraform.State) (string, error) { return v.Cluster + ":" + rule, nil },
+				ImportStateVerify: true,
 			},
 			{
-				// ... and the plan after the import is empty.
-				Config: config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				// ... and the plan that imports it (an import block) changes nothing.
+				ResourceName:      res,
+				ImportState:       true,
+				ImportStateKind:   resource.ImportBlockWithID,
+				ImportStateIdFunc: func(*terraform.State) (string, error) { return v.Cluster + ":" + rule, nil },
+				ImportPlanChecks: resource.ImportPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectEmptyPlan(),
 				}},
-				Check: resource.ComposeAggregateTestCheckFunc(
-					resource.TestCheckResourceAttr(res, "compute_cluster_id", v.Cluster),
-					resource.TestCheckNoResourceAttr(res, "datacenter"),
-				),
 			},
 			{
 				// The same cluster written another way (inventory path, with its datacenter)
