@@ -237,26 +237,39 @@ func TestAccAntiAffinityRule_nameTaken(t *testing.T) {
 
 // TestAccAntiAffinityRule_standaloneESXi: against a standalone ESXi host, which has no
 // clusters, the plan fails on compute_cluster_id, saying so and pointing at the module for
-// standalone hosts.
+// standalone hosts; with the provider's connection known only at apply, the apply does.
 func TestAccAntiAffinityRule_standaloneESXi(t *testing.T) {
 	l := acctest.Lab(t)
 	esx := l.StandaloneESXi()[0]
-	config := acctest.ESXiProviderConfig(l, 0, "") + `
+	const rule = `
 resource "hipchatdc_anti_affinity_rule" "apart" {
   name                = "tf-aa-esxi"
   compute_cluster_id  = "C0"
   virtual_machine_ids = ["vm-1", "vm-2"]
 }
 `
+	// vsphere_server known only at apply: nothing can be asked of the host at plan time.
+	unknown := fmt.Sprintf(`
+resource "terraform_data" "esxi" {
+  input = %q
+}
+
+provider "hipchatdc" {
+  vsphere_server = terraform_data.esxi.output
+  user           = %q
+  password       = %q
+  ca_file        = %q
+}
+`, esx.Server, esx.User, esx.Password, esx.CAFile)
+	noCluster := regexp.MustCompile(`(?s)Error: Placement does not fit the vSphere endpoint.*with hipchatdc_anti_affinity_rule.apart.*` +
+		acctest.Wrapped(fmt.Sprintf(`compute_cluster_id = "C0": vsphere_server %q is VMware ESX`, esx.Server)) + `.*` +
+		acctest.Wrapped("a standalone ESXi host without a vCenter, which has no clusters and so no DRS rules") + `.*` +
+		acctest.Wrapped("as modules/small-scale-standalone-esxi does"))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.Factories(),
-		Steps: []resource.TestStep{{
-			Config:   config,
-			PlanOnly: true,
-			ExpectError: regexp.MustCompile(`(?s)Error: Placement does not fit the vSphere endpoint.*with hipchatdc_anti_affinity_rule.apart.*` +
-				acctest.Wrapped(fmt.Sprintf(`compute_cluster_id = "C0": vsphere_server %q is VMware ESX`, esx.Server)) + `.*` +
-				acctest.Wrapped("a standalone ESXi host without a vCenter, which has no clusters and so no DRS rules") + `.*` +
-				acctest.Wrapped("as modules/small-scale-standalone-esxi does")),
-		}},
+		Steps: []resource.TestStep{
+			{Config: acctest.ESXiProviderConfig(l, 0, "") + rule, PlanOnly: true, ExpectError: noCluster},
+			{Config: unknown + rule, ExpectError: noCluster},
+		},
 	})
 }
