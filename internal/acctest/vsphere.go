@@ -286,6 +286,31 @@ func RemoveClusterRule(t testing.TB, cluster, name string) {
 	})
 }
 
+// AddClusterRule adds an enabled VM-VM anti-affinity rule over the VMs (managed object IDs) to
+// the cluster, as an administrator would in the vSphere Client.
+func AddClusterRule(t testing.TB, cluster, name string, vms ...string) {
+	t.Helper()
+	var refs []types.ManagedObjectReference
+	for _, vm := range vms {
+		refs = append(refs, types.ManagedObjectReference{Type: "VirtualMachine", Value: vm})
+	}
+	withFinder(t, func(ctx context.Context, finder *find.Finder) {
+		cl, err := finder.ClusterComputeResource(ctx, cluster)
+		if err != nil {
+			t.Fatal(err)
+		}
+		task, err := cl.Reconfigure(ctx, &types.ClusterConfigSpecEx{RulesSpec: []types.ClusterRuleSpec{{
+			ArrayUpdateSpec: types.ArrayUpdateSpec{Operation: types.ArrayUpdateOperationAdd},
+			Info:            &types.ClusterAntiAffinityRuleSpec{ClusterRuleInfo: types.ClusterRuleInfo{Name: name, Enabled: types.NewBool(true)}, Vm: refs}}}}, true)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 // WithLibrary runs f with a content library manager logged in to the lab's vCenter REST API
 // as an operator with govc would, independently of the provider's own code.
 func WithLibrary(t testing.TB, f func(ctx context.Context, m *library.Manager)) {

@@ -78,7 +78,7 @@ func (r *antiAffinityRule) Schema(_ context.Context, _ resource.SchemaRequest, r
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				Computed:            true,
-				MarkdownDescription: "`<cluster managed object ID>:<name>`, the form `terraform import` takes (the cluster also by name or inventory path).",
+				MarkdownDescription: "`<cluster managed object ID>:<name>`. `terraform import` takes `<cluster>:<name>`, the cluster by managed object ID, inventory path or name: write it as `compute_cluster_id` has it in the configuration.",
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"name": schema.StringAttribute{
@@ -88,15 +88,16 @@ func (r *antiAffinityRule) Schema(_ context.Context, _ resource.SchemaRequest, r
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
 			"datacenter": schema.StringAttribute{
-				Optional:            true,
-				MarkdownDescription: "Datacenter of the cluster (name, inventory path or managed object ID), for a cluster given by name. Default: the only datacenter.",
-				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+				Optional: true,
+				MarkdownDescription: "Datacenter of the cluster (name, inventory path or managed object ID), for a cluster given by name. Default: the only datacenter. " +
+					"Changing it replaces the rule, unless the cluster stays the same one (as after `terraform import`, which records no datacenter).",
 			},
 			"compute_cluster_id": schema.StringAttribute{
 				Required: true,
 				MarkdownDescription: "The cluster the VMs run in, by name, inventory path or managed object ID (the VM resources' `cluster`). " +
-					"With DRS off no rule can be made there: the plan warns, and the host comparison alone keeps the VMs apart. Changing it replaces the rule.",
-				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+					"With DRS off no rule can be made there: the plan warns, and the host comparison alone keeps the VMs apart. " +
+					"Not on a standalone ESXi host, which has no clusters (see `modules/small-scale-standalone-esxi`). " +
+					"Moving to another cluster replaces the rule; another way of writing the same cluster (name, inventory path, managed object ID) only updates the state.",
 			},
 			"virtual_machine_ids": schema.ListAttribute{
 				ElementType: types.StringType, Required: true,
@@ -174,22 +175,54 @@ func (r *antiAffinityRule) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	if !req.State.Raw.IsNull() && req.Plan.Raw.Equal(req.State.Raw) {
 		return
 	}
-	d := r.vm.data
-	if d == nil || !d.Connected || d.VSphere == nil || !known(plan.ComputeClusterID) || plan.Datacenter.IsUnknown() {
+	var c *vsphere.Client
+	if d := r.vm.data; d != nil && d.Connected && d.VSphere != nil {
+		c, _ = d.VSphere(ctx) // nil on failure: the apply reports it
+	}
+	if c != nil && c.IsESXi() {
+		// Whatever the cluster's value, known or not: an ESXi host has none.
+		_, err := c.FindCluster(ctx, "", plan.ComputeClusterID.ValueString(), "compute_cluster_id")
+		clusterError(&resp.Diagnostics, err)
 		return
 	}
-	c, err := d.VSphere(ctx)
-	if err != nil {
-		return
+	var moid string
+	if c != nil && known(plan.ComputeClusterID) && !plan.Datacenter.IsUnknown() {
+		var err error
+		if moid, err = c.FindCluster(ctx, plan.Datacenter.ValueString(), plan.ComputeClusterID.ValueString(), "compute_cluster_id"); err != nil {
+			clusterError(&resp.Diagnostics, err)
+			return
+		}
 	}
-	moid, err := c.FindCluster(ctx, plan.Datacenter.ValueString(), plan.ComputeClusterID.ValueString(), "compute_cluster_id")
-	if err != nil {
-		addVSphereError(&resp.Diagnostics, "compute_cluster_id", "Cluster not found", err)
+	if !req.State.Raw.IsNull() {
+		var state antiAffinityRuleModel
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		// The rule moves to another cluster only by being made again there. Another way of
+		// writing the same cluster (an import records it as its ID gave it, and no
+		// datacenter) changes only the state.
+		if moid == "" || moid != state.clusterMoid() {
+			for _, a := range []struct {
+				name        string
+				plan, state types.String
+			}{{"datacenter", plan.Datacenter, state.Datacenter}, {"compute_cluster_id", plan.ComputeClusterID, state.ComputeClusterID}} {
+				if !a.plan.Equal(a.state) {
+					resp.RequiresReplace = append(resp.RequiresReplace, path.Root(a.name))
+				}
+			}
+		}
+	}
+	if moid == "" {
 		return
 	}
 	cl, err := c.ReadCluster(ctx, moid, plan.Name.ValueString())
 	if err != nil {
 		return // the apply reports it
+	}
+	if req.State.Raw.IsNull() && cl.Rule != nil {
+		ruleExists(&plan, cl, &resp.Diagnostics)
+		return
 	}
 	if !cl.DRS {
 		warnNoDRS(plan.ComputeClusterID.ValueString(), &resp.Diagnostics)
@@ -214,6 +247,25 @@ func (r *antiAffinityRule) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		return
 	}
 	reportShared(places, plan.Enforce.ValueBool(), &resp.Diagnostics)
+}
+
+// clusterError reports a cluster that FindCluster could not resolve: on a standalone ESXi host,
+// or not found.
+func clusterError(diags *diag.Diagnostics, err error) {
+	var ee *vsphere.EndpointError
+	if errors.As(err, &ee) {
+		diags.AddAttributeError(path.Root(ee.Field), "Placement does not fit the vSphere endpoint", ee.Error()+". Nothing was created.")
+		return
+	}
+	addVSphereError(diags, "compute_cluster_id", "Cluster not found", err)
+}
+
+// ruleExists refuses to create a rule whose name the cluster has already, with DRS on or off:
+// Delete removes the rule of that name, which must be one this resource made.
+func ruleExists(m *antiAffinityRuleModel, cl *vsphere.Cluster, diags *diag.Diagnostics) {
+	diags.AddAttributeError(path.Root("name"), "Rule exists already",
+		fmt.Sprintf("name = %q: cluster %q has a rule of this name already (made outside this configuration). Choose another name, or take it over with "+
+			"`terraform import <address> %s:%s`.", m.Name.ValueString(), cl.Name, m.ComputeClusterID.ValueString(), m.Name.ValueString()))
 }
 
 // warnNoDRS: the chosen behaviour for a cluster without DRS, where no VM-VM rule can exist.
@@ -270,7 +322,7 @@ func (r *antiAffinityRule) Create(ctx context.Context, req resource.CreateReques
 	}
 	moid, err := c.FindCluster(ctx, plan.Datacenter.ValueString(), plan.ComputeClusterID.ValueString(), "compute_cluster_id")
 	if err != nil {
-		addVSphereError(&resp.Diagnostics, "compute_cluster_id", "Cluster not found", err)
+		clusterError(&resp.Diagnostics, err)
 		return
 	}
 	cl, err := c.ReadCluster(ctx, moid, plan.Name.ValueString())
@@ -278,10 +330,8 @@ func (r *antiAffinityRule) Create(ctx context.Context, req resource.CreateReques
 		addVSphereError(&resp.Diagnostics, "compute_cluster_id", "Cannot read the cluster", err)
 		return
 	}
-	if cl.DRS && cl.Rule != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("name"), "Rule exists already",
-			fmt.Sprintf("name = %q: cluster %q has a rule of this name already (made outside this configuration). Choose another name, or take it over with "+
-				"`terraform import <address> %s:%s`.", plan.Name.ValueString(), cl.Name, moid, plan.Name.ValueString()))
+	if cl.Rule != nil {
+		ruleExists(&plan, cl, &resp.Diagnostics)
 		return
 	}
 	plan.ID = types.StringValue(moid + ":" + plan.Name.ValueString())
@@ -494,7 +544,9 @@ func (r *antiAffinityRule) Delete(ctx context.Context, req resource.DeleteReques
 }
 
 // ImportState takes "<cluster>:<rule name>", the cluster by managed object ID, inventory path
-// or name (in the only datacenter), and reads the VMs from the rule.
+// or name (in the only datacenter), and reads the VMs from the rule. compute_cluster_id keeps
+// the cluster as the ID gives it, so that the plan after importing is empty for a
+// configuration that writes it the same way.
 func (r *antiAffinityRule) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	cluster, name, ok := strings.Cut(req.ID, ":")
 	if !ok || cluster == "" || name == "" {
@@ -522,7 +574,7 @@ func (r *antiAffinityRule) ImportState(ctx context.Context, req resource.ImportS
 	resp.Diagnostics.Append(d...)
 	m := antiAffinityRuleModel{
 		ID: types.StringValue(moid + ":" + name), Name: types.StringValue(name), Datacenter: types.StringNull(),
-		ComputeClusterID: types.StringValue(moid), VirtualMachineIDs: vms, Enforce: types.BoolValue(true),
+		ComputeClusterID: types.StringValue(cluster), VirtualMachineIDs: vms, Enforce: types.BoolValue(true),
 		DRSEnabled: types.BoolValue(cl.DRS), Hosts: types.MapNull(types.StringType), Drift: types.ListValueMust(types.StringType, nil),
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)

@@ -118,11 +118,35 @@ func TestAccAntiAffinityRule_drs(t *testing.T) {
 				Check: checkRule(t, v.Cluster, rule, a, b),
 			},
 			{
-				ResourceName:            res,
-				ImportState:             true,
-				ImportStateIdFunc:       func(*terraform.State) (string, error) { return v.ClusterPath + ":" + rule, nil },
-				ImportStateVerify:       true,
-				ImportStateVerifyIgnore: []string{"compute_cluster_id"}, // the import records the managed object ID
+				// Imported with the cluster written as the configuration has it, the state is
+				// the same, compute_cluster_id and datacenter too ...
+				ResourceName:      res,
+				ImportState:       true,
+				ImportStateIdFunc: func(*terraform.State) (string, error) { return v.Cluster + ":" + rule, nil },
+				ImportStateVerify: true,
+			},
+			{
+				// ... and the plan that imports it (an import block) changes nothing.
+				ResourceName:      res,
+				ImportState:       true,
+				ImportStateKind:   resource.ImportBlockWithID,
+				ImportStateIdFunc: func(*terraform.State) (string, error) { return v.Cluster + ":" + rule, nil },
+				ImportPlanChecks: resource.ImportPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+			},
+			{
+				// The same cluster written another way (inventory path, with its datacenter)
+				// only updates the state: the rule is not made again.
+				Config: antiAffinityConfig(t, rule, v.ClusterPath, a, b, fmt.Sprintf("  datacenter = %q", v.Datacenter)),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(res, plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					checkRule(t, v.Cluster, rule, a, b),
+					resource.TestCheckResourceAttr(res, "compute_cluster_id", v.ClusterPath),
+					resource.TestCheckResourceAttr(res, "datacenter", v.Datacenter),
+				),
 			},
 		},
 	})
@@ -180,6 +204,72 @@ func TestAccAntiAffinityRule_noDRS(t *testing.T) {
 				Config:      antiAffinityConfig(t, rule, v.NoDRSCluster, a, b, ""),
 				ExpectError: sharedErr,
 			},
+		},
+	})
+}
+
+// TestAccAntiAffinityRule_nameTaken: a rule of the same name made outside Terraform fails the
+// plan on name, in a cluster without DRS as in one with it, and is left as it was: destroying
+// the resource would otherwise remove someone else's rule.
+func TestAccAntiAffinityRule_nameTaken(t *testing.T) {
+	v := acctest.Lab(t).VSphere()
+	const rule = "tf-aa-taken"
+	var steps []resource.TestStep
+	for _, cluster := range []string{v.NoDRSCluster, v.Cluster} {
+		a := acctest.BareVM(t, "tf-aa-taken-node-"+cluster, cluster+"_H0")
+		b := acctest.BareVM(t, "tf-aa-taken-data-"+cluster, cluster+"_H1")
+		acctest.AddClusterRule(t, cluster, rule, a, b)
+		t.Cleanup(func() { acctest.RemoveClusterRule(t, cluster, rule) })
+		steps = append(steps, resource.TestStep{
+			Config: antiAffinityConfig(t, rule, cluster, a, b, ""),
+			ExpectError: regexp.MustCompile(`(?s)Error: Rule exists already.*with hipchatdc_anti_affinity_rule.apart.*` +
+				acctest.Wrapped(fmt.Sprintf(`name = %q: cluster %q has a rule of this name already (made outside this configuration). Choose another name, or take it over with `+
+					"`terraform import <address> %s:%s`.", rule, cluster, cluster, rule))),
+		})
+	}
+	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: acctest.Factories(), Steps: steps})
+	for _, cluster := range []string{v.NoDRSCluster, v.Cluster} {
+		if _, ok := acctest.AntiAffinityRule(t, cluster, rule); !ok {
+			t.Errorf("the rule %q made outside Terraform is gone from cluster %s", rule, cluster)
+		}
+	}
+}
+
+// TestAccAntiAffinityRule_standaloneESXi: against a standalone ESXi host, which has no
+// clusters, the plan fails on compute_cluster_id, saying so and pointing at the module for
+// standalone hosts; with the provider's connection known only at apply, the apply does.
+func TestAccAntiAffinityRule_standaloneESXi(t *testing.T) {
+	l := acctest.Lab(t)
+	esx := l.StandaloneESXi()[0]
+	const rule = `
+resource "hipchatdc_anti_affinity_rule" "apart" {
+  name                = "tf-aa-esxi"
+  compute_cluster_id  = "C0"
+  virtual_machine_ids = ["vm-1", "vm-2"]
+}
+`
+	// vsphere_server known only at apply: nothing can be asked of the host at plan time.
+	unknown := fmt.Sprintf(`
+resource "terraform_data" "esxi" {
+  input = %q
+}
+
+provider "hipchatdc" {
+  vsphere_server = terraform_data.esxi.output
+  user           = %q
+  password       = %q
+  ca_file        = %q
+}
+`, esx.Server, esx.User, esx.Password, esx.CAFile)
+	noCluster := regexp.MustCompile(`(?s)Error: Placement does not fit the vSphere endpoint.*with hipchatdc_anti_affinity_rule.apart.*` +
+		acctest.Wrapped(fmt.Sprintf(`compute_cluster_id = "C0": vsphere_server %q is VMware ESX`, esx.Server)) + `.*` +
+		acctest.Wrapped("a standalone ESXi host without a vCenter, which has no clusters and so no DRS rules") + `.*` +
+		acctest.Wrapped("as modules/small-scale-standalone-esxi does"))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		Steps: []resource.TestStep{
+			{Config: acctest.ESXiProviderConfig(l, 0, "") + rule, PlanOnly: true, ExpectError: noCluster},
+			{Config: unknown + rule, ExpectError: noCluster},
 		},
 	})
 }

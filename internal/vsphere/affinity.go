@@ -45,8 +45,13 @@ type VMPlace struct {
 
 // FindCluster resolves a cluster by name, inventory path or managed object ID, in datacenter
 // (the default one when ""). A cluster that cannot be found is a *PlacementError whose Field is
-// field.
+// field. On a standalone ESXi host, which has no clusters, it is an *EndpointError on field.
 func (c *Client) FindCluster(ctx context.Context, datacenter, cluster, field string) (string, error) {
+	if c.IsESXi() {
+		return "", &EndpointError{Field: field, Err: fmt.Errorf("%s = %q: %s, a standalone ESXi host without a vCenter, which has no clusters and so no DRS rules: "+
+			"remove the anti-affinity rule and give the Hipchat node and the data stores an ESXi host each, as modules/small-scale-standalone-esxi does "+
+			"(one provider configuration per host), or point vsphere_server at the vCenter Server that manages the hosts", field, cluster, c.endpoint())}
+	}
 	f := find.NewFinder(c.vim, false)
 	var dc *object.Datacenter
 	var err error

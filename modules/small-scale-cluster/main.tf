@@ -201,3 +201,14 @@ check "separate_hosts" {
     error_message = "var.node.host and var.data_stores.host both name ESXi host ${coalesce(var.node.host, "-")}, against the guide's \"one VMWare host for the Hipchat node, another VMWare host for all three data stores\"; accepted because separate_hosts = \"warn\"."
   }
 }
+
+# Without a cluster (cluster = null, each VM placed by its host) no DRS rule can be made: the
+# module compares the ESXi hosts the node and the data stores were created on (their `host`,
+# recorded at create). A check block only warns, and unlike a rule it makes no resource depend
+# on both VMs: the three VMs are still created at the same time.
+check "separate_hosts_without_cluster" {
+  assert {
+    condition     = var.cluster != null || var.separate_hosts == "off" ? true : lower(hipchatdc_node.app.host) != lower(hipchatdc_datastore_node.data.host)
+    error_message = "The Hipchat node (${hipchatdc_node.app.name}) and the data stores (${hipchatdc_datastore_node.data.name}) were both created on ESXi host ${hipchatdc_node.app.host}, against the guide's \"one VMWare host for the Hipchat node, another VMWare host for all three data stores\". Without a cluster the module makes no anti-affinity rule: set var.node.host and var.data_stores.host to two different hosts and move one VM there (vMotion), or set separate_hosts = \"off\" to accept one host without this warning (evaluation installs)."
+  }
+}

@@ -35,7 +35,7 @@ variable "separate_hosts" {
   type        = string
   default     = "enforce"
   description = <<-EOT
-    The guide runs the Hipchat node and the data stores on two different ESXi hosts. "enforce" (the default): a plan that pins both to one `host` fails, and in the cluster a hipchatdc_anti_affinity_rule keeps them apart (a DRS rule where DRS runs; the apply moves one VM when they share a host, and fails where DRS is off). "warn": the same rule with enforce = false and a warning instead of each failure. "off": no rule and no check.
+    The guide runs the Hipchat node and the data stores on two different ESXi hosts. "enforce" (the default): a plan that pins both to one `host` fails, and in the cluster a hipchatdc_anti_affinity_rule keeps them apart (a DRS rule where DRS runs; the apply moves one VM when they share a host, and fails where DRS is off). "warn": the same rule with enforce = false and a warning instead of each failure. "off": no rule and no check. With cluster = null (each VM placed by its host) no rule can be made: "enforce" and "warn" then only warn, after the apply, when the node and the data stores were created on one ESXi host (a check block, which keeps the three VMs' creates parallel); give var.node.host and var.data_stores.host two different hosts.
   EOT
 
   validation {
