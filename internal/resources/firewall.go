@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -78,9 +79,21 @@ func parseSource(s string) (netip.Prefix, error) {
 // whose address the rules keep allowed.
 func applyFirewall(ctx context.Context, conn *guest.Conn, c firewall.Config, diags *diag.Diagnostics) {
 	res, err := firewall.Apply(ctx, conn, c)
-	if err != nil {
+	var lockout *firewall.LockoutError
+	switch {
+	case errors.Is(err, firewall.ErrNoNFT):
 		diags.AddAttributeError(path.Root("firewall"), "Cannot configure the guest's firewall",
 			err.Error()+". Install the nftables package on the guest, or set firewall = false to leave its firewall alone.")
+		return
+	case errors.As(err, &lockout):
+		// Only the data stores' SSH rule has sources; the proxy's answers anywhere.
+		diags.AddAttributeError(path.Root("firewall_ssh_sources"), "The firewall would lock the provider out",
+			err.Error()+". The rules match IPv4 sources only: connect to the guest over IPv4 from an address in `firewall_ssh_sources` "+
+				"(or the nodes' network, `allowed_cidr`), or set firewall = false to leave the guest's firewall to you.")
+		return
+	case err != nil:
+		diags.AddAttributeError(path.Root("firewall"), "Cannot configure the guest's firewall",
+			err.Error()+". Set firewall = false to leave the guest's firewall alone.")
 		return
 	}
 	if len(res.Changed) > 0 {
