@@ -53,6 +53,7 @@ type datastoreModel struct {
 	PostgresPassword types.String `tfsdk:"postgres_password"`
 	Firewall         types.Bool   `tfsdk:"firewall"`
 	FirewallSSH      types.List   `tfsdk:"firewall_ssh_sources"`
+	FirewallExtra    types.List   `tfsdk:"firewall_extra_ports"`
 
 	RedisHost       types.String `tfsdk:"redis_host"`
 	PostgresHost    types.String `tfsdk:"postgres_host"`
@@ -157,12 +158,13 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 			MarkdownDescription: "More IPv4 addresses or networks (`192.0.2.10`, `192.0.2.0/24`) allowed to connect over SSH when `firewall` is on: the addresses Terraform may run from, " +
 				"such as a CI runner's range, and any jump host outside `allowed_cidr`.",
 		},
-		"drift":            driftAttribute("for example a Redis persistence setting or `max_connections` changed by hand, a password changed, or a firewall rule deleted"),
-		"redis_host":       computed("Address the Hipchat nodes use for Redis (`ipv4_address`)."),
-		"postgres_host":    computed("Address the Hipchat nodes use for Postgres (`ipv4_address`)."),
-		"postgres_version": computed("The Postgres server's version, read back from the server. The guide names " + spec.PostgresGuideMajor + "; another major version is a warning, given when it is news: on create, on import and when the version read back changes."),
-		"redis_version":    computed("The Redis server's version, read back from the running server (`INFO server`), or from `redis-server --version` when none answers. The guide names " + spec.RedisGuideVersion + "; another version is a warning, given when it is news: on create, on import and when the version read back changes."),
-		"nfs_export":       computed("The NFS export as `host:/path`, for the Hipchat node's shared storage."),
+		"firewall_extra_ports": firewallExtraPortsAttribute(),
+		"drift":                driftAttribute("for example a Redis persistence setting or `max_connections` changed by hand, a password changed, or a firewall rule deleted"),
+		"redis_host":           computed("Address the Hipchat nodes use for Redis (`ipv4_address`)."),
+		"postgres_host":        computed("Address the Hipchat nodes use for Postgres (`ipv4_address`)."),
+		"postgres_version":     computed("The Postgres server's version, read back from the server. The guide names " + spec.PostgresGuideMajor + "; another major version is a warning, given when it is news: on create, on import and when the version read back changes."),
+		"redis_version":        computed("The Redis server's version, read back from the running server (`INFO server`), or from `redis-server --version` when none answers. The guide names " + spec.RedisGuideVersion + "; another version is a warning, given when it is news: on create, on import and when the version read back changes."),
+		"nfs_export":           computed("The NFS export as `host:/path`, for the Hipchat node's shared storage."),
 	}
 }
 
@@ -194,6 +196,7 @@ func (datastoreRole) validate(ctx context.Context, m *datastoreModel, diags *dia
 				fmt.Sprintf("firewall_ssh_sources[%d]: %s.", i, err))
 		}
 	})
+	validateExtraPorts(m.FirewallExtra, diags)
 	if known(m.RedisPort) && known(m.PostgresPort) && m.RedisPort.ValueInt64() == m.PostgresPort.ValueInt64() {
 		diags.AddAttributeError(path.Root("postgres_port"), "Port clash", "redis_port and postgres_port are both "+m.RedisPort.String()+".")
 	}
@@ -270,7 +273,7 @@ func (m *datastoreModel) guestFirewall(ctx context.Context) firewall.Config {
 		}
 	}
 	return firewallConfig(spec.RoleDataStores, "hipchatdc_datastore_node", m.Firewall.ValueBool(), cidr, extra,
-		map[string]int{"Redis": int(m.RedisPort.ValueInt64()), "Postgres": int(m.PostgresPort.ValueInt64())})
+		map[string]int{"Redis": int(m.RedisPort.ValueInt64()), "Postgres": int(m.PostgresPort.ValueInt64())}, extraPortRules(m.FirewallExtra))
 }
 
 func (m *datastoreModel) recipes() (redis.Config, postgres.Config, nfs.Config) {

@@ -292,6 +292,7 @@ func TestAccDatastoreNode_rejectedAtPlan(t *testing.T) {
 		{dsOpts{cpus: 4}, `(?s)num_cpus = 4.*data stores node needs at least 8 vCPU`},
 		{dsOpts{redisPort: 70000}, `(?s)redis_port.*between 1 and 65535`},
 		{dsOpts{extra: `  nfs_device = "/dev/sdb;reboot"`}, `(?s)nfs_device.*must be a /dev/ path`},
+		{dsOpts{extra: `  firewall_extra_ports = ["tcp/9100 from 10.0.0.0/24", "sctp/9"]`}, `(?s)Invalid firewall_extra_ports entry.*` + wrapped(`firewall_extra_ports[1]: "sctp/9" is not PROTO/PORT`).String()},
 		{dsOpts{extra: `  firewall_ssh_sources = ["192.0.2.0/24", "10.0.0.0/33"]`}, `(?s)Invalid firewall_ssh_sources entry.*` + wrapped(`firewall_ssh_sources[1]: "10.0.0.0/33" is not an IPv4 address or network`).String()},
 	} {
 		c.o.name, c.o.address = "tf-ds-bad", addr

@@ -182,14 +182,18 @@ func (nodeRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *nodeModel,
 		diags.AddAttributeError(path.Root("data_stores"), "Invalid data_stores", err.Error())
 		return
 	}
-	// Created alongside its data stores (the module wires it from values known at plan time),
-	// the node gets here first: it waits for them, within its create or update timeout.
+	// Created or updated alongside its data stores (the module wires it from values known at
+	// plan time), the node gets here first: it waits, within its create or update timeout, for
+	// the data stores' create or update this provider process is running (a new password must
+	// be set there before the self-check uses it), then for them to answer.
 	nfsHost, _, _ := strings.Cut(d.NFSExport, ":")
+	hosts := []string{d.PostgresHost, d.RedisHost, nfsHost}
+	settled := func() error { return dataStores.settle(ctx, hosts...) }
 	progress := func(pending []string) error {
 		tflog.Info(ctx, "waiting for the data stores to answer from the node", map[string]any{"not_answering": pending})
-		return failedDataStoresAt(d.PostgresHost, d.RedisHost, nfsHost)
+		return dataStores.failedAt(hosts...)
 	}
-	res, err := hipchat.ApplyWhenAnswering(ctx, conn, d, c, progress)
+	res, err := hipchat.ApplyWhenAnswering(ctx, conn, d, c, settled, progress)
 	if err != nil {
 		summary := "Cannot configure the node's data stores"
 		var silent *hipchat.NotAnsweringError

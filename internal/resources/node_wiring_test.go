@@ -265,3 +265,43 @@ func TestAccNode_stopsWaitingForDataStoresThatFailed(t *testing.T) {
 		}},
 	})
 }
+
+// TestAccNode_passwordChangeWithItsDataStores changes the Postgres and Redis passwords of the
+// data stores and of the node in one apply. Wired from values known at plan time, Terraform
+// updates both at once; the data stores' ports stay open throughout, so only the data stores'
+// update in progress tells the node to wait: without that, its self-check tries the new
+// passwords before the data stores have them and the apply fails until it is run again.
+func TestAccNode_passwordChangeWithItsDataStores(t *testing.T) {
+	l := acctest.Lab(t)
+	first := parallelConfig(t, l, "tf-pwchg", 222, 221, lab.KindDebian, "")
+	second := strings.NewReplacer("pg-secret-1", "pg-secret-2", "redis-secret-1", "redis-secret-2").Replace(first)
+	selfCheck := func(*terraform.State) error {
+		out := acctest.GuestExec(t, l, "tf-pwchg-node", "hipchat datacenter selfcheck")
+		for _, want := range []string{"postgres: OK", "redis: OK", "nfs: OK"} {
+			if !strings.Contains(out, want) {
+				return fmt.Errorf("self-check on the node:\n%s", out)
+			}
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             resource.ComposeTestCheckFunc(checkNoVM(t, "tf-pwchg-node"), checkNoVM(t, "tf-pwchg-data")),
+		Steps: []resource.TestStep{
+			{Config: first, Check: selfCheck},
+			{
+				Config: second,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_node.app", plancheck.ResourceActionUpdate),
+					plancheck.ExpectResourceAction("hipchatdc_datastore_node.data", plancheck.ResourceActionUpdate),
+				}},
+				// Passes on the first apply, with the node on the new passwords.
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("hipchatdc_node.app", "drift.#", "0"),
+					resource.TestCheckResourceAttr("hipchatdc_datastore_node.data", "drift.#", "0"),
+					selfCheck,
+				),
+			},
+		},
+	})
+}

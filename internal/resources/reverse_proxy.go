@@ -47,6 +47,7 @@ type proxyModel struct {
 	ReadTimeout       types.Int64  `tfsdk:"read_timeout"`
 	SessionAffinity   types.String `tfsdk:"session_affinity"`
 	Firewall          types.Bool   `tfsdk:"firewall"`
+	FirewallExtra     types.List   `tfsdk:"firewall_extra_ports"`
 
 	CertificateFingerprint types.String `tfsdk:"certificate_fingerprint"`
 	URL                    types.String `tfsdk:"url"`
@@ -109,7 +110,8 @@ func (proxyRole) attributes() map[string]schema.Attribute {
 		},
 		"firewall": firewallAttribute("Here only SSH (the port the provider connects to, 22 by default), HTTP (80) and HTTPS (443) are open, to anyone: the proxy is the private network's way in. " +
 			"The guest needs the nftables package (`nft`)."),
-		"drift": driftAttribute("for example the private key file replaced by hand, NGINX not running, or a firewall rule deleted"),
+		"firewall_extra_ports": firewallExtraPortsAttribute(),
+		"drift":                driftAttribute("for example the private key file replaced by hand, NGINX not running, or a firewall rule deleted"),
 		"certificate_fingerprint": schema.StringAttribute{
 			Computed: true, MarkdownDescription: "SHA-256 fingerprint of the certificate NGINX serves.",
 		},
@@ -139,6 +141,7 @@ var tlsFieldAttr = map[tlscheck.Field]string{
 
 func (proxyRole) validate(ctx context.Context, m *proxyModel, diags *diag.Diagnostics) {
 	m.validate(ctx, spec.RoleReverseProxy, m.PublicHostname.ValueString(), diags)
+	validateExtraPorts(m.FirewallExtra, diags)
 	if known(m.PublicHostname) {
 		if err := spec.CheckHostname(m.PublicHostname.ValueString(), ""); err != nil && !strings.Contains(err.Error(), "resist") {
 			diags.AddAttributeError(path.Root("public_hostname"), "Invalid public_hostname", err.Error())
@@ -198,7 +201,7 @@ func (proxyRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *proxyMode
 
 // guestFirewall is the guest firewall the configuration asks for.
 func (m *proxyModel) guestFirewall() firewall.Config {
-	return firewallConfig(spec.RoleReverseProxy, "hipchatdc_reverse_proxy", m.Firewall.ValueBool(), netip.Prefix{}, nil, nil)
+	return firewallConfig(spec.RoleReverseProxy, "hipchatdc_reverse_proxy", m.Firewall.ValueBool(), netip.Prefix{}, nil, nil, extraPortRules(m.FirewallExtra))
 }
 
 func (proxyRole) readScript(*proxyModel) string { return nginx.ReadScript() + firewall.ReadScript() }

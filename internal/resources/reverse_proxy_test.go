@@ -129,7 +129,8 @@ func TestAccReverseProxy_tlsInFrontOfTheNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := httpsClient(ca, addr)
-	base := proxyOpts{name: name, address: addr, cert: leaf1, nodes: []string{node.Address()}}
+	// A port of the user's own (a monitoring agent): listed, it answers; the rest stay shut.
+	base := proxyOpts{name: name, address: addr, cert: leaf1, nodes: []string{node.Address()}, extra: `  firewall_extra_ports = ["tcp/9100"]`}
 	rotated := base
 	rotated.cert = leaf2
 
@@ -161,10 +162,12 @@ func TestAccReverseProxy_tlsInFrontOfTheNode(t *testing.T) {
 					resource.TestCheckResourceAttr("hipchatdc_reverse_proxy.edge", "url", "https://"+publicName),
 					resource.TestCheckResourceAttr("hipchatdc_reverse_proxy.edge", "drift.#", "0"),
 					func(*terraform.State) error {
-						// The guest firewall, seen from a node: 22, 80 and 443 answer; a port
-						// something listens on but the guide does not open is refused.
+						// The guest firewall, seen from a node: 22, 80 and 443 answer, and 9100
+						// (firewall_extra_ports); a port something listens on but neither the guide
+						// nor firewall_extra_ports opens is refused.
 						acctest.Listen(t, l, name, 8080)
-						for port, want := range map[int]string{22: "open", 80: "open", 443: "open", 8080: "refused"} {
+						acctest.Listen(t, l, name, 9100)
+						for port, want := range map[int]string{22: "open", 80: "open", 443: "open", 9100: "open", 8080: "refused"} {
 							if got := acctest.Probe(t, node, addr, port); got != want {
 								return fmt.Errorf("port %d of the proxy from a node: %s, want %s", port, got, want)
 							}

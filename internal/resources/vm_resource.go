@@ -133,6 +133,7 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 		return
 	}
 	c := PM(&plan).core()
+	r.beginApply(&plan)
 	defer r.recordOutcome(&plan, &resp.Diagnostics)
 	ctx, cancel, ok := withTimeout(ctx, c.Timeouts.Create, defaultCreateTimeout, &resp.Diagnostics)
 	if !ok {
@@ -166,10 +167,20 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	nullUnknowns(&resp.State)
 }
 
-// outcomeRecorder is a role whose create or update outcome other resources of the same apply
-// wait on (the data stores, for the node created alongside them).
+// outcomeRecorder is a role whose create or update other resources of the same apply wait on
+// (the data stores, for the node applied alongside them): it notes the start, the outcome,
+// and the deletion.
 type outcomeRecorder[M any] interface {
+	beginApply(m *M)
 	recordOutcome(m *M, diags diag.Diagnostics)
+	forget(m *M)
+}
+
+// beginApply notes the start of a create or update; the deferred recordOutcome its end.
+func (r *vmResource[M, PM]) beginApply(m *M) {
+	if rec, ok := r.role.(outcomeRecorder[M]); ok {
+		rec.beginApply(m)
+	}
 }
 
 func (r *vmResource[M, PM]) recordOutcome(m *M, diags *diag.Diagnostics) {
@@ -282,6 +293,7 @@ func (r *vmResource[M, PM]) Update(ctx context.Context, req resource.UpdateReque
 		return
 	}
 	c, prior := PM(&plan).core(), PM(&state).core()
+	r.beginApply(&plan)
 	defer r.recordOutcome(&plan, &resp.Diagnostics)
 	ctx, cancel, ok := withTimeout(ctx, c.Timeouts.Update, defaultUpdateTimeout, &resp.Diagnostics)
 	defer cancel()
@@ -334,6 +346,12 @@ func (r *vmResource[M, PM]) Delete(ctx context.Context, req resource.DeleteReque
 	}
 	defer cancel()
 	r.vm.deleteVM(ctx, c, &resp.Diagnostics)
+	if !resp.Diagnostics.HasError() {
+		// A failure recorded for its address must not fail a later wait there.
+		if rec, ok := r.role.(outcomeRecorder[M]); ok {
+			rec.forget(&m)
+		}
+	}
 }
 
 func (r *vmResource[M, PM]) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {

@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -21,10 +22,12 @@ const (
 // Packages is what a guest needs for this recipe.
 var Packages = []string{"nftables"}
 
-// Rule accepts TCP connections to Port from the given sources.
+// Rule accepts TCP (or UDP) connections to Port from the given sources.
 type Rule struct {
 	// Service names the rule (its nft comment, and drift messages).
 	Service string
+	// Proto is "tcp" (when empty) or "udp".
+	Proto string
 	// Port is the TCP port; 0 means the port the provider's SSH session reached (22 when the
 	// session does not say).
 	Port int
@@ -50,6 +53,9 @@ func (c Config) Validate() error {
 	for _, r := range c.Rules {
 		if r.Port < 0 || r.Port > 65535 {
 			return fmt.Errorf("firewall: %s port %d is out of range", r.Service, r.Port)
+		}
+		if p := r.proto(); p != "tcp" && p != "udp" {
+			return fmt.Errorf("firewall: %s protocol %q is not tcp or udp", r.Service, r.Proto)
 		}
 		if r.Service == "" || strings.ContainsAny(r.Service, "\"\\\n") {
 			return fmt.Errorf("firewall: rule name %q must be plain text", r.Service)
@@ -83,6 +89,49 @@ func ParseSession(s string) Session {
 	return ses
 }
 
+// ErrNoNFT is Apply's error for a guest without nft.
+var ErrNoNFT = errors.New("firewall: nft is not installed on the guest (Debian package nftables)")
+
+// LockoutError is Apply refusing rules that would not let the provider's own SSH session in
+// again: the rules match IPv4 sources only, so a session over IPv6 is let in only by a rule
+// open to anywhere.
+type LockoutError struct{ Session Session }
+
+func (e *LockoutError) Error() string {
+	return fmt.Sprintf("firewall: the provider's SSH session comes from %s to port %d, which the rules would not let in again; nothing was loaded",
+		e.Session.Client, e.Session.Port)
+}
+
+// Admits says whether the rules Render writes for c and s accept a new connection from the
+// session's address to the port it reached (the next apply's connection).
+func (c Config) Admits(s Session) bool {
+	for _, r := range c.Rules {
+		if r.proto() != "tcp" || r.port(s) != s.Port {
+			continue
+		}
+		elems := r.sourceSet(s)
+		if len(elems) == 0 {
+			return true
+		}
+		if s.Client.Is4() && slices.ContainsFunc(elems, func(p netip.Prefix) bool { return p.Contains(s.Client) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// sourceSet is the networks the rule admits (none: anywhere).
+func (r Rule) sourceSet(s Session) []netip.Prefix {
+	var elems []netip.Prefix
+	for _, p := range r.From {
+		elems = append(elems, p.Masked())
+	}
+	if r.Provider && s.Client.IsValid() && s.Client.Is4() && !slices.ContainsFunc(r.From, func(p netip.Prefix) bool { return p.Contains(s.Client) }) {
+		elems = append(elems, netip.PrefixFrom(s.Client, 32))
+	}
+	return elems
+}
+
 // sources is the rule's nft source match ("" for anywhere).
 func (r Rule) sources(s Session) string {
 	var elems []string
@@ -99,6 +148,13 @@ func (r Rule) sources(s Session) string {
 		return "ip saddr " + elems[0] + " "
 	}
 	return "ip saddr { " + strings.Join(elems, ", ") + " } "
+}
+
+func (r Rule) proto() string {
+	if r.Proto == "" {
+		return "tcp"
+	}
+	return r.Proto
 }
 
 func (r Rule) port(s Session) int {
@@ -135,7 +191,7 @@ func Render(c Config, s Session) string {
 	// ICMP: ping, path MTU discovery and (IPv6) neighbour discovery.
 	w("\t\tmeta l4proto { icmp, ipv6-icmp } accept")
 	for _, r := range c.Rules {
-		w("\t\ttcp dport %d %saccept comment %q", r.port(s), r.sources(s), r.Service)
+		w("\t\t%s dport %d %saccept comment %q", r.proto(), r.port(s), r.sources(s), r.Service)
 	}
 	// A closed TCP port answers at once ("connection refused") rather than leaving a
 	// misconfigured client (a node outside allowed_cidr) to time out; the rest is dropped.
@@ -340,11 +396,15 @@ func Apply(ctx context.Context, r guest.Runner, c Config) (Result, error) {
 		return res, nil
 	}
 	if !st.NFT {
-		return res, fmt.Errorf("firewall: nft is not installed on the guest (Debian package nftables)")
+		return res, ErrNoNFT
 	}
 	if !st.Session.Client.IsValid() {
 		// Without it the rules could shut out the connection the next apply comes over.
 		return res, fmt.Errorf("firewall: the guest does not say where the provider's SSH session comes from ($SSH_CONNECTION is empty)")
+	}
+	if !c.Admits(st.Session) {
+		// Loading the rules would shut out the connection the next apply comes over.
+		return res, &LockoutError{Session: st.Session}
 	}
 	want := Render(c, st.Session)
 	if st.File != want {

@@ -59,12 +59,21 @@ func Apply(ctx context.Context, r guest.Runner, d DataStores, c Commands) (Resul
 	return apply(ctx, r, d, c, nil)
 }
 
-// ApplyWhenAnswering is Apply that, when it has something to change, first waits for the data
-// stores to answer from the node (WaitForDataStores, bounded by ctx, progress called as it
-// polls; an error from it ends the wait): a node created alongside its data stores reaches this
-// step before they are up. When nothing differs it neither waits nor probes.
-func ApplyWhenAnswering(ctx context.Context, r guest.Runner, d DataStores, c Commands, progress func(pending []string) error) (Result, error) {
-	return apply(ctx, r, d, c, func() error { return WaitForDataStores(ctx, r, d, 0, progress) })
+// ApplyWhenAnswering is Apply that, when it has something to change, first calls settled (the
+// caller's wait for a create or update of the data stores it knows to be in progress: the
+// ports of data stores whose password is being changed are already open) and then waits for
+// the data stores to answer from the node (WaitForDataStores, bounded by ctx, progress called
+// as it polls; an error from either ends the wait): a node created alongside its data stores
+// reaches this step before they are up. When nothing differs it neither waits nor probes.
+func ApplyWhenAnswering(ctx context.Context, r guest.Runner, d DataStores, c Commands, settled func() error, progress func(pending []string) error) (Result, error) {
+	return apply(ctx, r, d, c, func() error {
+		if settled != nil {
+			if err := settled(); err != nil {
+				return err
+			}
+		}
+		return WaitForDataStores(ctx, r, d, 0, progress)
+	})
 }
 
 func apply(ctx context.Context, r guest.Runner, d DataStores, c Commands, wait func() error) (Result, error) {

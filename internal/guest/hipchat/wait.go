@@ -75,25 +75,34 @@ func probeScript(eps []Endpoint) string {
 // pending parses probeScript's output into the endpoints that did not answer, with the
 // reason the node gave.
 func pending(out string, eps []Endpoint) ([]string, error) {
-	seen := map[string]string{}
+	type result struct {
+		up     bool
+		reason string
+	}
+	seen := map[string]result{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		word, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
 		name, reason, _ := strings.Cut(rest, " ")
 		switch word {
 		case "ok":
-			seen[name] = ""
+			seen[name] = result{up: true}
 		case "down":
-			seen[name] = reason
+			// A failing connect can leave no message (bash killed by a signal writes none):
+			// it is still down.
+			if strings.TrimSpace(reason) == "" {
+				reason = "connection failed without a message"
+			}
+			seen[name] = result{reason: reason}
 		}
 	}
 	var down []string
 	for _, e := range eps {
-		reason, ok := seen[e.Name]
+		r, ok := seen[e.Name]
 		if !ok {
 			return nil, fmt.Errorf("hipchat: probing the data stores: no result for %s in %q", e.Name, out)
 		}
-		if reason != "" {
-			down = append(down, e.String()+": "+reason)
+		if !r.up {
+			down = append(down, e.String()+": "+r.reason)
 		}
 	}
 	return down, nil
