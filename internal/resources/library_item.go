@@ -176,6 +176,12 @@ func (r *libraryItemResource) Create(ctx context.Context, req resource.CreateReq
 		return
 	case err != nil:
 		addVSphereError(&resp.Diagnostics, attr, "Cannot store the OVA in the content library", err)
+		if item != nil {
+			// The item is there and could not be removed: recorded (tainted), the next apply
+			// deletes it and uploads again instead of refusing its name.
+			m.fill(ctx, item)
+			resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+		}
 		return
 	}
 	m.fill(ctx, item)

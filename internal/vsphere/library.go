@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -195,7 +196,11 @@ func (c *Client) CreateLibraryItem(ctx context.Context, spec LibraryItemSpec) (*
 		}
 		made = true
 		if lib, err = m.GetLibraryByID(ctx, id); err != nil {
-			return nil, err
+			// No state records the library yet: it goes again rather than stay unowned.
+			if derr := m.DeleteLibrary(context.WithoutCancel(ctx), &library.Library{ID: id}); derr != nil {
+				return nil, fmt.Errorf("reading content library %q (%s) just created: %w; deleting it again failed too (%w): delete it in the vSphere Client", spec.Library, id, err, derr)
+			}
+			return nil, fmt.Errorf("reading content library %q (%s) just created: %w (it was deleted again)", spec.Library, id, err)
 		}
 	}
 	itemID, err := m.CreateLibraryItem(ctx, library.Item{Name: spec.Name, Type: library.ItemTypeOVF, LibraryID: lib.ID,
@@ -206,23 +211,65 @@ func (c *Client) CreateLibraryItem(ctx context.Context, spec LibraryItemSpec) (*
 		}
 		return nil, &LibraryError{Field: "name", Err: fmt.Errorf("creating item %q in content library %q: %w", spec.Name, lib.Name, err)}
 	}
-	err = c.fillLibraryItem(ctx, m, itemID, spec)
+	item, err := c.fillLibraryItem(ctx, m, itemID, spec)
 	if err != nil {
 		// Nothing half-made: the item goes, and the library with it when it was made for it.
+		// When even that fails, the item is returned with the error, so that the state records
+		// it (tainted: the next apply deletes it and uploads again) instead of losing it.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		if derr := c.DeleteLibraryItem(cctx, itemID); derr != nil {
 			err = fmt.Errorf("%w (removing the incomplete item %s failed: %w)", err, itemID, derr)
+			return &LibraryItem{ID: itemID, Name: spec.Name, LibraryID: lib.ID, LibraryName: lib.Name}, err
 		}
 		return nil, err
 	}
-	return c.ReadLibraryItem(ctx, itemID)
+	return item, nil
 }
 
 func ptr[T any](v T) *T { return &v }
 
-// fillLibraryItem uploads the source's files to the item in one update session.
-func (c *Client) fillLibraryItem(ctx context.Context, m *library.Manager, itemID string, spec LibraryItemSpec) error {
+// fillLibraryItem uploads the source's files to the item in one update session and reads the
+// item back, checked to hold an OVF descriptor and every file the descriptor names.
+func (c *Client) fillLibraryItem(ctx context.Context, m *library.Manager, itemID string, spec LibraryItemSpec) (*LibraryItem, error) {
+	if err := c.uploadLibraryItem(ctx, m, itemID, spec); err != nil {
+		return nil, err
+	}
+	item, err := c.ReadLibraryItem(ctx, itemID)
+	if err != nil {
+		return nil, fmt.Errorf("reading library item %q back after the upload: %w", spec.Name, err)
+	}
+	if err := c.checkItemFiles(ctx, item); err != nil {
+		return nil, fmt.Errorf("storing %s as library item %q: %w", Redact(spec.Source), spec.Name, err)
+	}
+	return item, nil
+}
+
+// checkItemFiles: the item holds an OVF descriptor and each file its References name, as a
+// deploy needs them.
+func (c *Client) checkItemFiles(ctx context.Context, item *LibraryItem) error {
+	rc, err := c.rest(ctx)
+	if err != nil {
+		return err
+	}
+	env, err := c.itemDescriptor(ctx, rc, item)
+	var le *LibraryError
+	if errors.As(err, &le) {
+		return fmt.Errorf("vCenter stored no complete OVF template: %w", le.Err)
+	}
+	if err != nil {
+		return err
+	}
+	for _, f := range env.References {
+		if !slices.Contains(item.Files, path.Base(f.Href)) {
+			return fmt.Errorf("vCenter stored no complete OVF template: file %q named in the descriptor is missing (files: %s)", f.Href, strings.Join(item.Files, ", "))
+		}
+	}
+	return nil
+}
+
+// uploadLibraryItem sends (or has vCenter pull) the source's files in one update session.
+func (c *Client) uploadLibraryItem(ctx context.Context, m *library.Manager, itemID string, spec LibraryItemSpec) error {
 	sid, err := m.CreateLibraryItemUpdateSession(ctx, library.Session{LibraryItemID: itemID})
 	if err != nil {
 		return fmt.Errorf("starting the upload to library item %q: %w", spec.Name, err)
@@ -260,15 +307,21 @@ func waitUpdateSession(ctx context.Context, m *library.Manager, sid string) erro
 		if err != nil {
 			return err
 		}
+		// Only DONE is success: a session cancelled by someone else (CANCELED), failed (ERROR)
+		// or in a state this provider does not know holds no complete item.
 		switch s.State {
 		case "ACTIVE":
+		case "DONE":
+			return nil
 		case "ERROR":
 			if s.ErrorMessage != nil {
 				return s.ErrorMessage
 			}
 			return errors.New("vCenter failed the upload")
+		case "CANCELED":
+			return errors.New("the upload session was cancelled in vCenter before it completed")
 		default:
-			return nil
+			return fmt.Errorf("the upload session ended in state %q, not DONE", s.State)
 		}
 		select {
 		case <-ctx.Done():
