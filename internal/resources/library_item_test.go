@@ -321,3 +321,47 @@ resource "hipchatdc_library_item" "node" {
 		}},
 	})
 }
+
+// TestAccLibraryItem_cutDeploy: a deploy whose request is cut off (here the create timeout;
+// likewise Ctrl-C or a lost runner) goes on inside vCenter and makes its VM afterwards, which
+// vcsim, like a vCenter that ignores the deploy's extraConfig parameters, makes without the
+// create marker. The failed apply watches for that VM and removes it, so the next apply
+// deploys the node instead of refusing a VM of its name as someone else's.
+func TestAccLibraryItem_cutDeploy(t *testing.T) {
+	l := acctest.Lab(t)
+	const lib, name = "tf-lib-cut", "tf-lib-cut-node"
+	cfg := libraryNodes(t, lib, fmt.Sprintf("ova_path = %q", acctest.OVA(t, lab.KindNode, 40)), name)
+	withTimeout := strings.Replace(cfg, "library_item = hipchatdc_library_item.node.id\n}",
+		"library_item = hipchatdc_library_item.node.id\n  timeouts {\n    create = \"30s\"\n  }\n}", 1)
+	if withTimeout == cfg {
+		t.Fatal("no timeouts block added")
+	}
+	var cut *lab.CutDeploy
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             resource.ComposeAggregateTestCheckFunc(checkNoVM(t, name), checkNoLibrary(t, lib)),
+		Steps: []resource.TestStep{
+			{
+				PreConfig:   func() { cut = l.CutLibraryDeploy(name) },
+				Config:      withTimeout,
+				ExpectError: regexp.MustCompile(`(?s)Cannot create the VM.*` + acctest.Wrapped(fmt.Sprintf("deploy of %q from library item \"hipchat-node\"", name))),
+			},
+			{
+				// vCenter finished the cut deploy after the apply gave up: nothing of it is left.
+				PreConfig: func() {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					moid, ok := cut.Made(ctx)
+					if !ok || moid == "" {
+						t.Fatalf("the cut deploy made no VM (ran: %v)", ok)
+					}
+					if vm, ok := acctest.VM(t, name); ok {
+						t.Errorf("the cut deploy's VM %s (%s) is left in vSphere as %s", name, moid, vm.Self.Value)
+					}
+				},
+				Config: cfg,
+				Check:  checkBooted(t, "hipchatdc_node.n1", name),
+			},
+		},
+	})
+}

@@ -651,6 +651,13 @@ func (c *Client) DeployLibraryItem(ctx context.Context, spec DeploySpec) (string
 	if place.Host != nil {
 		d.HostID = place.Host.Reference().Value
 	}
+	if spec.MarkIncomplete {
+		// vCenter writes these into the VM's configuration as it makes it, so the VM carries
+		// CreateMarker from its first moment, as an import's does. vcsim ignores them: the
+		// Reconfigure below sets the marker again, and a deploy cut off is watched for.
+		d.AdditionalParams = []vcenter.AdditionalParams{{Class: extraConfigParamsClass, Type: vcenter.TypeExtraConfigParams,
+			ExtraConfig: []vcenter.ExtraConfig{{Key: CreateMarker, Value: createMarkerIncomplete}}}}
+	}
 	if place.Network != nil && env.Network != nil {
 		for _, n := range env.Network.Networks {
 			d.NetworkMappings = append(d.NetworkMappings, vcenter.NetworkMapping{Key: n.Name, Value: place.Network.Reference().Value})
@@ -659,12 +666,8 @@ func (c *Client) DeployLibraryItem(ctx context.Context, spec DeploySpec) (string
 	tflog.Info(ctx, "deploying from the content library", map[string]any{"vm": spec.Name, "item": item.Name, "library": item.LibraryName})
 	ref, err := vcenter.NewManager(rc).DeployLibraryItem(ctx, spec.ItemID, d)
 	if err != nil {
-		// vCenter removes what a failed deploy made; make sure, as ImportOVA does for vcsim.
-		var left *ExistsError
-		if errors.As(c.nameFree(context.WithoutCancel(ctx), place.Folder, spec.Name), &left) {
-			_ = c.Destroy(context.WithoutCancel(ctx), left.MOID)
-		}
-		return "", fmt.Errorf("deploy of %q from library item %q: %w", spec.Name, item.Name, err)
+		err = fmt.Errorf("deploy of %q from library item %q: %w", spec.Name, item.Name, err)
+		return "", c.removeCutDeploy(ctx, place.Folder, spec.Name, err)
 	}
 	extra := mergeExtraConfig(nil, descriptorExtraConfig(env))
 	if spec.MarkIncomplete {
@@ -681,6 +684,59 @@ func (c *Client) DeployLibraryItem(ctx context.Context, spec DeploySpec) (string
 		}
 	}
 	return ref.Value, nil
+}
+
+// extraConfigParamsClass is the vAPI class of vcenter.TypeExtraConfigParams.
+const extraConfigParamsClass = "com.vmware.vcenter.ovf.extra_config_params"
+
+// deployWatch bounds how long removeCutDeploy watches for the VM of a deploy whose request
+// was cut off: as long as the provider's own timeouts give a deploy of a few GiB inside vSphere.
+var deployWatch = 5 * time.Minute
+
+// removeCutDeploy removes the VM a failed deploy left, and returns err. vCenter removes what a
+// deploy it failed made (its answer is a *vcenter.DeploymentError), so one look is enough then,
+// as ImportOVA does for vcsim. A request cut off (the apply's timeout or Ctrl-C, a lost
+// connection) does not stop the deploy inside vCenter: it finishes later, on real vCenter
+// without CreateMarker when it ignored the extraConfig parameters, and the next apply would
+// refuse the VM as someone else's. So the name is watched, for deployWatch, and the VM that
+// appears is destroyed (or, when it cannot be yet, marked for the next apply to take over).
+func (c *Client) removeCutDeploy(ctx context.Context, folder *object.Folder, name string, err error) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deployWatch)
+	defer cancel()
+	var de *vcenter.DeploymentError
+	cut := !errors.As(err, &de)
+	interval := 100 * time.Millisecond
+	for {
+		var left *ExistsError
+		if ferr := c.nameFree(wctx, folder, name); errors.As(ferr, &left) {
+			if derr := c.Destroy(wctx, left.MOID); derr != nil {
+				if merr := c.markIncomplete(wctx, left.MOID); merr != nil {
+					return fmt.Errorf("%w; the VM %s it left could neither be destroyed (%w) nor marked %s = %q (%w): remove it in the vSphere Client", err, left.MOID, derr, CreateMarker, createMarkerIncomplete, merr)
+				}
+				return fmt.Errorf("%w; the VM %s it left could not be destroyed yet (%w): it is marked %s = %q and the next apply replaces it", err, left.MOID, derr, CreateMarker, createMarkerIncomplete)
+			}
+			tflog.Warn(ctx, "destroyed the VM of a failed deploy", map[string]any{"vm": name, "moid": left.MOID})
+			return err
+		}
+		if !cut {
+			return err
+		}
+		select {
+		case <-wctx.Done():
+			return fmt.Errorf("%w; no VM %q appeared within %s after the request was cut off: should vCenter still finish it, remove it in the vSphere Client", err, name, deployWatch)
+		case <-time.After(interval):
+		}
+		interval = min(2*interval, 5*time.Second)
+	}
+}
+
+// markIncomplete sets CreateMarker on a VM, so that the next apply takes it over.
+func (c *Client) markIncomplete(ctx context.Context, moid string) error {
+	t, err := c.objectVM(moid).Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: []types.BaseOptionValue{createMarkerOption()}})
+	if err == nil {
+		_, err = c.waitTask(ctx, t)
+	}
+	return err
 }
 
 // itemDescriptor reads an item's .ovf from vCenter (a few KiB, not the OVA), once per item.
