@@ -73,10 +73,10 @@ type vcsim struct {
 	onPower func(vmEvent)
 
 	mu             sync.Mutex
-	guestShutdowns map[string]bool // VMs (by moid) asked to shut down through VMware Tools
-	made           map[string]int  // VMs vcsim has created, by name, since the lab started
+	guestShutdowns map[string]bool       // VMs (by moid) asked to shut down through VMware Tools
+	made           map[string]int        // VMs vcsim has created, by name, since the lab started
 	cutDeploys     map[string]*CutDeploy // library deploys to cut off, by VM name (CutLibraryDeploy)
-	dsDir          string          // LocalDS_0's folder
+	dsDir          string                // LocalDS_0's folder
 }
 
 // vmEvent is what the lab needs from a VM at a power change, copied under the VM's lock.
