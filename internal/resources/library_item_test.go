@@ -365,3 +365,59 @@ func TestAccLibraryItem_cutDeploy(t *testing.T) {
 		},
 	})
 }
+
+// TestAccLibraryItem_import: an item brought under Terraform with an import block, configured
+// as it was made (source, datastore), is kept: the plan updates the state in place, uploads
+// nothing and replaces nothing, and the next plan is empty.
+func TestAccLibraryItem_import(t *testing.T) {
+	const lib = "tf-lib-import"
+	cfg := libraryNodes(t, lib, fmt.Sprintf("ova_path = %q", acctest.OVA(t, lab.KindNode, 40)))
+	var id string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             checkNoLibrary(t, lib),
+		Steps: []resource.TestStep{
+			{
+				Config: cfg,
+				Check: func(s *terraform.State) error {
+					id = s.RootModule().Resources["hipchatdc_library_item.node"].Primary.ID
+					return nil
+				},
+			},
+			{
+				// Terraform forgets the item; vCenter keeps it.
+				Config: acctest.ProviderConfig(t) + `
+removed {
+  from = hipchatdc_library_item.node
+  lifecycle {
+    destroy = false
+  }
+}
+`,
+			},
+			{
+				Config: cfg + fmt.Sprintf(`
+import {
+  to = hipchatdc_library_item.node
+  id = "%s/hipchat-node"
+}
+`, lib),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_library_item.node", plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.TestCheckResourceAttrWith("hipchatdc_library_item.node", "id", func(got string) error {
+					if got != id {
+						return fmt.Errorf("the imported item is %s, the one made is %s", got, id)
+					}
+					return nil
+				}),
+			},
+			{
+				Config: cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+			},
+		},
+	})
+}
