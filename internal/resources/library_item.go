@@ -24,6 +24,7 @@ var (
 	_ resource.Resource                = (*libraryItemResource)(nil)
 	_ resource.ResourceWithConfigure   = (*libraryItemResource)(nil)
 	_ resource.ResourceWithImportState = (*libraryItemResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*libraryItemResource)(nil)
 )
 
 // NewLibraryItemResource is hipchatdc_library_item: an OVA stored once in a vSphere content
@@ -153,6 +154,27 @@ func (r *libraryItemResource) Configure(_ context.Context, req resource.Configur
 	r.vm.data = configureData(req, &resp.Diagnostics)
 }
 
+// ModifyPlan refuses a new item on a standalone ESXi host, which has no content library, when
+// the provider is connected at plan time; the apply checks it again before anything is made.
+func (r *libraryItemResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || !req.State.Raw.IsNull() {
+		return // destroy, or an item that exists
+	}
+	if r.vm.data == nil || !r.vm.data.Connected || r.vm.data.VSphere == nil {
+		return
+	}
+	vc, err := r.vm.data.VSphere(ctx)
+	if err != nil {
+		return
+	}
+	var ee *vsphere.EndpointError
+	if errors.As(vc.CheckContentLibrary("library"), &ee) {
+		var lib types.String
+		resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("library"), &lib)...)
+		resp.Diagnostics.AddAttributeError(path.Root("library"), "No content library on a standalone ESXi host", fmt.Sprintf("library = %q: %v. Nothing was created.", lib.ValueString(), ee.Err))
+	}
+}
+
 func (r *libraryItemResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var m libraryItemModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
@@ -179,7 +201,11 @@ func (r *libraryItemResource) Create(ctx context.Context, req resource.CreateReq
 	})
 	var le *vsphere.LibraryError
 	var pe *vsphere.PreflightError
+	var ee *vsphere.EndpointError
 	switch {
+	case errors.As(err, &ee):
+		resp.Diagnostics.AddAttributeError(path.Root(ee.Field), "No content library on a standalone ESXi host", fmt.Sprintf("library = %q: %v. Nothing was created.", m.Library.ValueString(), ee.Err))
+		return
 	case errors.As(err, &le):
 		resp.Diagnostics.AddAttributeError(path.Root(le.Field), "Cannot use the content library", fmt.Sprintf("%s = %q: %v. Nothing was created or uploaded.", le.Field, fieldValue(m, le.Field), le.Err))
 		return

@@ -421,3 +421,56 @@ import {
 		},
 	})
 }
+
+// TestAccLibraryItem_standaloneESXi: a standalone ESXi host has no content library: a library
+// item, and a VM deployed from one (the item's ID not yet known, or a literal ID), fail the
+// plan on library and library_item, saying what the endpoint is and what to do, before
+// anything reaches vSphere.
+func TestAccLibraryItem_standaloneESXi(t *testing.T) {
+	l := acctest.Lab(t)
+	esx := l.StandaloneESXi()[0]
+	const name = "tf-lib-esxi-node"
+	item := fmt.Sprintf(`
+resource "hipchatdc_library_item" "node" {
+  library  = "tf-lib-esxi"
+  name     = "hipchat-node"
+  ova_path = %q
+}
+`, acctest.OVA(t, lab.KindNode, 40))
+	node := func(ref string) string {
+		return fmt.Sprintf(`
+resource "hipchatdc_node" "app" {
+  name         = %q
+  library_item = %s
+}
+`, name, ref)
+	}
+	onESXi := acctest.ESXiProviderConfig(l, 0, "")
+	endpoint := acctest.Wrapped(fmt.Sprintf("vsphere_server %q is VMware ESX", esx.Server))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		Steps: []resource.TestStep{
+			{
+				Config:   onESXi + item + node("hipchatdc_library_item.node.id"),
+				PlanOnly: true,
+				ExpectError: regexp.MustCompile(`(?s)No content library on a standalone ESXi host.*with hipchatdc_library_item.node.*` + acctest.Wrapped(`library = "tf-lib-esxi":`) + `.*` + endpoint + `.*` +
+					acctest.Wrapped("which has no content libraries (a vCenter service): store the OVA with hipchatdc_library_item on a vCenter Server")),
+			},
+			{
+				// An ID known only at apply (Terraform plans nothing after a failed item).
+				Config:   onESXi + "resource \"terraform_data\" \"item\" {\n  input = \"6a1c3c9e-1b0e-4c8e-9d7e-3f2a4b5c6d7e\"\n}\n" + node("terraform_data.item.output"),
+				PlanOnly: true,
+				ExpectError: regexp.MustCompile(`(?s)Placement does not fit the vSphere endpoint.*with hipchatdc_node.app.*` + acctest.Wrapped("library_item = (known after apply):") + `.*` + endpoint + `.*` +
+					acctest.Wrapped("deploy from ova_path, ova_url or template instead")),
+			},
+			{
+				Config:      onESXi + node(`"6a1c3c9e-1b0e-4c8e-9d7e-3f2a4b5c6d7e"`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Placement does not fit the vSphere endpoint.*` + acctest.Wrapped(`library_item = "6a1c3c9e-1b0e-4c8e-9d7e-3f2a4b5c6d7e":`)),
+			},
+		},
+	})
+	if n := l.VMsMadeOnESXi(0, name); n != 0 {
+		t.Errorf("ESXi 1 created %d VM(s) called %q", n, name)
+	}
+}

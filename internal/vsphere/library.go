@@ -95,6 +95,21 @@ func (c *Client) rest(ctx context.Context) (*rest.Client, error) {
 	return rc, nil
 }
 
+// CheckContentLibrary refuses the content library on a standalone ESXi host, which has none
+// (it is a vCenter service, behind vCenter's REST API): field is the attribute that asks for
+// it. Without it the attempt fails later as a REST login error or a lookup of nothing.
+func (c *Client) CheckContentLibrary(field string) error {
+	if !c.IsESXi() {
+		return nil
+	}
+	alt := "store the OVA with hipchatdc_library_item on a vCenter Server"
+	if field == "library_item" {
+		alt = "deploy from ova_path, ova_url or template instead"
+	}
+	return &EndpointError{Field: field, Err: fmt.Errorf("%s, a standalone ESXi host without a vCenter, which has no content libraries (a vCenter service): "+
+		"%s, or point vsphere_server at the vCenter Server that manages the host", c.endpoint(), alt)}
+}
+
 // findLibrary finds a content library by ID or name; nil when there is none.
 func findLibrary(ctx context.Context, m *library.Manager, nameOrID string) (*library.Library, error) {
 	if uuidPattern.MatchString(nameOrID) {
@@ -125,6 +140,9 @@ func findLibrary(ctx context.Context, m *library.Manager, nameOrID string) (*lib
 // An item of the name already in the library is a *LibraryError (nothing is changed); any
 // failure after the item was made removes it, and the library when it was made for it.
 func (c *Client) CreateLibraryItem(ctx context.Context, spec LibraryItemSpec) (*LibraryItem, error) {
+	if err := c.CheckContentLibrary("library"); err != nil {
+		return nil, err
+	}
 	rc, err := c.rest(ctx)
 	if err != nil {
 		return nil, err
@@ -618,6 +636,9 @@ type DeploySpec struct {
 // space are checked first, a VM of the name is an *ExistsError, the descriptor's
 // vmw:ExtraConfig is copied (vCenter does, vcsim does not) and a failure leaves no VM.
 func (c *Client) DeployLibraryItem(ctx context.Context, spec DeploySpec) (string, error) {
+	if err := c.CheckContentLibrary("library_item"); err != nil {
+		return "", err
+	}
 	place, err := c.ResolvePlacement(ctx, spec.Placement)
 	if err != nil {
 		return "", err
