@@ -474,3 +474,47 @@ resource "hipchatdc_node" "app" {
 		t.Errorf("ESXi 1 created %d VM(s) called %q", n, name)
 	}
 }
+
+// TestAccLibraryItem_existingLibraryFull: an existing library's datastore is found by the
+// library's own storage backing, not by name in datacenter: with a datacenter in which its
+// name does not resolve (as with several datacenters and datacenter unset), the free-space
+// check still refuses an OVA larger than the room left, and nothing is added to the library.
+func TestAccLibraryItem_existingLibraryFull(t *testing.T) {
+	l := acctest.Lab(t)
+	v := l.VSphere()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	full, err := l.AddDatastore(ctx, "tf-lib-full2", 512<<10) // the lab OVA's disk holds 1 MiB
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = full() })
+	const lib = "tf-lib-on-full2"
+	acctest.WithLibrary(t, func(ctx context.Context, m *library.Manager) {
+		dsID := acctest.MOID(t, "/"+v.Datacenter+"/datastore/tf-lib-full2")
+		id, err := m.CreateLibrary(ctx, library.Library{Name: lib, Type: "LOCAL", Storage: []library.StorageBacking{{DatastoreID: dsID, Type: "DATASTORE"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			acctest.WithLibrary(t, func(ctx context.Context, m *library.Manager) { _ = m.ForceDeleteLibrary(ctx, &library.Library{ID: id}) })
+		})
+	})
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		Steps: []resource.TestStep{{
+			Config: acctest.ProviderConfig(t) + fmt.Sprintf(`
+resource "hipchatdc_library_item" "node" {
+  library    = %q
+  name       = "hipchat-node"
+  datacenter = "tf-no-such-dc"
+  ova_path   = %q
+}
+`, lib, acctest.OVA(t, lab.KindNode, 40)),
+			ExpectError: regexp.MustCompile(`(?s)Not enough space on the content library's datastore.*` + acctest.Wrapped(fmt.Sprintf("library = %q:", lib)) + `.*datastore "tf-lib-full2" has 512`),
+		}},
+	})
+	if items := acctest.Libraries(t)[lib]; len(items) != 0 {
+		t.Errorf("library %q now holds %q", lib, items)
+	}
+}

@@ -192,8 +192,9 @@ func (c *Client) CreateLibraryItem(ctx context.Context, spec LibraryItemSpec) (*
 		if ds, err = c.resolveDatastore(ctx, spec.Datacenter, spec.Datastore); err != nil {
 			return nil, err
 		}
-	} else if d, err := c.resolveDatastore(ctx, spec.Datacenter, dsName); err == nil {
-		ds = d
+	} else if ds = libraryDatastoreRef(c, lib); ds == nil {
+		// A library backed by a storage URI, not a datastore: nothing for vSphere to measure.
+		tflog.Warn(ctx, "content library not on a datastore: its free space is not checked", map[string]any{"library": lib.Name})
 	}
 	// The library's datastore must have room for the OVA before any byte is sent.
 	size, err := c.sourceSize(ctx, spec.Source)
@@ -508,6 +509,18 @@ func (c *Client) sourceSize(ctx context.Context, source string) (int64, error) {
 func (c *Client) fileSize(source string) int64 {
 	n, _ := c.sourceSize(context.Background(), source)
 	return n
+}
+
+// libraryDatastoreRef is the datastore a library stores its items on, by its storage backing's
+// ID: a name can be ambiguous (several datacenters) where the ID is not. nil for a library
+// backed by a storage URI.
+func libraryDatastoreRef(c *Client, lib *library.Library) *object.Datastore {
+	for _, s := range lib.Storage {
+		if s.DatastoreID != "" {
+			return object.NewDatastore(c.vim, types.ManagedObjectReference{Type: "Datastore", Value: s.DatastoreID})
+		}
+	}
+	return nil
 }
 
 // libraryDatastore names the datastore a library stores its items on.
