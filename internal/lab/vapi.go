@@ -26,6 +26,8 @@ func (v *vcsim) wrapVAPI(mux *http.ServeMux, link *rate.Limiter) {
 	}
 	if link != nil {
 		// rest.Client.Upload PUTs an item's files to .../com/vmware/cis/data/<session>/<name>.
+		// vcsim's REST handler holds its one lock while it reads the body, so other REST calls
+		// wait for a limited upload (a real vCenter serves them meanwhile).
 		upload := func(w http.ResponseWriter, r *http.Request) {
 			r.Body = &limitedReader{rc: r.Body, lim: link, ctx: r.Context()}
 			next().ServeHTTP(w, r)
