@@ -18,7 +18,8 @@ import (
 // the shape of a real vCenter's: the environment variables below set them for hipchatdc-lab
 // and the benchmarks.
 const (
-	// EnvNFCBandwidth limits the lab's NFC uploads, all of them together, as one link does:
+	// EnvNFCBandwidth limits the lab's NFC and content-library uploads, all of them together,
+	// as one link does:
 	// "110MiB/s" is a 1 Gbit/s link's payload rate. Units: B, KiB, MiB, GiB (also KB, MB, GB);
 	// "/s" is optional.
 	EnvNFCBandwidth = "HIPCHATDC_LAB_NFC_BANDWIDTH"

@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/vapi/library"
+	"github.com/vmware/govmomi/vapi/rest"
+	"github.com/vmware/govmomi/vim25/soap"
 	"golang.org/x/time/rate"
 )
 
@@ -54,5 +59,60 @@ func TestLinkIsSharedByConcurrentUploads(t *testing.T) {
 	wg.Wait()
 	if least := time.Duration(float64(2*each-linkBurst) / bps * float64(time.Second)); time.Since(start) < least {
 		t.Errorf("2 x %d bytes at %d B/s took %s: the link was not shared (at least %s)", each, bps, time.Since(start), least)
+	}
+}
+
+// A content-library upload (PUT to vCenter's REST API) crosses the lab's link as an NFC upload
+// does: it takes at least its size over the rate (less the burst). Load only makes it slower.
+func TestContentLibraryUploadCrossesTheLink(t *testing.T) {
+	const bps, size = 4 << 20, 8 << 20
+	v, err := startVCSim(t.TempDir(), newLink(bps), func(vmEvent) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := v.client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := rest.NewClient(c.Client)
+	if err := rc.Login(ctx, url.UserPassword(vsphereUser, vspherePassword)); err != nil {
+		t.Fatal(err)
+	}
+	dss, err := find.NewFinder(c.Client).DatastoreList(ctx, "*")
+	if err != nil || len(dss) == 0 {
+		t.Fatalf("no datastore: %v", err)
+	}
+	m := library.NewManager(rc)
+	lib, err := m.CreateLibrary(ctx, library.Library{Name: "link", Type: "LOCAL", Storage: []library.StorageBacking{{DatastoreID: dss[0].Reference().Value, Type: "DATASTORE"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	item, err := m.CreateLibraryItem(ctx, library.Item{Name: "blob", Type: "file", LibraryID: lib})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid, err := m.CreateLibraryItemUpdateSession(ctx, library.Session{LibraryItemID: item})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := m.AddLibraryItemFile(ctx, sid, library.UpdateFile{Name: "blob.bin", SourceType: "PUSH", Size: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(up.UploadEndpoint.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := soap.DefaultUpload
+	p.ContentLength = size
+	start := time.Now()
+	if err := rc.Upload(ctx, bytes.NewReader(make([]byte, size)), u, &p); err != nil {
+		t.Fatal(err)
+	}
+	if least := time.Duration(float64(size-linkBurst) / bps * float64(time.Second)); time.Since(start) < least {
+		t.Errorf("%d bytes at %d B/s took %s: the upload did not cross the link (at least %s)", size, bps, time.Since(start), least)
 	}
 }

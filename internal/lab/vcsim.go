@@ -73,9 +73,10 @@ type vcsim struct {
 	onPower func(vmEvent)
 
 	mu             sync.Mutex
-	guestShutdowns map[string]bool // VMs (by moid) asked to shut down through VMware Tools
-	made           map[string]int  // VMs vcsim has created, by name, since the lab started
-	dsDir          string          // LocalDS_0's folder
+	guestShutdowns map[string]bool       // VMs (by moid) asked to shut down through VMware Tools
+	made           map[string]int        // VMs vcsim has created, by name, since the lab started
+	cutDeploys     map[string]*CutDeploy // library deploys to cut off, by VM name (CutLibraryDeploy)
+	dsDir          string                // LocalDS_0's folder
 }
 
 // vmEvent is what the lab needs from a VM at a power change, copied under the VM's lock.
@@ -166,12 +167,14 @@ func serveModel(m *simulator.Model, key, dir string, link *rate.Limiter, onPower
 	m.Service.TLS = new(tls.Config) // httptest's certificate, valid for 127.0.0.1
 	m.Service.Listen = &url.URL{User: url.UserPassword(vsphereUser, vspherePassword)}
 	m.Service.RegisterEndpoints = true
+	m.Service.ServeMux = http.NewServeMux()
 	if link != nil {
-		m.Service.ServeMux = http.NewServeMux()
 		limitNFC(m.Service.ServeMux, link)
 	}
+	v := &vcsim{key: key, model: m, reg: m.Map(), onPower: onPower, pgName: map[string]string{}, guestShutdowns: map[string]bool{}, made: map[string]int{}, cutDeploys: map[string]*CutDeploy{}}
+	v.wrapVAPI(m.Service.ServeMux, link)
 	s := m.Service.NewServer()
-	v := &vcsim{key: key, model: m, server: s, reg: m.Map(), onPower: onPower, pgName: map[string]string{}, guestShutdowns: map[string]bool{}, made: map[string]int{}}
+	v.server = s
 	v.reg.AddHandler(v)
 
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})

@@ -24,6 +24,7 @@ var (
 	_ resource.Resource                = (*libraryItemResource)(nil)
 	_ resource.ResourceWithConfigure   = (*libraryItemResource)(nil)
 	_ resource.ResourceWithImportState = (*libraryItemResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*libraryItemResource)(nil)
 )
 
 // NewLibraryItemResource is hipchatdc_library_item: an OVA stored once in a vSphere content
@@ -58,6 +59,18 @@ func (r *libraryItemResource) Schema(ctx context.Context, _ resource.SchemaReque
 
 func libraryItemSchema(ctx context.Context) schema.Schema {
 	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
+	// An imported item has no recorded source nor placement (vCenter does not keep them): adding
+	// them to the configuration afterwards must not upload the item again, nor replace the VMs
+	// deployed from it.
+	importedReplace := []planmodifier.String{stringplanmodifier.RequiresReplaceIf(func(_ context.Context, req planmodifier.StringRequest, resp *stringplanmodifier.RequiresReplaceIfFuncResponse) {
+		resp.RequiresReplace = !req.StateValue.IsNull()
+	}, "Changing it replaces the item.", "Changing it replaces the item.")}
+	// The library, as a name or as an ID: the state holds the name after an import.
+	libraryReplace := []planmodifier.String{stringplanmodifier.RequiresReplaceIf(func(ctx context.Context, req planmodifier.StringRequest, resp *stringplanmodifier.RequiresReplaceIfFuncResponse) {
+		var id types.String
+		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("library_id"), &id)...)
+		resp.RequiresReplace = req.PlanValue.ValueString() != id.ValueString()
+	}, "Changing it replaces the item.", "Changing it replaces the item.")}
 	sources := path.Expressions{path.MatchRoot("ova_path"), path.MatchRoot("ova_url")}
 	return schema.Schema{
 		MarkdownDescription: "An OVA stored once in a vSphere content library, so that several VMs deploy from one upload: " +
@@ -74,7 +87,7 @@ func libraryItemSchema(ctx context.Context) schema.Schema {
 				Required: true,
 				MarkdownDescription: "Name or ID of the content library. A local library of that name is used as it is; when there is none, the provider creates a local library on `datastore` " +
 					"and deletes it again with its last item. A subscribed library is refused (it takes only its publisher's items). Changing it replaces the item.",
-				PlanModifiers: replace,
+				PlanModifiers: libraryReplace,
 				Validators:    []validator.String{stringvalidator.LengthAtLeast(1)},
 			},
 			"library_id": schema.StringAttribute{
@@ -92,26 +105,26 @@ func libraryItemSchema(ctx context.Context) schema.Schema {
 			"datacenter": schema.StringAttribute{
 				Optional:            true,
 				MarkdownDescription: "Datacenter where `datastore` is looked up. Default: the only datacenter.",
-				PlanModifiers:       replace,
+				PlanModifiers:       importedReplace,
 			},
 			"datastore": schema.StringAttribute{
 				Optional: true,
 				MarkdownDescription: "Datastore of a library the provider creates. Default: the only datastore. It must have room for the OVA (its size) before the upload starts. " +
 					"For an existing library it must be the library's own datastore, or unset.",
-				PlanModifiers: replace,
+				PlanModifiers: importedReplace,
 			},
 			"ova_path": schema.StringAttribute{
 				Optional: true,
 				MarkdownDescription: "Local path of the OVA to upload, read once. Its manifest (and signature, see `ova_ca_file`) is checked as for an import; a mismatch leaves no item. " +
 					"Exactly one of `ova_path`, `ova_url`. Changing it replaces the item.",
-				PlanModifiers: replace,
+				PlanModifiers: importedReplace,
 				Validators:    []validator.String{stringvalidator.ExactlyOneOf(sources...)},
 			},
 			"ova_url": schema.StringAttribute{
 				Optional: true,
 				MarkdownDescription: "http(s) URL of the OVA for vCenter to download itself (a content library pull): nothing passes through the machine running Terraform, and vCenter, " +
 					"which must reach the URL, checks the OVA as its own OVA import does. Changing it replaces the item.",
-				PlanModifiers: replace,
+				PlanModifiers: importedReplace,
 				Validators:    []validator.String{ovaURLScheme{}},
 			},
 			"ova_ca_file": schema.StringAttribute{
@@ -141,6 +154,27 @@ func (r *libraryItemResource) Configure(_ context.Context, req resource.Configur
 	r.vm.data = configureData(req, &resp.Diagnostics)
 }
 
+// ModifyPlan refuses a new item on a standalone ESXi host, which has no content library, when
+// the provider is connected at plan time; the apply checks it again before anything is made.
+func (r *libraryItemResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || !req.State.Raw.IsNull() {
+		return // destroy, or an item that exists
+	}
+	if r.vm.data == nil || !r.vm.data.Connected || r.vm.data.VSphere == nil {
+		return
+	}
+	vc, err := r.vm.data.VSphere(ctx)
+	if err != nil {
+		return
+	}
+	var ee *vsphere.EndpointError
+	if errors.As(vc.CheckContentLibrary("library"), &ee) {
+		var lib types.String
+		resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("library"), &lib)...)
+		resp.Diagnostics.AddAttributeError(path.Root("library"), "No content library on a standalone ESXi host", fmt.Sprintf("library = %q: %v. Nothing was created.", lib.ValueString(), ee.Err))
+	}
+}
+
 func (r *libraryItemResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var m libraryItemModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
@@ -167,7 +201,11 @@ func (r *libraryItemResource) Create(ctx context.Context, req resource.CreateReq
 	})
 	var le *vsphere.LibraryError
 	var pe *vsphere.PreflightError
+	var ee *vsphere.EndpointError
 	switch {
+	case errors.As(err, &ee):
+		resp.Diagnostics.AddAttributeError(path.Root(ee.Field), "No content library on a standalone ESXi host", fmt.Sprintf("library = %q: %v. Nothing was created.", m.Library.ValueString(), ee.Err))
+		return
 	case errors.As(err, &le):
 		resp.Diagnostics.AddAttributeError(path.Root(le.Field), "Cannot use the content library", fmt.Sprintf("%s = %q: %v. Nothing was created or uploaded.", le.Field, fieldValue(m, le.Field), le.Err))
 		return
@@ -176,6 +214,12 @@ func (r *libraryItemResource) Create(ctx context.Context, req resource.CreateReq
 		return
 	case err != nil:
 		addVSphereError(&resp.Diagnostics, attr, "Cannot store the OVA in the content library", err)
+		if item != nil {
+			// The item is there and could not be removed: recorded (tainted), the next apply
+			// deletes it and uploads again instead of refusing its name.
+			m.fill(ctx, item)
+			resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+		}
 		return
 	}
 	m.fill(ctx, item)

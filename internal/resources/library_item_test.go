@@ -321,3 +321,200 @@ resource "hipchatdc_library_item" "node" {
 		}},
 	})
 }
+
+// TestAccLibraryItem_cutDeploy: a deploy whose request is cut off (here the create timeout;
+// likewise Ctrl-C or a lost runner) goes on inside vCenter and makes its VM afterwards, which
+// vcsim, like a vCenter that ignores the deploy's extraConfig parameters, makes without the
+// create marker. The failed apply watches for that VM and removes it, so the next apply
+// deploys the node instead of refusing a VM of its name as someone else's.
+func TestAccLibraryItem_cutDeploy(t *testing.T) {
+	l := acctest.Lab(t)
+	const lib, name = "tf-lib-cut", "tf-lib-cut-node"
+	cfg := libraryNodes(t, lib, fmt.Sprintf("ova_path = %q", acctest.OVA(t, lab.KindNode, 40)), name)
+	withTimeout := strings.Replace(cfg, "library_item = hipchatdc_library_item.node.id\n}",
+		"library_item = hipchatdc_library_item.node.id\n  timeouts {\n    create = \"30s\"\n  }\n}", 1)
+	if withTimeout == cfg {
+		t.Fatal("no timeouts block added")
+	}
+	var cut *lab.CutDeploy
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             resource.ComposeAggregateTestCheckFunc(checkNoVM(t, name), checkNoLibrary(t, lib)),
+		Steps: []resource.TestStep{
+			{
+				PreConfig:   func() { cut = l.CutLibraryDeploy(name) },
+				Config:      withTimeout,
+				ExpectError: regexp.MustCompile(`(?s)Cannot create the VM.*` + acctest.Wrapped(fmt.Sprintf("deploy of %q from library item \"hipchat-node\"", name))),
+			},
+			{
+				// vCenter finished the cut deploy after the apply gave up: nothing of it is left.
+				PreConfig: func() {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					moid, ok := cut.Made(ctx)
+					if !ok || moid == "" {
+						t.Fatalf("the cut deploy made no VM (ran: %v)", ok)
+					}
+					if vm, ok := acctest.VM(t, name); ok {
+						t.Errorf("the cut deploy's VM %s (%s) is left in vSphere as %s", name, moid, vm.Self.Value)
+					}
+				},
+				Config: cfg,
+				Check:  checkBooted(t, "hipchatdc_node.n1", name),
+			},
+		},
+	})
+}
+
+// TestAccLibraryItem_import: an item brought under Terraform with an import block, configured
+// as it was made (source, datastore), is kept: the plan updates the state in place, uploads
+// nothing and replaces nothing, and the next plan is empty.
+func TestAccLibraryItem_import(t *testing.T) {
+	const lib = "tf-lib-import"
+	cfg := libraryNodes(t, lib, fmt.Sprintf("ova_path = %q", acctest.OVA(t, lab.KindNode, 40)))
+	var id string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             checkNoLibrary(t, lib),
+		Steps: []resource.TestStep{
+			{
+				Config: cfg,
+				Check: func(s *terraform.State) error {
+					id = s.RootModule().Resources["hipchatdc_library_item.node"].Primary.ID
+					return nil
+				},
+			},
+			{
+				// Terraform forgets the item; vCenter keeps it.
+				Config: acctest.ProviderConfig(t) + `
+removed {
+  from = hipchatdc_library_item.node
+  lifecycle {
+    destroy = false
+  }
+}
+`,
+			},
+			{
+				Config: cfg + fmt.Sprintf(`
+import {
+  to = hipchatdc_library_item.node
+  id = "%s/hipchat-node"
+}
+`, lib),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_library_item.node", plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.TestCheckResourceAttrWith("hipchatdc_library_item.node", "id", func(got string) error {
+					if got != id {
+						return fmt.Errorf("the imported item is %s, the one made is %s", got, id)
+					}
+					return nil
+				}),
+			},
+			{
+				Config: cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+			},
+		},
+	})
+}
+
+// TestAccLibraryItem_standaloneESXi: a standalone ESXi host has no content library: a library
+// item, and a VM deployed from one (the item's ID not yet known, or a literal ID), fail the
+// plan on library and library_item, saying what the endpoint is and what to do, before
+// anything reaches vSphere.
+func TestAccLibraryItem_standaloneESXi(t *testing.T) {
+	l := acctest.Lab(t)
+	esx := l.StandaloneESXi()[0]
+	const name = "tf-lib-esxi-node"
+	item := fmt.Sprintf(`
+resource "hipchatdc_library_item" "node" {
+  library  = "tf-lib-esxi"
+  name     = "hipchat-node"
+  ova_path = %q
+}
+`, acctest.OVA(t, lab.KindNode, 40))
+	node := func(ref string) string {
+		return fmt.Sprintf(`
+resource "hipchatdc_node" "app" {
+  name         = %q
+  library_item = %s
+}
+`, name, ref)
+	}
+	onESXi := acctest.ESXiProviderConfig(l, 0, "")
+	endpoint := acctest.Wrapped(fmt.Sprintf("vsphere_server %q is VMware ESX", esx.Server))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		Steps: []resource.TestStep{
+			{
+				Config:   onESXi + item + node("hipchatdc_library_item.node.id"),
+				PlanOnly: true,
+				ExpectError: regexp.MustCompile(`(?s)No content library on a standalone ESXi host.*with hipchatdc_library_item.node.*` + acctest.Wrapped(`library = "tf-lib-esxi":`) + `.*` + endpoint + `.*` +
+					acctest.Wrapped("which has no content libraries (a vCenter service): store the OVA with hipchatdc_library_item on a vCenter Server")),
+			},
+			{
+				// An ID known only at apply (Terraform plans nothing after a failed item).
+				Config:   onESXi + "resource \"terraform_data\" \"item\" {\n  input = \"6a1c3c9e-1b0e-4c8e-9d7e-3f2a4b5c6d7e\"\n}\n" + node("terraform_data.item.output"),
+				PlanOnly: true,
+				ExpectError: regexp.MustCompile(`(?s)Placement does not fit the vSphere endpoint.*with hipchatdc_node.app.*` + acctest.Wrapped("library_item = (known after apply):") + `.*` + endpoint + `.*` +
+					acctest.Wrapped("deploy from ova_path, ova_url or template instead")),
+			},
+			{
+				Config:      onESXi + node(`"6a1c3c9e-1b0e-4c8e-9d7e-3f2a4b5c6d7e"`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Placement does not fit the vSphere endpoint.*` + acctest.Wrapped(`library_item = "6a1c3c9e-1b0e-4c8e-9d7e-3f2a4b5c6d7e":`)),
+			},
+		},
+	})
+	if n := l.VMsMadeOnESXi(0, name); n != 0 {
+		t.Errorf("ESXi 1 created %d VM(s) called %q", n, name)
+	}
+}
+
+// TestAccLibraryItem_existingLibraryFull: an existing library's datastore is found by the
+// library's own storage backing, not by name in datacenter: with a datacenter in which its
+// name does not resolve (as with several datacenters and datacenter unset), the free-space
+// check still refuses an OVA larger than the room left, and nothing is added to the library.
+func TestAccLibraryItem_existingLibraryFull(t *testing.T) {
+	l := acctest.Lab(t)
+	v := l.VSphere()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	full, err := l.AddDatastore(ctx, "tf-lib-full2", 512<<10) // the lab OVA's disk holds 1 MiB
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = full() })
+	const lib = "tf-lib-on-full2"
+	acctest.WithLibrary(t, func(ctx context.Context, m *library.Manager) {
+		dsID := acctest.MOID(t, "/"+v.Datacenter+"/datastore/tf-lib-full2")
+		id, err := m.CreateLibrary(ctx, library.Library{Name: lib, Type: "LOCAL", Storage: []library.StorageBacking{{DatastoreID: dsID, Type: "DATASTORE"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			acctest.WithLibrary(t, func(ctx context.Context, m *library.Manager) { _ = m.ForceDeleteLibrary(ctx, &library.Library{ID: id}) })
+		})
+	})
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		Steps: []resource.TestStep{{
+			Config: acctest.ProviderConfig(t) + fmt.Sprintf(`
+resource "hipchatdc_library_item" "node" {
+  library    = %q
+  name       = "hipchat-node"
+  datacenter = "tf-no-such-dc"
+  ova_path   = %q
+}
+`, lib, acctest.OVA(t, lab.KindNode, 40)),
+			ExpectError: regexp.MustCompile(`(?s)Not enough space on the content library's datastore.*` + acctest.Wrapped(fmt.Sprintf("library = %q:", lib)) + `.*datastore "tf-lib-full2" has 512`),
+		}},
+	})
+	if items := acctest.Libraries(t)[lib]; len(items) != 0 {
+		t.Errorf("library %q now holds %q", lib, items)
+	}
+}

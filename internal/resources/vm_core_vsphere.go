@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -201,19 +202,31 @@ func (c *vmCore) hostCPUCheck(role spec.Role, diags *diag.Diagnostics) func(stri
 // without connecting (the provider's settings were known) and the placement is known. A
 // placement vSphere cannot resolve yet (made by the same apply, or wrong) is left to the apply,
 // which checks the hosts again before the upload. A placement of the wrong kind for the
-// endpoint (a cluster on a standalone ESXi host, say) no apply can fix: it fails the plan.
+// endpoint (a cluster on a standalone ESXi host, say) no apply can fix: it fails the plan, as
+// does a library_item (known or not yet) on a standalone ESXi host, which has no content library.
 func (o vmOps) planHostCPU(ctx context.Context, c *vmCore, role spec.Role, diags *diag.Diagnostics) {
 	if o.data == nil || !o.data.Connected || o.data.VSphere == nil {
 		return
+	}
+	vc, err := o.data.VSphere(ctx)
+	if err != nil {
+		return
+	}
+	if !c.LibraryItem.IsNull() {
+		var ee *vsphere.EndpointError
+		if errors.As(vc.CheckContentLibrary("library_item"), &ee) {
+			value := "(known after apply)"
+			if known(c.LibraryItem) {
+				value = strconv.Quote(c.LibraryItem.ValueString())
+			}
+			diags.AddAttributeError(path.Root(ee.Field), "Placement does not fit the vSphere endpoint", fmt.Sprintf("library_item = %s: %v. Nothing was created.", value, ee.Err))
+			return
+		}
 	}
 	for _, v := range []types.String{c.Datacenter, c.Cluster, c.Host, c.ResourcePool} {
 		if v.IsUnknown() {
 			return
 		}
-	}
-	vc, err := o.data.VSphere(ctx)
-	if err != nil {
-		return
 	}
 	err = vc.CheckHostCPU(ctx, c.placement(), c.hostCPUCheck(role, diags))
 	var pe *vsphere.PreflightError

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -94,6 +95,21 @@ func (c *Client) rest(ctx context.Context) (*rest.Client, error) {
 	return rc, nil
 }
 
+// CheckContentLibrary refuses the content library on a standalone ESXi host, which has none
+// (it is a vCenter service, behind vCenter's REST API): field is the attribute that asks for
+// it. Without it the attempt fails later as a REST login error or a lookup of nothing.
+func (c *Client) CheckContentLibrary(field string) error {
+	if !c.IsESXi() {
+		return nil
+	}
+	alt := "store the OVA with hipchatdc_library_item on a vCenter Server"
+	if field == "library_item" {
+		alt = "deploy from ova_path, ova_url or template instead"
+	}
+	return &EndpointError{Field: field, Err: fmt.Errorf("%s, a standalone ESXi host without a vCenter, which has no content libraries (a vCenter service): "+
+		"%s, or point vsphere_server at the vCenter Server that manages the host", c.endpoint(), alt)}
+}
+
 // findLibrary finds a content library by ID or name; nil when there is none.
 func findLibrary(ctx context.Context, m *library.Manager, nameOrID string) (*library.Library, error) {
 	if uuidPattern.MatchString(nameOrID) {
@@ -124,6 +140,9 @@ func findLibrary(ctx context.Context, m *library.Manager, nameOrID string) (*lib
 // An item of the name already in the library is a *LibraryError (nothing is changed); any
 // failure after the item was made removes it, and the library when it was made for it.
 func (c *Client) CreateLibraryItem(ctx context.Context, spec LibraryItemSpec) (*LibraryItem, error) {
+	if err := c.CheckContentLibrary("library"); err != nil {
+		return nil, err
+	}
 	rc, err := c.rest(ctx)
 	if err != nil {
 		return nil, err
@@ -173,8 +192,9 @@ func (c *Client) CreateLibraryItem(ctx context.Context, spec LibraryItemSpec) (*
 		if ds, err = c.resolveDatastore(ctx, spec.Datacenter, spec.Datastore); err != nil {
 			return nil, err
 		}
-	} else if d, err := c.resolveDatastore(ctx, spec.Datacenter, dsName); err == nil {
-		ds = d
+	} else if ds = libraryDatastoreRef(c, lib); ds == nil {
+		// A library backed by a storage URI, not a datastore: nothing for vSphere to measure.
+		tflog.Warn(ctx, "content library not on a datastore: its free space is not checked", map[string]any{"library": lib.Name})
 	}
 	// The library's datastore must have room for the OVA before any byte is sent.
 	size, err := c.sourceSize(ctx, spec.Source)
@@ -195,7 +215,11 @@ func (c *Client) CreateLibraryItem(ctx context.Context, spec LibraryItemSpec) (*
 		}
 		made = true
 		if lib, err = m.GetLibraryByID(ctx, id); err != nil {
-			return nil, err
+			// No state records the library yet: it goes again rather than stay unowned.
+			if derr := m.DeleteLibrary(context.WithoutCancel(ctx), &library.Library{ID: id}); derr != nil {
+				return nil, fmt.Errorf("reading content library %q (%s) just created: %w; deleting it again failed too (%w): delete it in the vSphere Client", spec.Library, id, err, derr)
+			}
+			return nil, fmt.Errorf("reading content library %q (%s) just created: %w (it was deleted again)", spec.Library, id, err)
 		}
 	}
 	itemID, err := m.CreateLibraryItem(ctx, library.Item{Name: spec.Name, Type: library.ItemTypeOVF, LibraryID: lib.ID,
@@ -206,23 +230,65 @@ func (c *Client) CreateLibraryItem(ctx context.Context, spec LibraryItemSpec) (*
 		}
 		return nil, &LibraryError{Field: "name", Err: fmt.Errorf("creating item %q in content library %q: %w", spec.Name, lib.Name, err)}
 	}
-	err = c.fillLibraryItem(ctx, m, itemID, spec)
+	item, err := c.fillLibraryItem(ctx, m, itemID, spec)
 	if err != nil {
 		// Nothing half-made: the item goes, and the library with it when it was made for it.
+		// When even that fails, the item is returned with the error, so that the state records
+		// it (tainted: the next apply deletes it and uploads again) instead of losing it.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		if derr := c.DeleteLibraryItem(cctx, itemID); derr != nil {
 			err = fmt.Errorf("%w (removing the incomplete item %s failed: %w)", err, itemID, derr)
+			return &LibraryItem{ID: itemID, Name: spec.Name, LibraryID: lib.ID, LibraryName: lib.Name}, err
 		}
 		return nil, err
 	}
-	return c.ReadLibraryItem(ctx, itemID)
+	return item, nil
 }
 
 func ptr[T any](v T) *T { return &v }
 
-// fillLibraryItem uploads the source's files to the item in one update session.
-func (c *Client) fillLibraryItem(ctx context.Context, m *library.Manager, itemID string, spec LibraryItemSpec) error {
+// fillLibraryItem uploads the source's files to the item in one update session and reads the
+// item back, checked to hold an OVF descriptor and every file the descriptor names.
+func (c *Client) fillLibraryItem(ctx context.Context, m *library.Manager, itemID string, spec LibraryItemSpec) (*LibraryItem, error) {
+	if err := c.uploadLibraryItem(ctx, m, itemID, spec); err != nil {
+		return nil, err
+	}
+	item, err := c.ReadLibraryItem(ctx, itemID)
+	if err != nil {
+		return nil, fmt.Errorf("reading library item %q back after the upload: %w", spec.Name, err)
+	}
+	if err := c.checkItemFiles(ctx, item); err != nil {
+		return nil, fmt.Errorf("storing %s as library item %q: %w", Redact(spec.Source), spec.Name, err)
+	}
+	return item, nil
+}
+
+// checkItemFiles: the item holds an OVF descriptor and each file its References name, as a
+// deploy needs them.
+func (c *Client) checkItemFiles(ctx context.Context, item *LibraryItem) error {
+	rc, err := c.rest(ctx)
+	if err != nil {
+		return err
+	}
+	env, err := c.itemDescriptor(ctx, rc, item)
+	var le *LibraryError
+	if errors.As(err, &le) {
+		return fmt.Errorf("vCenter stored no complete OVF template: %w", le.Err)
+	}
+	if err != nil {
+		return err
+	}
+	for _, f := range env.References {
+		if !slices.Contains(item.Files, path.Base(f.Href)) {
+			return fmt.Errorf("vCenter stored no complete OVF template: file %q named in the descriptor is missing (files: %s)", f.Href, strings.Join(item.Files, ", "))
+		}
+	}
+	return nil
+}
+
+// uploadLibraryItem sends (or has vCenter pull) the source's files in one update session.
+func (c *Client) uploadLibraryItem(ctx context.Context, m *library.Manager, itemID string, spec LibraryItemSpec) error {
 	sid, err := m.CreateLibraryItemUpdateSession(ctx, library.Session{LibraryItemID: itemID})
 	if err != nil {
 		return fmt.Errorf("starting the upload to library item %q: %w", spec.Name, err)
@@ -260,15 +326,21 @@ func waitUpdateSession(ctx context.Context, m *library.Manager, sid string) erro
 		if err != nil {
 			return err
 		}
+		// Only DONE is success: a session cancelled by someone else (CANCELED), failed (ERROR)
+		// or in a state this provider does not know holds no complete item.
 		switch s.State {
 		case "ACTIVE":
+		case "DONE":
+			return nil
 		case "ERROR":
 			if s.ErrorMessage != nil {
 				return s.ErrorMessage
 			}
 			return errors.New("vCenter failed the upload")
+		case "CANCELED":
+			return errors.New("the upload session was cancelled in vCenter before it completed")
 		default:
-			return nil
+			return fmt.Errorf("the upload session ended in state %q, not DONE", s.State)
 		}
 		select {
 		case <-ctx.Done():
@@ -439,6 +511,18 @@ func (c *Client) fileSize(source string) int64 {
 	return n
 }
 
+// libraryDatastoreRef is the datastore a library stores its items on, by its storage backing's
+// ID: a name can be ambiguous (several datacenters) where the ID is not. nil for a library
+// backed by a storage URI.
+func libraryDatastoreRef(c *Client, lib *library.Library) *object.Datastore {
+	for _, s := range lib.Storage {
+		if s.DatastoreID != "" {
+			return object.NewDatastore(c.vim, types.ManagedObjectReference{Type: "Datastore", Value: s.DatastoreID})
+		}
+	}
+	return nil
+}
+
 // libraryDatastore names the datastore a library stores its items on.
 func (c *Client) libraryDatastore(ctx context.Context, lib *library.Library) (string, error) {
 	for _, s := range lib.Storage {
@@ -565,6 +649,9 @@ type DeploySpec struct {
 // space are checked first, a VM of the name is an *ExistsError, the descriptor's
 // vmw:ExtraConfig is copied (vCenter does, vcsim does not) and a failure leaves no VM.
 func (c *Client) DeployLibraryItem(ctx context.Context, spec DeploySpec) (string, error) {
+	if err := c.CheckContentLibrary("library_item"); err != nil {
+		return "", err
+	}
 	place, err := c.ResolvePlacement(ctx, spec.Placement)
 	if err != nil {
 		return "", err
@@ -598,6 +685,13 @@ func (c *Client) DeployLibraryItem(ctx context.Context, spec DeploySpec) (string
 	if place.Host != nil {
 		d.HostID = place.Host.Reference().Value
 	}
+	if spec.MarkIncomplete {
+		// vCenter writes these into the VM's configuration as it makes it, so the VM carries
+		// CreateMarker from its first moment, as an import's does. vcsim ignores them: the
+		// Reconfigure below sets the marker again, and a deploy cut off is watched for.
+		d.AdditionalParams = []vcenter.AdditionalParams{{Class: extraConfigParamsClass, Type: vcenter.TypeExtraConfigParams,
+			ExtraConfig: []vcenter.ExtraConfig{{Key: CreateMarker, Value: createMarkerIncomplete}}}}
+	}
 	if place.Network != nil && env.Network != nil {
 		for _, n := range env.Network.Networks {
 			d.NetworkMappings = append(d.NetworkMappings, vcenter.NetworkMapping{Key: n.Name, Value: place.Network.Reference().Value})
@@ -606,12 +700,8 @@ func (c *Client) DeployLibraryItem(ctx context.Context, spec DeploySpec) (string
 	tflog.Info(ctx, "deploying from the content library", map[string]any{"vm": spec.Name, "item": item.Name, "library": item.LibraryName})
 	ref, err := vcenter.NewManager(rc).DeployLibraryItem(ctx, spec.ItemID, d)
 	if err != nil {
-		// vCenter removes what a failed deploy made; make sure, as ImportOVA does for vcsim.
-		var left *ExistsError
-		if errors.As(c.nameFree(context.WithoutCancel(ctx), place.Folder, spec.Name), &left) {
-			_ = c.Destroy(context.WithoutCancel(ctx), left.MOID)
-		}
-		return "", fmt.Errorf("deploy of %q from library item %q: %w", spec.Name, item.Name, err)
+		err = fmt.Errorf("deploy of %q from library item %q: %w", spec.Name, item.Name, err)
+		return "", c.removeCutDeploy(ctx, place.Folder, spec.Name, err)
 	}
 	extra := mergeExtraConfig(nil, descriptorExtraConfig(env))
 	if spec.MarkIncomplete {
@@ -628,6 +718,59 @@ func (c *Client) DeployLibraryItem(ctx context.Context, spec DeploySpec) (string
 		}
 	}
 	return ref.Value, nil
+}
+
+// extraConfigParamsClass is the vAPI class of vcenter.TypeExtraConfigParams.
+const extraConfigParamsClass = "com.vmware.vcenter.ovf.extra_config_params"
+
+// deployWatch bounds how long removeCutDeploy watches for the VM of a deploy whose request
+// was cut off: as long as the provider's own timeouts give a deploy of a few GiB inside vSphere.
+var deployWatch = 5 * time.Minute
+
+// removeCutDeploy removes the VM a failed deploy left, and returns err. vCenter removes what a
+// deploy it failed made (its answer is a *vcenter.DeploymentError), so one look is enough then,
+// as ImportOVA does for vcsim. A request cut off (the apply's timeout or Ctrl-C, a lost
+// connection) does not stop the deploy inside vCenter: it finishes later, on real vCenter
+// without CreateMarker when it ignored the extraConfig parameters, and the next apply would
+// refuse the VM as someone else's. So the name is watched, for deployWatch, and the VM that
+// appears is destroyed (or, when it cannot be yet, marked for the next apply to take over).
+func (c *Client) removeCutDeploy(ctx context.Context, folder *object.Folder, name string, err error) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deployWatch)
+	defer cancel()
+	var de *vcenter.DeploymentError
+	cut := !errors.As(err, &de)
+	interval := 100 * time.Millisecond
+	for {
+		var left *ExistsError
+		if ferr := c.nameFree(wctx, folder, name); errors.As(ferr, &left) {
+			if derr := c.Destroy(wctx, left.MOID); derr != nil {
+				if merr := c.markIncomplete(wctx, left.MOID); merr != nil {
+					return fmt.Errorf("%w; the VM %s it left could neither be destroyed (%w) nor marked %s = %q (%w): remove it in the vSphere Client", err, left.MOID, derr, CreateMarker, createMarkerIncomplete, merr)
+				}
+				return fmt.Errorf("%w; the VM %s it left could not be destroyed yet (%w): it is marked %s = %q and the next apply replaces it", err, left.MOID, derr, CreateMarker, createMarkerIncomplete)
+			}
+			tflog.Warn(ctx, "destroyed the VM of a failed deploy", map[string]any{"vm": name, "moid": left.MOID})
+			return err
+		}
+		if !cut {
+			return err
+		}
+		select {
+		case <-wctx.Done():
+			return fmt.Errorf("%w; no VM %q appeared within %s after the request was cut off: should vCenter still finish it, remove it in the vSphere Client", err, name, deployWatch)
+		case <-time.After(interval):
+		}
+		interval = min(2*interval, 5*time.Second)
+	}
+}
+
+// markIncomplete sets CreateMarker on a VM, so that the next apply takes it over.
+func (c *Client) markIncomplete(ctx context.Context, moid string) error {
+	t, err := c.objectVM(moid).Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: []types.BaseOptionValue{createMarkerOption()}})
+	if err == nil {
+		_, err = c.waitTask(ctx, t)
+	}
+	return err
 }
 
 // itemDescriptor reads an item's .ovf from vCenter (a few KiB, not the OVA), once per item.
