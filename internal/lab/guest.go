@@ -23,8 +23,12 @@ const (
 	KindDebianBare = "debian-bare" // Debian without redis-server, postgresql, nfs-kernel-server
 )
 
-// guestBootTimeout bounds one power-on: namespace, mounts, first boot, ifup, sshd.
-const guestBootTimeout = 30 * time.Second
+// guestBootTimeout bounds one power-on: namespace, mounts, first boot, ifup, sshd. It catches a
+// hang, not a slow boot: a boot takes about a second on an idle machine, but on a runner whose
+// CPUs are busy (load 20 on 2 CPUs) a node's first boot (useradd, chpasswd, sshd, nginx) took
+// over 30 s, the boot script was killed, and the VM stayed powered on without a guest: the
+// provider then waited for its address until the test's deadline. A real VM boots late, not never.
+const guestBootTimeout = 5 * time.Minute
 
 // leg is one network interface of a guest: ethN inside, a veth end on a lab bridge outside.
 type leg struct {
