@@ -90,7 +90,7 @@ func TestLab(t *testing.T) {
 		for name, vm := range vms {
 			start := time.Now()
 			power(t, ctx, vm, true)
-			wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			wctx, cancel := context.WithTimeout(ctx, guestBootTimeout) // a boot took 26 s under load
 			g, err := pub.WaitGuest(wctx, name)
 			cancel()
 			if err != nil {
@@ -209,7 +209,7 @@ func TestLab(t *testing.T) {
 			// NGINX writes a request's log line after it has sent the response, so the client
 			// can be here before the second line is: give it a moment.
 			var log string
-			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 				log = guestExec(t, g, "tail -n 2 /var/log/nginx/access.log")
 				if strings.Contains(log, "connection_requests=2") || time.Now().After(deadline) {
 					break
@@ -320,7 +320,7 @@ func TestLab(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(10 * time.Second)
+			deadline := time.Now().Add(time.Minute) // the guest's teardown, slow on a busy machine
 			for {
 				if _, ok := pub.Guest("bare-1"); !ok {
 					break
