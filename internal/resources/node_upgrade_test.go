@@ -21,9 +21,14 @@ import (
 // cbdNodeConfig is the data stores VM and a node under create_before_destroy, of the node
 // identity slot (VM name, host name and address) and the OVA given.
 func cbdNodeConfig(t *testing.T, l *lab.Lab, slot, ova string) string {
+	return cbdNodeConfigAt(t, l, slot, slot, ova)
+}
+
+// cbdNodeConfigAt is cbdNodeConfig with the address of slot addrSlot.
+func cbdNodeConfigAt(t *testing.T, l *lab.Lab, slot, addrSlot, ova string) string {
 	v := l.VSphere()
 	ds := datastoreConfig(t, l, dsOpts{name: "tf-cbd-data", address: acctest.LabAddress(l, false, 180)})
-	host := map[string]int{"a": 181, "b": 182}[slot]
+	host := map[string]int{"a": 181, "b": 182}[addrSlot]
 	return ds + fmt.Sprintf(`
 resource "hipchatdc_node" "app" {
   name         = "tf-cbd-node-%[1]s"
@@ -96,7 +101,8 @@ func (c onlyChange) CheckPlan(ctx context.Context, req plancheck.CheckPlanReques
 }
 
 // TestAccNode_createBeforeDestroy is a node upgrade by hand: the node under create_before_destroy
-// gets a new OVA and a second identity. A release whose self-check fails stops the apply with the
+// gets a new OVA and a second identity. Forgetting the new address is refused before anything is
+// imported. A release whose self-check fails stops the apply with the
 // self-check's words, and its VM is removed again, so that the old node is still the current
 // object in the state (not deposed, which the next apply would destroy), still running and
 // untouched; the next apply, with a good release, replaces it: the new VM first, then the old
@@ -122,6 +128,12 @@ func TestAccNode_createBeforeDestroy(t *testing.T) {
 					}
 					return nil
 				},
+			},
+			{
+				// A new VM name but the old node's address: refused before anything is
+				// imported, while the old node still answers there.
+				Config:      cbdNodeConfigAt(t, l, "b", "a", releaseB),
+				ExpectError: regexp.MustCompile(`(?s)Address in use by another VM.*` + regexp.QuoteMeta(addrA) + `.*tf-cbd-node-a`),
 			},
 			{
 				Config:      cbdNodeConfig(t, l, "b", broken),

@@ -145,6 +145,9 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	if !r.vm.checkSSH(c, &resp.Diagnostics) {
 		return
 	}
+	if !r.vm.addressFree(ctx, c, &resp.Diagnostics) {
+		return
+	}
 
 	c.ID = stringValue(r.vm.createVM(ctx, c, r.role.spec(), r.role.extraDisks(&plan), &resp.Diagnostics))
 	if resp.Diagnostics.HasError() {
