@@ -124,7 +124,7 @@ func TestAccNode_createBeforeDestroy(t *testing.T) {
 				Check: func(s *terraform.State) error {
 					idA = s.RootModule().Resources["hipchatdc_node.app"].Primary.ID
 					if page, err := nodePage(addrA); err != nil || !strings.Contains(page, "release: A") {
-						return fmt.Errorf("node a's page: %q %v", page, err)
+						return fmt.Errorf("node a's page: %q %w", page, err)
 					}
 					return nil
 				},
@@ -163,7 +163,7 @@ func TestAccNode_createBeforeDestroy(t *testing.T) {
 						return fmt.Errorf("the old node's VM is still in vSphere")
 					}
 					if page, err := nodePage(addrB); err != nil || !strings.Contains(page, "release: B") {
-						return fmt.Errorf("node b's page: %q %v", page, err)
+						return fmt.Errorf("node b's page: %q %w", page, err)
 					}
 					return nil
 				},
