@@ -20,6 +20,7 @@ import (
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/ovatest"
 )
 
 // upgradeConfig is a root configuration around modules/small-scale-cluster whose node identity
@@ -310,7 +311,9 @@ func changesPlanned(t *testing.T, w *workspace, dir string, args ...string) map[
 // membership, nothing else but the anti-affinity rule's VM list; no request fails; the failed
 // release stops the apply naming the self-check, with the old node still serving and still in
 // the proxy, and leaves nothing the next apply cannot take over; after the good release every
-// request is answered by it, the old VM is gone and the next plan is empty.
+// request is answered by it, the old VM is gone and the next plan is empty. Then a rollback to
+// release A (the old OVA again, on the first identity), interrupted with SIGINT during the OVA's
+// upload: release B keeps serving, and the next apply finishes the rollback the same way.
 func TestAccModule_upgradeNode(t *testing.T) {
 	l := acctest.Lab(t)
 	w := newWorkspace(t)
@@ -459,6 +462,70 @@ func TestAccModule_upgradeNode(t *testing.T) {
 	}
 	if _, ok := acctest.VM(t, proxyVM); !ok {
 		t.Error("the proxy VM is gone")
+	}
+
+	// 3. Roll back to release A, on the other identity, and interrupt that apply (SIGINT) in the
+	// middle of the OVA's upload: release B keeps serving without a failed request, and the
+	// next apply finishes the rollback by itself.
+	bigA := filepath.Join(t.TempDir(), "release-a.ova")
+	// 64 MiB: more than the socket buffers between the OVA server and the provider, so that the
+	// paused download stops the upload itself (as in TestAccInterruptedCreate).
+	if err := ovatest.Write(bigA, ovatest.Options{Name: "hipchat-node", NumCPUs: 2, MemoryMB: 4096, DiskCapacityGiB: 40, DataBytes: 64 << 20, Seed: 23,
+		ExtraConfig: map[string]string{lab.KindKey: lab.KindNode, lab.ReleaseKey: "A"}}); err != nil {
+		t.Fatal(err)
+	}
+	url, halfSent, release := pausedOVA(t, bigA)
+	use("a", url)
+	tr = startTraffic(t, w, proxy)
+	stopped = false
+	waitAnswered("B")
+	apply, applyOut := w.startTF(dir, "apply", "-auto-approve", "-input=false", "-no-color")
+	select {
+	case <-halfSent:
+	case <-time.After(2 * time.Minute):
+		_ = apply.Process.Kill()
+		t.Fatal("the rollback's OVA was not being downloaded within 2 minutes")
+	}
+	if err := apply.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitCmd(t, apply); err == nil {
+		t.Errorf("the interrupted rollback succeeded:\n%s", applyOut)
+	}
+	release()
+	t.Logf("interrupted rollback:\n%s", lastLines(applyOut.String(), 8))
+	if _, ok := acctest.VM(t, "upg-node-b"); !ok {
+		t.Error("the serving node's VM is gone after the interrupted rollback")
+	}
+	if got, want := changesPlanned(t, w, dir), map[string]string{node: "create,delete", member: "create,delete", rule: "update"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("plan after the interrupted rollback: %v, want %v", got, want)
+	}
+	start = time.Now()
+	applied = w.mustTF(dir, "apply", "-auto-approve", "-input=false", "-json")
+	took = time.Since(start)
+	drainStart, drainEnd = hookTimes(t, applied, member, "delete")
+	waitAnswered("A")
+	answers = tr.stop()
+	stopped = true
+	t.Logf("measured: rollback apply %v; drain %v; requests: %s", took.Round(time.Second), drainEnd.Sub(drainStart).Round(time.Millisecond), answerSummary(answers))
+	failures(t, answers)
+	afterSwitch = 0
+	for _, a := range answers {
+		if a.err == "" && a.start.After(drainEnd) {
+			afterSwitch++
+			if a.release != "A" {
+				t.Errorf("%s request started %s, after release B left the proxy, answered by release %s", a.kind, a.start.Format("15:04:05.000"), a.release)
+			}
+		}
+	}
+	if afterSwitch == 0 {
+		t.Error("no request started after the rollback's switch")
+	}
+	if _, ok := acctest.VM(t, "upg-node-b"); ok {
+		t.Error("release B's VM is still in vSphere after the rollback")
+	}
+	if _, err := w.tf(dir, "plan", "-detailed-exitcode", "-input=false"); err != nil {
+		t.Errorf("plan after the rollback is not empty: %v", err)
 	}
 
 	w.mustTF(dir, "destroy", "-auto-approve", "-input=false")
