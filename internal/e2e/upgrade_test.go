@@ -91,11 +91,11 @@ network              = %q
 gateway              = %q
 server_ova           = %q
 hipchat_ova          = %q
-node                 = { name = "upg-node-%[7]s", hostname = "upg-node-%[7]s.example.com", address = %q }
+node                 = { name = "upg-node-%s", hostname = "upg-node-%s.example.com", address = %q }
 addresses            = { data_stores = %q, proxy = %q }
 ssh_private_key_file = %q
 ssh_known_hosts_file = %q
-`, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.Gateway(l, false), acctest.OVA(t, lab.KindDebian, 60), ova, slot,
+`, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.Gateway(l, false), acctest.OVA(t, lab.KindDebian, 60), ova, slot, slot,
 		acctest.LabAddress(l, false, host), acctest.LabAddress(l, false, 190), acctest.LabAddress(l, false, 191),
 		s.PrivateKeyFile, s.KnownHostsFile)
 }
@@ -379,6 +379,27 @@ func TestAccModule_upgradeNode(t *testing.T) {
 		}
 	}
 	waitAnswered("A")
+	// waitAfter lets the traffic run on after a switch until every kind of request has been
+	// answered 20 times since (started after it), so that "after the switch" is a sample.
+	waitAfter := func(switched time.Time) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+			n := map[string]int{}
+			tr.mu.Lock()
+			for _, a := range tr.answers {
+				if a.start.After(switched) {
+					n[a.kind]++
+				}
+			}
+			tr.mu.Unlock()
+			if n["page"] >= 20 && n["session"] >= 20 && n["longpoll"] >= 20 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after the switch, in 2 minutes only %v requests answered", n)
+			}
+		}
+	}
 
 	// 1. A release whose self-check fails.
 	use("b", broken)
@@ -417,7 +438,7 @@ func TestAccModule_upgradeNode(t *testing.T) {
 	took := time.Since(start)
 	// The old membership: removed from the proxy and drained (its delete), then the old node.
 	drainStart, drainEnd := hookTimes(t, applied, member, "delete")
-	waitAnswered("B")
+	waitAfter(drainEnd)
 	answers := tr.stop()
 	stopped = true
 	t.Logf("measured: upgrade apply %v; old node taken out of the proxy and drained in %v; requests: %s",
@@ -504,7 +525,7 @@ func TestAccModule_upgradeNode(t *testing.T) {
 	applied = w.mustTF(dir, "apply", "-auto-approve", "-input=false", "-json")
 	took = time.Since(start)
 	drainStart, drainEnd = hookTimes(t, applied, member, "delete")
-	waitAnswered("A")
+	waitAfter(drainEnd)
 	answers = tr.stop()
 	stopped = true
 	t.Logf("measured: rollback apply %v; drain %v; requests: %s", took.Round(time.Second), drainEnd.Sub(drainStart).Round(time.Millisecond), answerSummary(answers))
