@@ -42,13 +42,15 @@ func main() {
 	diskGiB := fs.Int("disk-gib", 40, "ova: declared capacity of the OVA's disk")
 	dataMiB := fs.Int64("data-mib", 1, "ova: payload written into the disk (what an upload moves)")
 	out := fs.String("out", "", "ova: where to write the OVA")
+	release := fs.String("release", "", "ova: kind node: the release the node's page names (release: R), to tell two OVAs apart in an upgrade")
+	failSelfCheck := fs.Bool("fail-selfcheck", false, "ova: kind node: a broken release whose \"hipchat datacenter selfcheck\" always fails")
 	_ = fs.Parse(os.Args[2:])
 	var err error
 	if os.Args[1] == "ova" {
 		if *out == "" {
 			usage()
 		}
-		err = writeOVA(*out, *kind, *diskGiB, *dataMiB)
+		err = writeOVA(*out, *kind, *diskGiB, *dataMiB, *release, *failSelfCheck)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -71,7 +73,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: hipchatdc-lab start --dir DIR [--private] [--esxi N]\n       hipchatdc-lab stop --dir DIR\n       hipchatdc-lab ova --out FILE.ova [--kind node|debian|debian-bare] [--disk-gib N] [--data-mib N]\n\nstart reads "+lab.EnvNFCBandwidth+" (e.g. 110MiB/s) and "+lab.EnvBootDelay+" (e.g. node=30s)")
+	fmt.Fprintln(os.Stderr, "usage: hipchatdc-lab start --dir DIR [--private] [--esxi N]\n       hipchatdc-lab stop --dir DIR\n       hipchatdc-lab ova --out FILE.ova [--kind node|debian|debian-bare] [--disk-gib N] [--data-mib N] [--release R] [--fail-selfcheck]\n\nstart reads "+lab.EnvNFCBandwidth+" (e.g. 110MiB/s) and "+lab.EnvBootDelay+" (e.g. node=30s)")
 	os.Exit(2)
 }
 
@@ -214,10 +216,18 @@ func stop(dir string) error {
 
 // writeOVA writes a small OVA whose VMs the lab boots as guests of the given kind: the lab's
 // stand-ins for the Hipchat OVA (kind node) and a Debian server OVA (kind debian). Each carries
-// a SHA256 manifest, as a publisher's OVA does, so the import checks it.
-func writeOVA(path, kind string, diskGiB int, dataMiB int64) error {
+// a SHA256 manifest, as a publisher's OVA does, so the import checks it. A node OVA may name its
+// release (two OVAs of an upgrade) and be a broken release whose self-check fails.
+func writeOVA(path, kind string, diskGiB int, dataMiB int64, release string, failSelfCheck bool) error {
+	extra := map[string]string{lab.KindKey: kind}
+	if release != "" {
+		extra[lab.ReleaseKey] = release
+	}
+	if failSelfCheck {
+		extra[lab.SelfCheckKey] = lab.SelfCheckFails
+	}
 	return ovatest.Write(path, ovatest.Options{
 		Name: "lab-" + kind, NumCPUs: 2, MemoryMB: 4096, DiskCapacityGiB: diskGiB, DataBytes: dataMiB << 20, Manifest: "SHA256",
-		ExtraConfig: map[string]string{lab.KindKey: kind},
+		ExtraConfig: extra,
 	})
 }

@@ -10,6 +10,12 @@
 # with the data stores VM's import and their data_stores step waits for the services to answer;
 # the proxy takes the nodes' addresses and host names from the variables too.
 #
+# Upgrading the nodes to a new Hipchat release (guide "Upgrade the Hipchat node") replaces them
+# without a failed request: set hipchat_ova to the new OVA, node_generation to a new value (the
+# new nodes' VM names and host names) and addresses.nodes to addresses not in use, and apply.
+# Each new node is created beside the old ones, passes its self-check and joins the proxy
+# (hipchatdc_reverse_proxy_node) before the old ones are taken out, drained and destroyed.
+#
 # `make demo EXAMPLE=enterprise-scale` runs this against the embedded lab, with lab.auto.tfvars
 # written by scripts/demo.sh.
 
@@ -37,16 +43,19 @@ locals {
   server_is_url  = can(regex("^[A-Za-z][A-Za-z0-9+.-]*://", var.server_ova))
   # The data stores' NFS export, set on the data stores VM and given to the nodes.
   nfs_export_path = "/srv/hipchat-nfs"
+  # The nodes' identity: a new node_generation gives the nodes of an upgrade their own VM names
+  # and host names, which they need while the old nodes still run.
+  generation = var.node_generation == "" ? "" : "-${var.node_generation}"
   nodes = { for i, address in var.addresses.nodes : i => {
-    name     = "hipchat-node-${i + 1}"
-    hostname = "hipchat-worker-${i + 1}.example.com"
+    name     = "hipchat-node-${i + 1}${local.generation}"
+    hostname = "hipchat-worker-${i + 1}${local.generation}.example.com"
     address  = address
   } }
 }
 
 resource "hipchatdc_library_item" "hipchat" {
   library   = var.content_library
-  name      = "hipchat-node"
+  name      = "hipchat-node${local.generation}"
   datastore = var.datastore
   ova_path  = local.hipchat_is_url ? null : var.hipchat_ova
   ova_url   = local.hipchat_is_url ? var.hipchat_ova : null
@@ -104,6 +113,24 @@ resource "hipchatdc_node" "app" {
     nfs_export        = "${var.addresses.data_stores}:${local.nfs_export_path}"
     public_url        = "https://${var.public_hostname}"
   }
+
+  lifecycle {
+    # An upgrade creates each new node before an old one is destroyed (and, through this, the
+    # new library item before the old one).
+    create_before_destroy = true
+  }
+}
+
+# Each node in the proxy's load-balancing group, a resource of its own so that an upgrade adds
+# the new nodes before the old ones are taken out and drained.
+resource "hipchatdc_reverse_proxy_node" "app" {
+  for_each      = hipchatdc_node.app
+  proxy_address = hipchatdc_reverse_proxy.edge.ipv4_address
+  node_address  = each.value.ipv4_address
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "hipchatdc_reverse_proxy" "edge" {
@@ -124,10 +151,9 @@ resource "hipchatdc_reverse_proxy" "edge" {
   public_hostname = var.public_hostname
   certificate_pem = file(var.certificate_file)
   private_key_pem = file(var.private_key_file)
-  # The load balancer's members, from the variables (known at plan time), not from the node
-  # resources: the proxy does not wait for the nodes to be made.
-  nodes          = [for n in values(local.nodes) : n.address]
-  node_hostnames = [for n in values(local.nodes) : n.hostname]
+  # The load balancer's members are hipchatdc_reverse_proxy_node.app: the proxy does not wait
+  # for the nodes to be made, and does not change when they are replaced.
+  nodes = []
 }
 
 output "public_url" {

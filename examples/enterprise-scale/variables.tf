@@ -92,3 +92,14 @@ variable "ssh_private_key_file" {
 variable "ssh_known_hosts_file" {
   type = string
 }
+
+variable "node_generation" {
+  type        = string
+  default     = ""
+  description = "Suffix of the nodes' VM names and host names (and of the library item's name): set a new value, with new addresses.nodes, together with a new hipchat_ova to upgrade the nodes without downtime."
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]{0,12}$", var.node_generation))
+    error_message = "node_generation is up to 12 lower-case letters, digits and dashes."
+  }
+}

@@ -6,6 +6,7 @@ package acctest
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -152,6 +153,38 @@ func OVA(t testing.TB, kind string, capacityGiB int) string {
 		Name: "hipchat-" + strings.ReplaceAll(kind, "-", ""), NumCPUs: 2, MemoryMB: 4096, DiskCapacityGiB: capacityGiB,
 		DataBytes: 1 << 20, ExtraConfig: map[string]string{lab.KindKey: kind},
 		Manifest: "SHA256", // as a publisher's OVA: every import in the suites checks it
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ovas.Store(key, p)
+	return p
+}
+
+// ReleaseOVA returns the path of a node OVA (lab.KindNode, 40 GiB disk) of the given release:
+// the node's page says "release: RELEASE". failSelfCheck makes it a broken release whose
+// "hipchat datacenter selfcheck" fails. Generated once per binary. The seed differs per
+// release, so two releases' disks differ as two real releases' do.
+func ReleaseOVA(t testing.TB, release string, failSelfCheck bool) string {
+	t.Helper()
+	key := fmt.Sprintf("node-release-%s-%v", release, failSelfCheck)
+	if p, ok := ovas.Load(key); ok {
+		return p.(string)
+	}
+	dir := filepath.Join(Lab(t).Dir(), "ovas")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	extra := map[string]string{lab.KindKey: lab.KindNode, lab.ReleaseKey: release}
+	if failSelfCheck {
+		extra[lab.SelfCheckKey] = lab.SelfCheckFails
+	}
+	seed := fnv.New64a()
+	seed.Write([]byte(key))
+	p := filepath.Join(dir, key+".ova")
+	err := ovatest.Write(p, ovatest.Options{
+		Name: "hipchat-node", NumCPUs: 2, MemoryMB: 4096, DiskCapacityGiB: 40,
+		DataBytes: 1 << 20, Seed: seed.Sum64(), ExtraConfig: extra, Manifest: "SHA256",
 	})
 	if err != nil {
 		t.Fatal(err)

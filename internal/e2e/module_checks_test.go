@@ -62,6 +62,13 @@ func TestAccModule_rejectedAtPlan(t *testing.T) {
 			`separate_hosts = "warn"`, true,
 		},
 		{
+			// Checked by the proxy's node_hostnames before the node joined the proxy through
+			// hipchatdc_reverse_proxy_node; now the module's own precondition.
+			"node's host name is the public host name",
+			vm("node", "chat.example.com", addr(241)), vm("data", "modtest-data.example.com", addr(242)), vm("proxy", "modtest-proxy.example.com", addr(243)),
+			"", precondition("var.node.hostname is chat.example.com, the public_hostname clients use"), "", false,
+		},
+		{
 			// The module hands any scheme:// to ova_url, whose check refuses it; taken as a
 			// path, it failed only at apply.
 			"hipchat_ova on ftp",

@@ -51,6 +51,8 @@ type Guest struct {
 	dir     string // the guest's disk: etc/, var/, root/, home/, console.log
 	legs    []leg
 	hostKey keyPair
+	// appliance is what a node's OVA said at its first power-on (written on its disk then).
+	appliance appliance
 
 	mu            sync.Mutex // guards the fields below
 	running       bool

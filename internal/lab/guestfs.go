@@ -204,6 +204,26 @@ func (l *Lab) prepareDisk(g *Guest, hostname string) error {
 			}{string(b), 0o644}
 		}
 	}
+	if g.Kind == KindNode && g.appliance.release != "" {
+		// The node's page (guestfiles/node/nginx.conf) includes this file. The value is the
+		// lab's own OVA property: quoted for nginx, nothing in it can end the string.
+		files["nginx/hipchat-release.conf"] = struct {
+			data string
+			mode os.FileMode
+		}{"set $hipchat_release \"" + strings.Map(func(r rune) rune {
+			if r == '"' || r == '\\' || r == '$' || r < ' ' {
+				return '_'
+			}
+			return r
+		}, g.appliance.release) + "\";\n", 0o644}
+	}
+	if g.Kind == KindNode && g.appliance.selfCheckFails {
+		// Read by guestfiles/node/hipchat-datacenter's selfcheck.
+		files["hipchatdc-lab/selfcheck"] = struct {
+			data string
+			mode os.FileMode
+		}{SelfCheckFails + "\n", 0o644}
+	}
 	for name, f := range files {
 		p := filepath.Join(etc, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

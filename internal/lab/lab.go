@@ -31,7 +31,12 @@
 //     Postgres, Redis and NFS share site.json names (psql, redis-cli, libnfs), passwords only in
 //     the environment, and removes the probe file it wrote to the share. A node guest gets its own root (pivot_root) so that /hipchat, which the
 //     host does not have, exists and persists on the guest's disk. More appliance commands:
-//     add guestfiles/node/hipchat-SUBCOMMAND; "hipchat SUBCOMMAND" runs it.
+//     add guestfiles/node/hipchat-SUBCOMMAND; "hipchat SUBCOMMAND" runs it. The page also says
+//     "release: R", R from the OVA's ReleaseKey ("unknown" without it), and GET /longpoll
+//     answers after ?seconds=N (default 3, at most 60) with the same node and release lines,
+//     as a long poll or WebSocket holds a request open (a python3 server behind the node's
+//     nginx). An OVA with SelfCheckKey = SelfCheckFails is a broken release: its self-check
+//     fails with a "release:" line whatever the data stores answer.
 //   - debian (default): a Debian server with the host's programs (redis-server, postgres,
 //     nginx, ganesha) on a read-only /usr, none of them started, and a 256 MB tmpfs on /srv at
 //     every power-on: the stand-in for the VM's data disk (nfs-ganesha cannot export a path on
@@ -294,7 +299,7 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 		if err = l.addBridge(l.privNet); err != nil {
 			return l, err
 		}
-		l.jump, err = l.newGuest("jumphost", "", KindDebian, []leg{
+		l.jump, err = l.newGuest("jumphost", "", KindDebian, appliance{}, []leg{
 			{bridge: l.public, addr: l.allocAddr(l.public)},
 			{bridge: l.privNet, addr: l.allocAddr(l.privNet)},
 		})
@@ -360,7 +365,7 @@ func (l *Lab) allocAddr(b *bridge) netip.Addr {
 }
 
 // newGuest makes a guest record and its disk; it does not boot it.
-func (l *Lab) newGuest(name, moid, kind string, legs []leg) (*Guest, error) {
+func (l *Lab) newGuest(name, moid, kind string, app appliance, legs []leg) (*Guest, error) {
 	switch kind {
 	case KindNode, KindDebian, KindDebianBare:
 	default:
@@ -374,7 +379,7 @@ func (l *Lab) newGuest(name, moid, kind string, legs []leg) (*Guest, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Guest{VMName: name, MOID: moid, Kind: kind, lab: l, index: idx, legs: legs, hostKey: hk,
+	g := &Guest{VMName: name, MOID: moid, Kind: kind, lab: l, index: idx, legs: legs, hostKey: hk, appliance: app,
 		dir: filepath.Join(l.dir, "guests", fmt.Sprintf("%d-%s", idx, sanitize(name)))}
 	hostname := "debian"
 	switch {
@@ -481,7 +486,7 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 			}
 			legs, err := l.legsFor(ev)
 			if err == nil {
-				vg.g, err = l.newGuest(ev.name, ev.moid, ev.kind, legs)
+				vg.g, err = l.newGuest(ev.name, ev.moid, ev.kind, ev.appliance, legs)
 				if err == nil {
 					vg.g.vc = ev.vc
 				}

@@ -38,6 +38,14 @@ const (
 	// NetworksKey overrides which lab networks the guest has legs on, in order:
 	// "public", "private" or "public,private" (eth0 first). Without it the VM's NICs decide.
 	NetworksKey = "guestinfo.hipchatdc.lab.networks"
+	// ReleaseKey is the Hipchat release a node guest's OVA stands for: its web page says
+	// "release: VALUE", so that a test of an upgrade sees which release answered ("unknown"
+	// without it).
+	ReleaseKey = "guestinfo.hipchatdc.lab.release"
+	// SelfCheckKey = SelfCheckFails makes a node guest a broken release: "hipchat datacenter
+	// selfcheck" fails with a line of its own whatever the data stores answer.
+	SelfCheckKey   = "guestinfo.hipchatdc.lab.selfcheck"
+	SelfCheckFails = "fail"
 )
 
 // The credentials of the simulated vCenter. Fixed so that a demo can print them.
@@ -88,6 +96,14 @@ type vmEvent struct {
 	destroyed        bool
 	networks         []string // forced leg list (NetworksKey), or nil
 	nics             []vmNIC
+	appliance        appliance // what a node guest's OVA says of its release
+}
+
+// appliance is what the lab reads from a node VM's OVA properties at its first power-on and
+// writes onto its disk: the release its page shows and whether its self-check is broken.
+type appliance struct {
+	release        string
+	selfCheckFails bool
 }
 
 // key names the VM in the lab's guest table: MOIDs are only unique within one simulator.
@@ -446,6 +462,10 @@ func (v *vcsim) describe(vm *mo.VirtualMachine, state types.VirtualMachinePowerS
 	}
 	if k := strings.TrimSpace(settings[KindKey]); k != "" {
 		ev.kind = k
+	}
+	ev.appliance = appliance{
+		release:        strings.TrimSpace(settings[ReleaseKey]),
+		selfCheckFails: strings.TrimSpace(settings[SelfCheckKey]) == SelfCheckFails,
 	}
 	if n := strings.TrimSpace(settings[NetworksKey]); n != "" {
 		for _, s := range strings.Split(n, ",") {

@@ -14,15 +14,25 @@ import (
 // given, is the NetworksKey value ("public", "private" or "public,private"). It is what tests
 // of the guest recipes use to get a real guest without going through the provider.
 func (l *Lab) StartGuestVM(ctx context.Context, name, kind string, networks ...string) (*Guest, error) {
-	return l.startGuestVM(ctx, l.vc, name, kind, networks...)
+	return l.startGuestVM(ctx, l.vc, name, kind, nil, networks...)
+}
+
+// StartNodeVM is StartGuestVM for a node guest of a release (ReleaseKey), broken
+// (SelfCheckKey) when failSelfCheck is set: the properties a release's OVA carries.
+func (l *Lab) StartNodeVM(ctx context.Context, name, release string, failSelfCheck bool) (*Guest, error) {
+	settings := map[string]string{ReleaseKey: release}
+	if failSelfCheck {
+		settings[SelfCheckKey] = SelfCheckFails
+	}
+	return l.startGuestVM(ctx, l.vc, name, KindNode, settings)
 }
 
 // StartGuestVMOnESXi is StartGuestVM on standalone ESXi host i (0-based, Options.StandaloneESXi).
 func (l *Lab) StartGuestVMOnESXi(ctx context.Context, i int, name, kind string) (*Guest, error) {
-	return l.startGuestVM(ctx, l.esx[i], name, kind)
+	return l.startGuestVM(ctx, l.esx[i], name, kind, nil)
 }
 
-func (l *Lab) startGuestVM(ctx context.Context, vc *vcsim, name, kind string, networks ...string) (*Guest, error) {
+func (l *Lab) startGuestVM(ctx context.Context, vc *vcsim, name, kind string, settings map[string]string, networks ...string) (*Guest, error) {
 	c, err := vc.client(ctx)
 	if err != nil {
 		return nil, err
@@ -66,6 +76,9 @@ func (l *Lab) startGuestVM(ctx context.Context, vc *vcsim, name, kind string, ne
 	extra := []types.BaseOptionValue{&types.OptionValue{Key: KindKey, Value: kind}}
 	if len(networks) > 0 {
 		extra = append(extra, &types.OptionValue{Key: NetworksKey, Value: networks[0]})
+	}
+	for k, v := range settings {
+		extra = append(extra, &types.OptionValue{Key: k, Value: v})
 	}
 	task, err := folder.CreateVM(ctx, types.VirtualMachineConfigSpec{
 		Name: name, GuestId: "debian12_64Guest", NumCPUs: 1, MemoryMB: 512,

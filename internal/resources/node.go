@@ -83,7 +83,9 @@ func (nodeRole) blocks() map[string]schema.Block {
 				"(the values a `hipchatdc_datastore_node` is given, or its outputs). It first waits, within the create or update timeout, for Postgres, Redis and NFS to " +
 				"answer from the node, so that the node can be created at the same time as its data stores (guide: *The whole cluster at the speed of its slowest VM*). " +
 				"Then the provider writes the appliance's configuration file (mode 0600, secrets " +
-				"never on a command line or in logs), runs the configure command, then the self-check; a failing self-check fails the apply with its own message.",
+				"never on a command line or in logs), runs the configure command, then the self-check; a failing self-check fails the apply with its own message. " +
+				"A new node VM whose self-check fails is destroyed again by its create: under `create_before_destroy` (an upgrade to a new OVA) the node it was " +
+				"to replace stays the current one in the state, running and untouched, and the next apply tries the replacement again.",
 			Attributes: map[string]schema.Attribute{
 				"postgres_host": str("Postgres address.", false),
 				"postgres_port": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(hipchat.DefaultPostgresPort),
@@ -206,7 +208,7 @@ func (nodeRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *nodeModel,
 					"the wiring on this VM without importing the OVA again).")
 			return
 		case hipchat.IsSelfCheckFailure(err):
-			summary = "The node's self-check failed"
+			summary = selfCheckFailed
 		case errors.As(err, &silent):
 			diags.AddAttributeError(path.Root("data_stores"), "The node's data stores do not answer",
 				"data_stores: "+err.Error()+". Check the hosts and ports in the data_stores block and that those services run and "+
@@ -221,6 +223,27 @@ func (nodeRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *nodeModel,
 	if res.Changed {
 		tflog.Info(ctx, "node configured for its data stores", map[string]any{"self_check": res.SelfCheck})
 	}
+}
+
+// selfCheckFailed is the summary of a failed self-check: the one failure after which a new node
+// VM is removed again (discardFailedCreate).
+const selfCheckFailed = "The node's self-check failed"
+
+// discardFailedCreate: a new node VM that failed its self-check is destroyed by its create. The
+// self-check decides whether a node may serve, and such a VM would only be in the way: kept
+// (tainted), under create_before_destroy it stays the current object and the node it was to
+// replace stays deposed, and the next apply then needs a third VM name and address while both
+// still run, and destroys the deposed (serving) node once any new one passes. Removed, the
+// create leaves no object, Terraform restores the old node as the current one, and the next
+// apply is the same replacement again. Other failures keep the VM, as before: their message
+// says how to finish the wiring on it (`terraform untaint`) without importing the OVA again.
+func (nodeRole) discardFailedCreate(diags diag.Diagnostics) bool {
+	for _, d := range diags.Errors() {
+		if d.Summary() == selfCheckFailed {
+			return true
+		}
+	}
+	return false
 }
 
 // readScript always reads the appliance's configuration: an imported node shows where it points.

@@ -34,6 +34,7 @@ func All() []func() resource.Resource {
 		NewNodeResource,
 		NewDatastoreNodeResource,
 		NewReverseProxyResource,
+		NewReverseProxyNodeResource,
 		NewAntiAffinityRuleResource,
 		NewLibraryItemResource,
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
-	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -86,8 +85,9 @@ func (proxyRole) attributes() map[string]schema.Attribute {
 		},
 		"nodes": schema.ListAttribute{
 			ElementType: types.StringType, Required: true,
-			MarkdownDescription: "Addresses of the Hipchat nodes (`10.0.0.100`, optionally with `:port`; port 80 by default). Several nodes are load-balanced with session stickiness.",
-			Validators:          []validator.List{listvalidator.SizeAtLeast(1)},
+			MarkdownDescription: "Addresses of the Hipchat nodes (`10.0.0.100`, optionally with `:port`; port 80 by default). Several nodes are load-balanced with session stickiness. " +
+				"May be empty (`[]`) when the nodes are added with `hipchatdc_reverse_proxy_node` instead, as a node that is replaced without downtime must be (see the guide \"Upgrade the Hipchat node\"); " +
+				"the two add up, but a node is listed in only one of them. With no node at all NGINX answers 502.",
 		},
 		"node_hostnames": schema.ListAttribute{
 			ElementType: types.StringType, Optional: true,
@@ -238,6 +238,11 @@ func (proxyRole) parse(ctx context.Context, out string, m *proxyModel, imported 
 		if known(m.PrivateKeyPEM) && st.KeySHA256 != nginx.KeyDigest(m.PrivateKeyPEM.ValueString()) {
 			drift = append(drift, "the private key file differs from private_key_pem")
 		}
+	}
+	if st.Deployed && !strings.Contains(st.Config, nginx.MembersInclude) {
+		// Its parameters may all be as configured: only this entry makes the next apply
+		// rewrite the site, so that hipchatdc_reverse_proxy_node can add nodes to it.
+		drift = append(drift, "the site configuration does not include the hipchatdc_reverse_proxy_node memberships (written by an earlier provider version)")
 	}
 	if !st.Running {
 		drift = append(drift, "nginx is not running")

@@ -46,6 +46,9 @@ func proxyConfig(t *testing.T, l *lab.Lab, o proxyOpts) string {
 		o.cpus = 2
 	}
 	nodes := `["` + strings.Join(o.nodes, `", "`) + `"]`
+	if len(o.nodes) == 0 {
+		nodes = "[]" // the nodes are hipchatdc_reverse_proxy_node memberships
+	}
 	return acctest.ProviderConfigFor(l) + fmt.Sprintf(`
 resource "hipchatdc_reverse_proxy" "edge" {
   name            = %q

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -156,6 +157,36 @@ func (o vmOps) createVM(ctx context.Context, c *vmCore, role spec.Role, extraDis
 		}
 	}
 	return moid
+}
+
+// addressFree refuses, before anything is imported, a create whose ipv4_address another VM
+// still reports: under create_before_destroy (an upgrade of the node to a new OVA) the VM being
+// replaced still runs at that moment, and two guests on one address would take its traffic
+// from it. A replacement without create_before_destroy destroys the old VM first, and a VM of
+// the same name (one left half-made by an interrupted create) is createVM's to handle.
+func (o vmOps) addressFree(ctx context.Context, c *vmCore, diags *diag.Diagnostics) bool {
+	if !c.managesGuest() || !known(c.IPv4Address) {
+		return true
+	}
+	vc := o.client(ctx, diags)
+	if vc == nil {
+		return false
+	}
+	names, err := vc.VMsWithIP(ctx, c.IPv4Address.ValueString())
+	if err != nil {
+		tflog.Warn(ctx, "cannot look up the VMs of the new VM's address", map[string]any{"error": err.Error()})
+		return true
+	}
+	names = slices.DeleteFunc(names, func(n string) bool { return n == c.Name.ValueString() })
+	if len(names) == 0 {
+		return true
+	}
+	diags.AddAttributeError(path.Root("ipv4_address"), "Address in use by another VM",
+		fmt.Sprintf("ipv4_address = %q: VMware Tools report this address for the VM %q, which is running; a new VM cannot take it while it does. "+
+			"Under create_before_destroy (an upgrade to a new OVA) the new VM is created while the one it replaces still serves: give the new VM an address, "+
+			"a name and a host name of its own (the guide \"Upgrade the Hipchat node\" shows how), or free the address first. Nothing was created.",
+			c.IPv4Address.ValueString(), strings.Join(names, ", ")))
+	return false
 }
 
 // guestNetTimeout bounds the wait for a new VM's address (the vsphere provider's default

@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 
@@ -144,6 +145,9 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	if !r.vm.checkSSH(c, &resp.Diagnostics) {
 		return
 	}
+	if !r.vm.addressFree(ctx, c, &resp.Diagnostics) {
+		return
+	}
 
 	c.ID = stringValue(r.vm.createVM(ctx, c, r.role.spec(), r.role.extraDisks(&plan), &resp.Diagnostics))
 	if resp.Diagnostics.HasError() {
@@ -156,6 +160,10 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	if conn != nil {
 		defer conn.Close()
 	}
+	if d, ok := r.role.(failedCreateDiscarder); ok && d.discardFailedCreate(resp.Diagnostics) && r.discard(ctx, c, &resp.Diagnostics) {
+		resp.State.RemoveResource(ctx)
+		return
+	}
 	// Read back even when configuring the guest failed: the state must hold what the VM and
 	// the guest really are (and no value left unknown), whatever the next apply has to redo.
 	rctx, rcancel := afterwards(ctx)
@@ -165,6 +173,30 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	r.vm.markCreated(ctx, c, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	nullUnknowns(&resp.State)
+}
+
+// failedCreateDiscarder is a role whose new VM, after some failures of its create, is destroyed
+// rather than kept in the state tainted (nodeRole.discardFailedCreate says why).
+type failedCreateDiscarder interface {
+	discardFailedCreate(diags diag.Diagnostics) bool
+}
+
+// discard destroys the VM a failed create made, even when the apply is being interrupted, and
+// says so. When that fails the VM is recorded as usual (tainted), so that it is not lost.
+func (r *vmResource[M, PM]) discard(ctx context.Context, c *vmCore, diags *diag.Diagnostics) bool {
+	dctx, cancel := afterwards(ctx)
+	defer cancel()
+	var del diag.Diagnostics
+	r.vm.deleteVM(dctx, c, &del)
+	if del.HasError() {
+		diags.Append(del...)
+		return false
+	}
+	diags.AddAttributeWarning(path.Root("name"), "New VM removed after its failed create",
+		fmt.Sprintf("name = %q: the VM this create made (%s) failed (see the error) and was destroyed again; nothing of it is left in vSphere or in the state. "+
+			"Under create_before_destroy the VM it was to replace is still the current one, still running and untouched. Fix what the error names and apply again.",
+			c.Name.ValueString(), c.ID.ValueString()))
+	return true
 }
 
 // outcomeRecorder is a role whose create or update other resources of the same apply wait on

@@ -163,6 +163,29 @@ func (c *Client) MarkCreated(ctx context.Context, moid string) error {
 	return c.vmErr(moid, err)
 }
 
+// VMsWithIP returns the names of the VMs whose VMware Tools report ip as an address of theirs,
+// in any datacenter, sorted.
+func (c *Client) VMsWithIP(ctx context.Context, ip string) ([]string, error) {
+	refs, err := object.NewSearchIndex(c.vim).FindAllByIp(ctx, nil, ip, true)
+	if err != nil || len(refs) == 0 {
+		return nil, err
+	}
+	moids := make([]types.ManagedObjectReference, len(refs))
+	for i, r := range refs {
+		moids[i] = r.Reference()
+	}
+	var vms []mo.VirtualMachine
+	if err := property.DefaultCollector(c.vim).Retrieve(ctx, moids, []string{"name"}, &vms); err != nil {
+		return nil, err
+	}
+	names := make([]string, len(vms))
+	for i, vm := range vms {
+		names[i] = vm.Name
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
 // FindVM resolves an inventory path (/DC0/vm/name), a managed object ID
 // (vm-42), a BIOS UUID or an instance UUID (what `terraform import` takes)
 // to the VM's managed object ID. A name alone is looked up in the default

@@ -1,6 +1,14 @@
 # The guide's small-scale topology: the data stores, the Hipchat node pointed at them and the
 # reverse proxy in front of the node.
 #
+# Upgrading the node (a new Hipchat OVA) replaces it without a failed request, in the order
+# Terraform's create_before_destroy gives (the guide "Upgrade the Hipchat node"): the new node VM
+# is created beside the old one, with the identity var.node now gives (a VM name, host name and
+# address of its own), and passes its self-check; the proxy adds it (a new
+# hipchatdc_reverse_proxy_node); the old membership is removed, the proxy drains the old node
+# (drain_timeout); the old VM is destroyed. A new node that fails its self-check is removed
+# again and nothing else changes: the old node keeps serving, in the state and in the proxy.
+#
 # The three VMs are created at the same time: no resource reads another's attributes, so
 # Terraform orders none of them after another. Everything one VM needs of another is known at
 # plan time (addresses, ports, names, passwords: variables), and only what really needs another
@@ -143,6 +151,33 @@ resource "hipchatdc_node" "app" {
     nfs_export        = "${var.data_stores.address}:${local.nfs_export_path}"
     public_url        = "https://${var.public_hostname}"
   }
+
+  lifecycle {
+    # A new OVA (an upgrade) creates the new node before the old one is destroyed: the old one
+    # serves until the new one has passed its self-check and the proxy sends it requests.
+    create_before_destroy = true
+    # The proxy used to check this through its node_hostnames; that list would change at each
+    # upgrade and show the proxy as updated in the plan.
+    precondition {
+      condition     = lower(trimsuffix(var.node.hostname, ".")) != lower(trimsuffix(var.public_hostname, "."))
+      error_message = "var.node.hostname is ${var.node.hostname}, the public_hostname clients use: the guide wants the node's own host name to differ from the DNS name of the service (the reverse proxy answers for that one)."
+    }
+  }
+}
+
+# The node in the proxy's upstream list, a resource of its own so that an upgrade adds the new
+# node before the old one is taken out and drained: create_before_destroy here and on the node
+# orders the replacement (new node, new membership, old membership removed and drained, old
+# node destroyed). It depends on the proxy and the node; the proxy does not depend on the node,
+# so the three VMs are still created at the same time.
+resource "hipchatdc_reverse_proxy_node" "app" {
+  proxy_address = hipchatdc_reverse_proxy.edge.ipv4_address
+  node_address  = hipchatdc_node.app.ipv4_address
+  drain_timeout = var.drain_timeout
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "hipchatdc_reverse_proxy" "edge" {
@@ -173,10 +208,10 @@ resource "hipchatdc_reverse_proxy" "edge" {
   public_hostname = var.public_hostname
   certificate_pem = var.certificate_pem
   private_key_pem = var.private_key_pem
-  # From the variable, not the node's attributes: NGINX starts with an upstream that may not
-  # answer yet, as it does when a node reboots.
-  nodes          = [var.node.address]
-  node_hostnames = [var.node.hostname]
+  # The node joins through hipchatdc_reverse_proxy_node.app, so that an upgrade changes only
+  # that membership: this VM does not depend on the node and does not change when it is
+  # replaced. Until the membership is made NGINX answers 502.
+  nodes = []
 
   firewall = var.firewall
 }
@@ -193,6 +228,13 @@ resource "hipchatdc_anti_affinity_rule" "separate_hosts" {
   compute_cluster_id  = var.cluster
   virtual_machine_ids = [hipchatdc_datastore_node.data.id, hipchatdc_node.app.id]
   enforce             = var.separate_hosts == "enforce"
+
+  lifecycle {
+    # The name is made from the node's VM name at the first apply and kept: an upgrade gives
+    # the node a new VM name, and a new rule name would replace the rule (the VMs would run
+    # without it for a moment) instead of updating its VM list in place.
+    ignore_changes = [name]
+  }
 }
 
 check "separate_hosts" {

@@ -53,7 +53,13 @@ variable "allow_slow_cpu" {
 # Sources.
 variable "hipchat_ova" {
   type        = string
-  description = "The Hipchat Data Center OVA: a local path or an http(s) URL."
+  description = "The Hipchat Data Center OVA: a local path or an http(s) URL. A new release replaces the node without a failed request when var.node gets a second identity (VM name, host name, address) in the same apply (the guide \"Upgrade the Hipchat node\")."
+}
+
+variable "drain_timeout" {
+  type        = number
+  default     = null
+  description = "Seconds the proxy lets requests to a node being taken out (an upgrade) finish before it cuts them (hipchatdc_reverse_proxy_node's drain_timeout; null: its default). Long polls and WebSockets last up to this long."
 }
 
 variable "server_ova" {
@@ -113,7 +119,7 @@ variable "node" {
     disk_size = optional(number, 40)
     host      = optional(string)
   })
-  description = "The Hipchat node: VM name, unique host name (not `hipchat`), static address, sizing, and optionally the ESXi `host` to place it on (not the data stores' host)."
+  description = "The Hipchat node: VM name, unique host name (not `hipchat`), static address, sizing, and optionally the ESXi `host` to place it on (not the data stores' host). To upgrade the node, change hipchat_ova and, in the same apply, name, hostname and address to a second identity: the new node runs beside the old one until the old one is drained and destroyed (the guide \"Upgrade the Hipchat node\"); the next upgrade can go back to the first."
 
   validation {
     condition     = lower(split(".", var.node.hostname)[0]) != "hipchat"

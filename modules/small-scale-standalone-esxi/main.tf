@@ -129,6 +129,31 @@ resource "hipchatdc_node" "app" {
     nfs_export        = "${var.data_stores.address}:${local.nfs_export_path}"
     public_url        = "https://${var.public_hostname}"
   }
+
+  lifecycle {
+    # An upgrade (a new OVA, with a second identity in var.node) creates the new node before
+    # the old one is destroyed, as in modules/small-scale-cluster.
+    create_before_destroy = true
+    precondition {
+      condition     = lower(trimsuffix(var.node.hostname, ".")) != lower(trimsuffix(var.public_hostname, "."))
+      error_message = "var.node.hostname is ${var.node.hostname}, the public_hostname clients use: the guide wants the node's own host name to differ from the DNS name of the service (the reverse proxy answers for that one)."
+    }
+  }
+}
+
+# The node in the proxy's upstream list (see modules/small-scale-cluster): the new node is added
+# before the old one is taken out and drained. Only SSH to the proxy: the proxy's provider
+# configuration gives its SSH settings.
+resource "hipchatdc_reverse_proxy_node" "app" {
+  provider = hipchatdc.data_stores_host
+
+  proxy_address = hipchatdc_reverse_proxy.edge.ipv4_address
+  node_address  = hipchatdc_node.app.ipv4_address
+  drain_timeout = var.drain_timeout
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "hipchatdc_reverse_proxy" "edge" {
@@ -157,10 +182,9 @@ resource "hipchatdc_reverse_proxy" "edge" {
   public_hostname = var.public_hostname
   certificate_pem = var.certificate_pem
   private_key_pem = var.private_key_pem
-  # From the variable, not the node's attributes: NGINX starts with an upstream that may not
-  # answer yet, as it does when a node reboots.
-  nodes          = [var.node.address]
-  node_hostnames = [var.node.hostname]
+  # The node joins through hipchatdc_reverse_proxy_node.app, so that an upgrade changes only
+  # that membership.
+  nodes = []
 
   firewall = var.firewall
 }

@@ -29,6 +29,12 @@ variable "hipchat_ova" {
   description = "The Hipchat Data Center OVA: a local path or an http(s) URL."
 }
 
+variable "drain_timeout" {
+  type        = number
+  default     = null
+  description = "Seconds the proxy lets requests to a node being taken out (an upgrade) finish before it cuts them (hipchatdc_reverse_proxy_node's drain_timeout; null: its default)."
+}
+
 variable "server_ova" {
   type        = string
   default     = null

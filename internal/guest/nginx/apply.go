@@ -160,28 +160,35 @@ fi
 rm -rf "$prev"
 p=$(cat %s 2>/dev/null)
 if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
-	# Graceful: new workers start with the new files, old ones finish their requests. NGINX's
-	# master lets both generations accept for about 100 ms before it tells the old workers to
-	# stop accepting (they retitle themselves "... is shutting down"); wait for that, so the
-	# caller's next connection meets the new site.
-	old=$(pgrep -P "$p")
+%s	echo reloaded
+	exit 0
+fi
+nginx || exit 1
+echo started
+`, rejectedStatus, PIDFile, gracefulReload)
+	return b.String()
+}
+
+// gracefulReload reloads the NGINX whose master is $p and leaves the PIDs of its previous
+// workers in $old. Graceful: new workers start with the new files, old ones finish their
+// requests. NGINX's master lets both generations accept for about 100 ms before it tells the
+// old workers to stop accepting (they retitle themselves "... is shutting down"); the snippet
+// waits for that, so the caller's next connection meets the new configuration.
+const gracefulReload = `	old=$(pgrep -P "$p")
 	nginx -s reload || exit 1
 	i=0
-	while [ $i -lt 100 ]; do
+	while :; do
 		accepting=
 		for w in $old; do
 			[ "$(tr -d '\0' < /proc/$w/cmdline 2>/dev/null)" = "nginx: worker process" ] && accepting=$w
 		done
-		[ -z "$accepting" ] && { echo reloaded; exit 0; }
+		[ -z "$accepting" ] && break
+		if [ $i -ge 100 ]; then
+			echo "nginx did not retire its old workers within 5 s of the reload:" >&2
+			tail -n 5 /var/log/nginx/error.log >&2
+			exit 1
+		fi
 		sleep 0.05
 		i=$((i + 1))
 	done
-	echo "nginx did not retire its old workers within 5 s of the reload:" >&2
-	tail -n 5 /var/log/nginx/error.log >&2
-	exit 1
-fi
-nginx || exit 1
-echo started
-`, rejectedStatus, PIDFile)
-	return b.String()
-}
+`

@@ -42,6 +42,10 @@ const (
 	DefaultReadTimeout = 300 * time.Second
 	// DefaultPort is where the nodes serve HTTP: the guide forwards 443 to 80.
 	DefaultPort = 80
+	// ConnectTimeout bounds NGINX's wait for a node to accept a connection. The nodes are on
+	// the proxy's own network, where a connection takes milliseconds: a node that has not
+	// answered in 5 s is gone, and the request moves on to another one.
+	ConnectTimeout = 5 * time.Second
 )
 
 // Affinity is how requests of one session are kept on one node when there are several.
@@ -97,12 +101,12 @@ func (s Site) WithDefaults() Site {
 		// As Read returns it: a file ends with exactly one newline.
 		s.CertificatePEM = strings.TrimRight(s.CertificatePEM, "\r\n\t ") + "\n"
 	}
-	nodes := make([]string, len(s.Nodes))
-	for i, n := range s.Nodes {
+	var nodes []string // nil for none, as ParseSite returns it
+	for _, n := range s.Nodes {
 		if hp, err := NormalizeNode(n); err == nil {
 			n = hp
 		}
-		nodes[i] = n
+		nodes = append(nodes, n)
 	}
 	s.Nodes = nodes
 	return s
@@ -135,9 +139,6 @@ func (s Site) Validate() error {
 	var errs []error
 	if !hostnamePattern.MatchString(s.ServerName) || len(s.ServerName) > 253 {
 		errs = append(errs, fmt.Errorf("public hostname %q is not a DNS name", s.ServerName))
-	}
-	if len(s.Nodes) == 0 {
-		errs = append(errs, errors.New("no node to forward to"))
 	}
 	seen := map[string]bool{}
 	for _, n := range s.Nodes {
@@ -207,6 +208,14 @@ upstream hipchatdc_nodes {
 {{- range .Site.Nodes}}
 	server {{.}};
 {{- end}}
+{{- if not .Site.Nodes}}
+	# No node in hipchatdc_reverse_proxy's nodes: NGINX needs a server here to accept the
+	# block. This one is down, so it is never chosen while a membership below is listed;
+	# without any, clients get 502.
+	server {{.Placeholder}} down;
+{{- end}}
+	# Nodes added by hipchatdc_reverse_proxy_node, one file each.
+	include {{.MembersGlob}};
 	# Idle connections kept open to the nodes, per worker: requests reuse them instead of
 	# opening a TCP connection each. The nodes' keepalive_timeout must exceed NGINX's 60 s.
 	keepalive 32;
@@ -254,6 +263,15 @@ server {
 		# Long-polling and quiet WebSockets must outlive NGINX's 60 s default.
 		proxy_read_timeout {{.ReadTimeout}}s;
 		proxy_send_timeout {{.ReadTimeout}}s;
+		# A node that is gone (removed, powered off, its address silent) costs a request at most
+		# this long before NGINX tries the next one, not NGINX's default of 60 s.
+		proxy_connect_timeout {{.ConnectTimeout}}s;
+		# A request whose node is gone, unreachable or answering 502/503 (a node shutting down)
+		# goes to another live node, also when its route cookie hashed to that one. What NGINX
+		# cannot retry: a POST, PATCH or LOCK once it went to the node (not idempotent), any
+		# request after part of the answer went to the client, and an upgraded WebSocket the
+		# node drops (the client reconnects, to a live node).
+		proxy_next_upstream error timeout http_502 http_503;
 	}
 }
 `))
@@ -270,7 +288,10 @@ func Render(s Site) (string, error) {
 		Hash, Cookie               string
 		CertFile, KeyFile, Ciphers string
 		ReadTimeout                int64
-	}{Site: s, Cookie: RouteCookie, CertFile: CertFile, KeyFile: KeyFile, Ciphers: sslCiphers, ReadTimeout: int64(s.ReadTimeout / time.Second)}
+		ConnectTimeout             int64
+		Placeholder, MembersGlob   string
+	}{Site: s, Cookie: RouteCookie, CertFile: CertFile, KeyFile: KeyFile, Ciphers: sslCiphers, ReadTimeout: int64(s.ReadTimeout / time.Second),
+		ConnectTimeout: int64(ConnectTimeout / time.Second), Placeholder: placeholderServer, MembersGlob: MembersDir + "/*.conf"}
 	// Affinity is rendered with one node too: clients then already carry their route cookie
 	// when a second node is added, and the file says which affinity was asked for.
 	switch s.Affinity {
@@ -294,6 +315,7 @@ var directive = regexp.MustCompile(`^\s*([a-z_0-9]+)\s+([^;{]*);\s*(#.*)?$`)
 func ParseSite(conf string) (Site, error) {
 	var s Site
 	block := ""
+	upstream := false // the upstream block has a server line (a node or the placeholder)
 	for _, line := range strings.Split(conf, "\n") {
 		t := strings.TrimSpace(line)
 		switch {
@@ -314,7 +336,10 @@ func ParseSite(conf string) (Site, error) {
 		}
 		switch {
 		case block == "upstream" && name == "server":
-			s.Nodes = append(s.Nodes, args[0])
+			if args[0] != placeholderServer {
+				s.Nodes = append(s.Nodes, args[0])
+			}
+			upstream = true
 		case block == "upstream" && name == "hash":
 			if args[0] == "$remote_addr" {
 				s.Affinity = AffinityClientAddress
@@ -333,7 +358,7 @@ func ParseSite(conf string) (Site, error) {
 			s.ReadTimeout = d
 		}
 	}
-	if s.ServerName == "" || len(s.Nodes) == 0 {
+	if s.ServerName == "" || !upstream {
 		return s, fmt.Errorf("%s has no server_name or no upstream server: not a site this provider wrote", ConfFile)
 	}
 	return s, nil

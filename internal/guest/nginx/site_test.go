@@ -42,6 +42,13 @@ func TestRenderAndParse(t *testing.T) {
 			parsed: Site{ServerName: "chat.example.com", Nodes: []string{"10.0.0.10:80", "hipchat-2.internal:8080"}, ClientMaxBodySize: "250m", ReadTimeout: 600 * time.Second, Affinity: AffinityCookie},
 		},
 		{
+			// Nodes come only from hipchatdc_reverse_proxy_node memberships: the upstream holds
+			// the placeholder, which ParseSite does not report as a node.
+			golden: "no-nodes.golden",
+			site:   Site{ServerName: "chat.example.com"},
+			parsed: Site{ServerName: "chat.example.com", Nodes: nil, ClientMaxBodySize: "100m", ReadTimeout: 300 * time.Second, Affinity: AffinityCookie},
+		},
+		{
 			golden: "two-nodes-client-address.golden",
 			site:   Site{ServerName: "chat.example.com", Nodes: []string{"10.0.0.10", "[fd00::2]"}, Affinity: AffinityClientAddress},
 			parsed: Site{ServerName: "chat.example.com", Nodes: []string{"10.0.0.10:80", "[fd00::2]:80"}, ClientMaxBodySize: "100m", ReadTimeout: 300 * time.Second, Affinity: AffinityClientAddress},
@@ -86,7 +93,8 @@ func TestValidate(t *testing.T) {
 	}{
 		{"valid", func(*Site) {}, ""},
 		{"injection in server name", func(s *Site) { s.ServerName = "chat.example.com; include /etc/passwd" }, "is not a DNS name"},
-		{"no nodes", func(s *Site) { s.Nodes = nil }, "no node"},
+		// No node of its own: the nodes are hipchatdc_reverse_proxy_node memberships.
+		{"no nodes", func(s *Site) { s.Nodes = nil }, ""},
 		{"node with a brace", func(s *Site) { s.Nodes = []string{"10.0.0.1}"} }, "is not an IP address or host name"},
 		{"node port out of range", func(s *Site) { s.Nodes = []string{"10.0.0.1:70000"} }, `port "70000"`},
 		{"node twice", func(s *Site) { s.Nodes = []string{"10.0.0.1", "10.0.0.1:80"} }, "listed twice"},

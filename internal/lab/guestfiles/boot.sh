@@ -31,6 +31,8 @@ if [ "$GUEST_KIND" = node ]; then
 	# The appliance's settings folder (see init.sh for where /hipchat comes from).
 	install -d -m 0755 /hipchat/config
 	nginx
+	# The long-poll service behind nginx's /longpoll (guestfiles/node/lab-longpoll).
+	nohup lab-longpoll >/var/log/hipchatdc-lab-longpoll.log 2>&1 &
 fi
 # The boot record a Linux boot writes to wtmp (systemd-update-utmp): `last -x reboot shutdown`
 # in the guest shows each power-on, and a power-on not preceded by a "shutdown" record as a

@@ -65,7 +65,7 @@ run "deploys_the_cluster" {
     error_message = "Refresh found drift right after the apply."
   }
   assert {
-    condition     = hipchatdc_reverse_proxy.edge.nodes[0] == var.node.address
+    condition     = hipchatdc_reverse_proxy_node.app.node_address == var.node.address && hipchatdc_reverse_proxy_node.app.proxy_address == var.proxy.address
     error_message = "The proxy does not forward to the node."
   }
 }
