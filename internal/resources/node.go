@@ -199,7 +199,7 @@ func (nodeRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *nodeModel,
 	if err != nil {
 		summary := "Cannot configure the node's data stores"
 		var silent *hipchat.NotAnsweringError
-		var failed *dataStoresFailedError
+		var failed *applyFailedError
 		switch {
 		case errors.As(err, &failed):
 			diags.AddAttributeError(path.Root("data_stores"), "The node's data stores failed",

@@ -11,7 +11,7 @@ import (
 // failure, and a later success or the data stores' deletion clears that failure (a later
 // resource at the address in the same provider process must not fail at once).
 func TestDataStoresApplies(t *testing.T) {
-	r := &dataStoresApplies{at: map[string]*dataStoresApply{}}
+	r := newVMApplies("hipchatdc_datastore_node", "data stores")
 	const addr = "10.0.0.5"
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -21,7 +21,7 @@ func TestDataStoresApplies(t *testing.T) {
 		t.Fatalf("settle while an apply runs: %v", err)
 	}
 	r.end(addr, "Packages missing: redis-server")
-	var failed *dataStoresFailedError
+	var failed *applyFailedError
 	if err := r.settle(context.Background(), addr); !errors.As(err, &failed) || !strings.Contains(err.Error(), "Packages missing") {
 		t.Fatalf("settle after a failure: %v", err)
 	}
