@@ -144,6 +144,11 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	if !r.vm.checkSSH(c, &resp.Diagnostics) {
 		return
 	}
+	if cc, ok := r.role.(createChecker[M]); ok {
+		if cc.checkCreate(ctx, &plan, &resp.Diagnostics); resp.Diagnostics.HasError() {
+			return
+		}
+	}
 
 	c.ID = stringValue(r.vm.createVM(ctx, c, r.role.spec(), r.role.extraDisks(&plan), &resp.Diagnostics))
 	if resp.Diagnostics.HasError() {
@@ -165,6 +170,12 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	r.vm.markCreated(ctx, c, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	nullUnknowns(&resp.State)
+}
+
+// createChecker is a role with inputs to check before a VM is made for it (the data stores'
+// backup to restore from, which may have been unknown or unreadable at plan time).
+type createChecker[M any] interface {
+	checkCreate(ctx context.Context, m *M, diags *diag.Diagnostics)
 }
 
 // outcomeRecorder is a role whose create or update other resources of the same apply wait on
