@@ -84,6 +84,10 @@ resource "hipchatdc_datastore_node" "data" {
   firewall             = var.firewall
   firewall_ssh_sources = length(var.firewall_ssh_sources) > 0 ? var.firewall_ssh_sources : null
 
+  # Used only when the VM is created: the node waits for the data stores' create, restore
+  # included, before its self-check.
+  restore_from = var.restore_from
+
   lifecycle {
     precondition {
       condition     = (var.server_ova == null) != (var.server_template == null)

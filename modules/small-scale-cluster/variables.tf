@@ -142,6 +142,20 @@ variable "data_stores" {
   }
 }
 
+variable "restore_from" {
+  type = object({
+    path        = string
+    host        = optional(string)
+    port        = optional(number)
+    user        = optional(string)
+    password    = optional(string)
+    private_key = optional(string)
+    host_key    = optional(string)
+  })
+  default     = null
+  description = "A backup (one `hipchatdc-<UTC time>` directory) to restore the data stores from when their VM is created: on the machine running Terraform, or with `host` (and its pinned `host_key`) on a host reached over SSH. Changing it later does nothing to a running VM. See the guide \"Restore the data stores\"."
+}
+
 variable "proxy" {
   type = object({
     name     = string
