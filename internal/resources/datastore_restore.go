@@ -56,11 +56,6 @@ func restoreFromAttribute() schema.Attribute {
 	}
 }
 
-var restoreFromTypes = map[string]attr.Type{
-	"path": types.StringType, "host": types.StringType, "port": types.Int64Type, "user": types.StringType,
-	"password": types.StringType, "private_key": types.StringType, "host_key": types.StringType,
-}
-
 // restoreSource reads restore_from: nil when it is null, or not known yet (ok false).
 func restoreSource(ctx context.Context, o types.Object, diags *diag.Diagnostics) (rf *restoreFrom, ok bool) {
 	if o.IsNull() {

@@ -114,7 +114,7 @@ func TestAccDatastoreNode_restore(t *testing.T) {
 					}
 					src := fmt.Sprintf("/proc/%d/root/tmp/bk/%s", g.InitPID(), backupName)
 					if out, err := exec.Command("cp", "-a", src, backups).CombinedOutput(); err != nil {
-						return fmt.Errorf("copy the backup out: %v: %s", err, out)
+						return fmt.Errorf("copy the backup out: %w: %s", err, out)
 					}
 					return nil
 				},

@@ -61,7 +61,9 @@ func tarGz(t *testing.T, names ...string) []byte {
 		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: 2, Typeflag: tar.TypeReg}); err != nil {
 			t.Fatal(err)
 		}
-		tw.Write([]byte("hi"))
+		if _, err := tw.Write([]byte("hi")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tw.Close()
 	zw.Close()
@@ -99,10 +101,10 @@ func TestVerifyRefuses(t *testing.T) {
 		{"incomplete", Sums, "incomplete", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, Sums)) }},
 		{"missing file", RDB, "missing", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, RDB)) }},
 		{"corrupt file", RDB, "checksum mismatch", func(t *testing.T, dir string) {
-			os.WriteFile(filepath.Join(dir, RDB), []byte("REDIS0010.,."), 0o600)
+			must(t, os.WriteFile(filepath.Join(dir, RDB), []byte("REDIS0010.,."), 0o600))
 		}},
 		{"corrupt config file", "config/datastore/etc/redis.conf", "checksum mismatch", func(t *testing.T, dir string) {
-			os.WriteFile(filepath.Join(dir, "config/datastore/etc/redis.conf"), []byte("port 1\n"), 0o600)
+			must(t, os.WriteFile(filepath.Join(dir, "config/datastore/etc/redis.conf"), []byte("port 1\n"), 0o600))
 		}},
 		{"unlisted dump", Dump, "not listed", func(t *testing.T, dir string) {
 			b, _ := os.ReadFile(filepath.Join(dir, Sums))
@@ -112,7 +114,7 @@ func TestVerifyRefuses(t *testing.T) {
 					keep = append(keep, l)
 				}
 			}
-			os.WriteFile(filepath.Join(dir, Sums), []byte(strings.Join(keep, "\n")+"\n"), 0o644)
+			must(t, os.WriteFile(filepath.Join(dir, Sums), []byte(strings.Join(keep, "\n")+"\n"), 0o644))
 		}},
 		{"sums outside", Sums, "not a path inside", func(t *testing.T, dir string) {
 			f, _ := os.OpenFile(filepath.Join(dir, Sums), os.O_APPEND|os.O_WRONLY, 0)
@@ -155,5 +157,12 @@ func TestVerifyRefusesContent(t *testing.T) {
 				t.Fatalf("got %v, want an *Error on %q saying %q", err, c.file, c.want)
 			}
 		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
