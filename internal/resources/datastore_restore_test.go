@@ -76,19 +76,32 @@ func psqlAs(addr, sql string) string {
 }
 
 // TestAccDatastoreNode_restore: data written into a data stores VM (a row, a key, a file) is
-// backed up, the VM destroyed, and a new one created with restore_from has it all back, with
+// backed up to a backup host, the VM destroyed, and a new one created with restore_from
+// naming the backup on that host (over SSH, its host key pinned) has it all back, with
 // owners; a node wired to it passes its self-check. Changing restore_from afterwards neither
 // replaces the VM nor restores again.
 func TestAccDatastoreNode_restore(t *testing.T) {
 	l := acctest.Lab(t)
 	name, addr := "tf-restore-data", acctest.LabAddress(l, false, 236)
 	backupName := "hipchatdc-20261130T120000Z"
-	backups := t.TempDir()
-	dir := filepath.Join(backups, backupName)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// The backup host: another guest with sshd, where the backups are kept.
+	backupHost, err := l.StartGuestVM(ctx, "tf-restore-backups", lab.KindDebian)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := "/tmp/backups/" + backupName
 	ds := func(extra string) string {
 		return datastoreConfig(t, l, dsOpts{name: name, address: addr, extra: extra})
 	}
-	withRestore := ds(fmt.Sprintf("  restore_from = { path = %q }", dir))
+	withRestore := ds(fmt.Sprintf(`  restore_from = {
+    path        = %q
+    host        = %q
+    user        = "root"
+    private_key = file(%q)
+    host_key    = %q
+  }`, dir, backupHost.Address(), l.SSH().PrivateKeyFile, backupHost.HostKey()))
 	var firstID string
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.Factories(),
@@ -104,8 +117,8 @@ func TestAccDatastoreNode_restore(t *testing.T) {
 					acctest.GuestExec(t, l, name, "redis-cli -h 127.0.0.1 -a redis-secret-1 --no-auth-warning SET restore:key kept-value")
 					acctest.GuestExec(t, l, name, "install -d -o 1000 -g 1000 /srv/hipchat-nfs/uploads && printf 'file-from-the-node' > /srv/hipchat-nfs/uploads/a.txt && chown 1000:1000 /srv/hipchat-nfs/uploads/a.txt && chmod 0640 /srv/hipchat-nfs/uploads/a.txt")
 					acctest.GuestExec(t, l, name, backupScript(addr, backupName))
-					// Out of the guest, to where the provider reads it (the guest's /tmp is
-					// reached through its init's root).
+					// To the backup host, as the backup program's remote destination would (each
+					// guest's /tmp is reached through its init's root).
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 					defer cancel()
 					g, err := l.WaitGuest(ctx, name)
@@ -113,8 +126,9 @@ func TestAccDatastoreNode_restore(t *testing.T) {
 						return err
 					}
 					src := fmt.Sprintf("/proc/%d/root/tmp/bk/%s", g.InitPID(), backupName)
-					if out, err := exec.Command("cp", "-a", src, backups).CombinedOutput(); err != nil {
-						return fmt.Errorf("copy the backup out: %w: %s", err, out)
+					dst := fmt.Sprintf("/proc/%d/root/tmp/backups", backupHost.InitPID())
+					if out, err := exec.Command("sh", "-c", "mkdir -p "+dst+" && cp -a "+src+" "+dst).CombinedOutput(); err != nil {
+						return fmt.Errorf("copy the backup to the backup host: %w: %s", err, out)
 					}
 					return nil
 				},
@@ -140,7 +154,7 @@ func TestAccDatastoreNode_restore(t *testing.T) {
 							"redis-cli -h 127.0.0.1 -a redis-secret-1 --no-auth-warning GET restore:key":                                              "kept-value",
 							"cat /srv/hipchat-nfs/uploads/a.txt":                                                                                      "file-from-the-node",
 							"stat -c '%u:%g %a' /srv/hipchat-nfs/uploads/a.txt /srv/hipchat-nfs/uploads /srv/hipchat-nfs":                             "1000:1000 640\n1000:1000 755\n0:0 777",
-							"cut -d' ' -f1 /var/lib/hipchatdc/restore/restored; test -e /var/lib/hipchatdc/restore/stage || echo staged-copy-removed": dir + "\nstaged-copy-removed",
+							"cut -d' ' -f1 /var/lib/hipchatdc/restore/restored; test -e /var/lib/hipchatdc/restore/stage || echo staged-copy-removed": backupHost.Address() + ":" + dir + "\nstaged-copy-removed",
 						} {
 							if got := acctest.GuestExec(t, l, name, cmd); got != want {
 								return fmt.Errorf("on the restored data stores: %s:\n%q, want %q", cmd, got, want)
