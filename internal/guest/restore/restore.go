@@ -35,6 +35,9 @@ func Upload(ctx context.Context, r guest.Runner, src Source, m Manifest) error {
 			return err
 		}
 	}
+	if err := r.WriteFile(ctx, StageDir+"/"+Sums, m.SumsFile, 0o600, "root:root"); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
 	return nil
 }
 

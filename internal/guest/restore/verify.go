@@ -38,6 +38,8 @@ type Manifest struct {
 	Where string
 	Sums  map[string]string // relative path → hex SHA-256
 	Bytes int64
+	// SumsFile is SHA256SUMS as read, for the guest to check its copy with.
+	SumsFile []byte
 }
 
 // Names are the listed files in order.
@@ -148,6 +150,7 @@ func ReadManifest(ctx context.Context, src Source) (Manifest, error) {
 	if m.Sums, err = ParseSums(data); err != nil {
 		return fail(Sums, "%v", err)
 	}
+	m.SumsFile = data
 	for _, r := range Required {
 		if _, ok := m.Sums[r]; !ok {
 			return fail(r, "not listed in SHA256SUMS: the backup has no %s, which a restore needs", r)
