@@ -271,7 +271,7 @@ func TestAccDatastoreNode_restoreRefused(t *testing.T) {
 // (a custom-format header, a matching checksum) but that pg_restore cannot list is refused on
 // the guest after the copy, before any data store is configured: the VM is in the state,
 // tainted, with no Redis, Postgres database or export of the provider's on it, and the next
-// plan replaces it.
+// apply replaces it.
 func TestAccDatastoreNode_restoreRefusedOnTheGuest(t *testing.T) {
 	l := acctest.Lab(t)
 	name, addr := "tf-restore-half", acctest.LabAddress(l, false, 239)
@@ -295,12 +295,13 @@ func TestAccDatastoreNode_restoreRefusedOnTheGuest(t *testing.T) {
 						t.Errorf("the guest after the refused restore:\n%s", got)
 					}
 				},
-				Config:             cfg,
-				PlanOnly:           true,
-				ExpectNonEmptyPlan: true,
+				// The next apply takes over: it replaces the tainted VM (and, the backup being
+				// the same, is refused the same way).
+				Config: cfg,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("hipchatdc_datastore_node.data", plancheck.ResourceActionDestroyBeforeCreate),
 				}},
+				ExpectError: regexp.MustCompile(`(?s)Cannot restore the data stores.*` + acctest.Wrapped("postgres.dump: pg_restore cannot list it")),
 			},
 		},
 	})
