@@ -140,7 +140,12 @@ func verifyRestore(ctx context.Context, o types.Object, atPlan bool, diags *diag
 		}
 	}
 	var re *restore.Error
+	var he *guest.HostKeyError
 	switch {
+	case errors.As(err, &he):
+		// Not a passing outage: the host is not the one pinned.
+		diags.AddAttributeError(at.AtName("host_key"), "Backup host key does not match", err.Error()+
+			". Nothing was created: check the backup host's key out of band (ssh-keyscan from a trusted network) and set restore_from.host_key to it.")
 	case errors.As(err, &re):
 		diags.AddAttributeError(at, "Backup refused", "restore_from.path = "+fmt.Sprintf("%q", rf.Path.ValueString())+": "+err.Error()+
 			". Nothing was created: restore from another backup (a complete one has SHA256SUMS), or remove restore_from to create empty data stores.")

@@ -2,6 +2,8 @@ package resources_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -16,6 +18,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
@@ -253,13 +256,45 @@ func TestAccDatastoreNode_restoreRefused(t *testing.T) {
 		})
 	}
 	t.Run("known only at apply", func(t *testing.T) {
-		// The path comes from another resource: unknown at plan, checked before the VM is made.
+		// The path comes from another resource: unknown at plan, checked at apply before the
+		// VM is made (by the apply's own plan of the resource, or the create's check).
 		cfg := datastoreConfig(t, l, dsOpts{name: name, address: addr, extra: "  restore_from = { path = terraform_data.backup.output }"}) +
 			fmt.Sprintf("\nresource \"terraform_data\" \"backup\" {\n  input = %q\n}\n", corrupt)
 		resource.Test(t, resource.TestCase{
 			ProtoV6ProviderFactories: acctest.Factories(),
 			Steps: []resource.TestStep{{Config: cfg,
 				ExpectError: regexp.MustCompile(`(?s)Backup refused.*` + acctest.Wrapped(`redis.rdb: checksum mismatch`) + `.*` + acctest.Wrapped("Nothing was created"))}},
+		})
+	})
+	remote := func(host, hostKey string) string {
+		return datastoreConfig(t, l, dsOpts{name: name, address: addr, extra: fmt.Sprintf(`  restore_from = {
+    path        = "/tmp/backups/hipchatdc-20261130T120000Z"
+    host        = %q
+    private_key = file(%q)
+    host_key    = %q
+  }`, host, l.SSH().PrivateKeyFile, hostKey)})
+	}
+	t.Run("backup host down", func(t *testing.T) {
+		// Nothing answers at the backup host: the plan warns, and the create fails before it
+		// makes the VM (the plan cannot tell a host down for a moment from one gone).
+		down := acctest.LabAddress(l, false, 253)
+		resource.Test(t, resource.TestCase{
+			ProtoV6ProviderFactories: acctest.Factories(),
+			Steps: []resource.TestStep{{Config: remote(down, randomHostKey(t)),
+				ExpectError: regexp.MustCompile(`(?s)Cannot read the backup.*` + acctest.Wrapped(`cannot reach the backup host restore_from.host = "`+down+`"`) + `.*` + acctest.Wrapped("Nothing was created"))}},
+		})
+	})
+	t.Run("backup host key mismatch", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		g, err := l.StartGuestVM(ctx, "tf-restore-wrongkey", lab.KindDebian)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resource.Test(t, resource.TestCase{
+			ProtoV6ProviderFactories: acctest.Factories(),
+			Steps: []resource.TestStep{{Config: remote(g.Address(), randomHostKey(t)), PlanOnly: true,
+				ExpectError: regexp.MustCompile(`(?s)Backup host key does not match.*` + acctest.Wrapped("Nothing was created"))}},
 		})
 	})
 	if _, ok := acctest.VM(t, name); ok {
@@ -305,4 +340,17 @@ func TestAccDatastoreNode_restoreRefusedOnTheGuest(t *testing.T) {
 			},
 		},
 	})
+}
+
+// randomHostKey is a host key in authorized_keys format that no host has.
+func randomHostKey(t *testing.T) string {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
 }
