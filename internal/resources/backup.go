@@ -29,6 +29,7 @@ import (
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/identity"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/nfs"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/nginx"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/packages"
 )
 
 var (
@@ -341,6 +342,11 @@ func (r *backupResource) apply(ctx context.Context, m *backupModel, diags *diag.
 		return false
 	}
 	defer conn.Close()
+	// Checked, never installed: cron and the SSH client come with every Debian server.
+	if _, err := packages.Ensure(ctx, conn, conn.Host(), false, backup.Packages...); err != nil {
+		diags.AddAttributeError(path.Root("host"), "Packages missing on the data stores node", err.Error())
+		return false
+	}
 	cfg := m.config()
 	cfg.Captured = captured
 	changed, err := backup.Apply(ctx, conn, cfg)

@@ -153,22 +153,18 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 			},
 			{
 				// The destination goes away (its disk unmounted): the next scheduled run fails,
-				// and the plan shows it as drift with the reason.
+				// the plan shows it as drift with the reason, and the apply runs a backup, which
+				// fails naming the attribute and the reason.
 				PreConfig: func() {
 					before = backupDirs(t, l, name, dest)
 					on(`mv ` + dest + ` ` + dest + `.away; /etc/hipchatdc/backup/run; true`)
 				},
-				Config:             backupConfig(t, l, name, addr, local),
-				PlanOnly:           true,
-				ExpectNonEmptyPlan: true,
-				ConfigPlanChecks: resource.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction("hipchatdc_backup.b", plancheck.ResourceActionUpdate)},
-				},
-			},
-			{
-				// The apply runs a backup, which fails naming the attribute and the reason.
-				Config:      backupConfig(t, l, name, addr, local),
-				ExpectError: regexp.MustCompile(`(?s)destination_path.*Backup failed.*destination: ` + dest + ` does not exist or cannot be reached`),
+				Config: backupConfig(t, l, name, addr, local),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_backup.b", plancheck.ResourceActionUpdate),
+					driftContains{"hipchatdc_backup.b", "failed: destination: " + dest + " does not exist or cannot be reached"},
+				}},
+				ExpectError: regexp.MustCompile(`(?s)Backup failed.*destination_path.*` + acctest.Wrapped("failed: destination: "+dest+" does not exist or cannot be reached")),
 			},
 			{
 				// Nothing was lost: the failed runs deleted no backup. The disk is back, and
@@ -225,4 +221,26 @@ resource "hipchatdc_backup" "b" {
 			Steps:                    []resource.TestStep{{Config: cfg(c.extra), PlanOnly: true, ExpectError: regexp.MustCompile(c.want)}},
 		})
 	}
+}
+
+// driftContains checks that the refreshed state the plan starts from has a drift entry
+// containing text.
+type driftContains struct{ address, text string }
+
+func (d driftContains) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+	for _, rc := range req.Plan.ResourceChanges {
+		if rc.Address != d.address {
+			continue
+		}
+		before, _ := rc.Change.Before.(map[string]any)
+		drift, _ := before["drift"].([]any)
+		for _, e := range drift {
+			if s, _ := e.(string); strings.Contains(s, d.text) {
+				return
+			}
+		}
+		resp.Error = fmt.Errorf("%s: drift before the change is %v; want an entry containing %q", d.address, drift, d.text)
+		return
+	}
+	resp.Error = fmt.Errorf("%s is not in the plan", d.address)
 }

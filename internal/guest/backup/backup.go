@@ -132,7 +132,7 @@ func ParseSchedule(s string) (cron.Schedule, error) {
 	}
 	sched, err := cronParser.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("%v; %s", err, want)
+		return nil, fmt.Errorf("%w; %s", err, want)
 	}
 	return sched, nil
 }
@@ -442,7 +442,7 @@ func Run(ctx context.Context, r guest.Runner) (Status, error) {
 		return Status{}, err
 	}
 	if !ok {
-		return Status{}, fmt.Errorf("backup: the run recorded no status: %v", runErr)
+		return Status{}, fmt.Errorf("backup: the run recorded no status: %w", runErr)
 	}
 	return out, nil
 }

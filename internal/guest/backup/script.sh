@@ -36,9 +36,9 @@ dest() {
 		ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o HostKeyAlias=hipchatdc-backup-destination \
 			-o UserKnownHostsFile=/etc/hipchatdc/backup/known_hosts -o GlobalKnownHostsFile=/dev/null \
 			-o IdentitiesOnly=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 \
-			-i /etc/hipchatdc/backup/id_destination -p "$DEST_PORT" -l "$DEST_USER" "$DEST_HOST" "$1"
+			-i /etc/hipchatdc/backup/id_destination -p "$DEST_PORT" -l "$DEST_USER" "$DEST_HOST" "umask 077; $1"
 	else
-		bash -c "$1"
+		bash -c "umask 077; $1"
 	fi
 }
 
@@ -89,9 +89,9 @@ redis_port=${redis_port:-6379}
 redis() { { sed -n 's/^requirepass /AUTH /p' "$redis_conf"; printf '%s\n' "$@"; } | timeout 30 redis-cli -h 127.0.0.1 -p "$redis_port" | sed '1{/^OK$/d}'; }
 
 check_destination() {
-	local free
-	if ! dest "test -d '$DEST_PATH'" </dev/null; then
-		echo "$(where) does not exist or cannot be reached" >&2
+	local free out
+	if ! out=$(dest "test -d '$DEST_PATH' || { echo 'no such directory'; exit 1; }" 2>&1 </dev/null); then
+		echo "$(where) does not exist or cannot be reached ($(printf '%s' "$out" | grep -v '^[[:space:]]*$' | tail -n 1))" >&2
 		return 1
 	fi
 	dest "test -w '$DEST_PATH'" || { echo "$(where) is not writable" >&2; return 1; }
@@ -113,7 +113,7 @@ dump_redis() {
 	local before after i rdb
 	before=$(redis LASTSAVE) && [ -n "$before" ] || { echo "redis does not answer LASTSAVE: $before" >&2; return 1; }
 	case $(redis BGSAVE) in
-	*started* | *scheduled*) ;;
+	*started* | *scheduled* | *"already in progress"*) ;; # a save under way also changes LASTSAVE
 	*) echo "redis refused BGSAVE" >&2; return 1 ;;
 	esac
 	# LASTSAVE changes when the background save has finished (up to 10 minutes).
@@ -143,6 +143,8 @@ copy_config() {
 	if [ -d /var/lib/hipchatdc/backup/config ]; then
 		cp -a /var/lib/hipchatdc/backup/config/. "$work/config/"
 	fi
+	# Root's alone in the backup, whatever their mode on the VM (redis.conf holds a password).
+	chmod -R go-rwx "$work/config"
 	tar -C "$work" -cf - config | dest "tar -C '$dir' -xf -"
 }
 write_sums() {
