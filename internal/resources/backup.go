@@ -107,7 +107,7 @@ func backupSchema() schema.Schema {
 			"each refresh reads the last run, and a failed run or backups that stopped show as `drift`, which the next apply answers by running a backup. See the guide below.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
-				Computed: true, MarkdownDescription: "`<host>:<destination>`.",
+				Computed: true, MarkdownDescription: "The data-stores VM's address (`host`): one backup schedule per data-stores VM.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"host": schema.StringAttribute{
@@ -332,7 +332,7 @@ func stepAttribute(m *backupModel, step string) path.Path {
 // the attribute its step is about, with the run's own reason.
 // installed is false when nothing was installed (no state to record).
 func (r *backupResource) apply(ctx context.Context, m *backupModel, diags *diag.Diagnostics) (installed bool) {
-	m.ID = types.StringValue(m.Host.ValueString() + ":" + m.config().Destination.String())
+	m.ID = m.Host
 	captured := r.capture(ctx, m, diags)
 	if diags.HasError() {
 		return false

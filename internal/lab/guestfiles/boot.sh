@@ -30,7 +30,7 @@ install -d -m 0755 /run/sshd
 # cron, enabled by its package on every Debian server (cron.service): hipchatdc_backup's
 # schedule is a line of /etc/cron.d. It writes /run/crond.pid.
 if [ "$GUEST_KIND" = debian ] && [ -x /usr/sbin/cron ]; then
-	/usr/sbin/cron
+	/usr/sbin/cron || echo "boot: cron did not start" >&2
 fi
 if [ "$GUEST_KIND" = node ]; then
 	# The appliance's settings folder (see init.sh for where /hipchat comes from).
