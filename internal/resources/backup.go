@@ -429,8 +429,18 @@ func (r *backupResource) Read(ctx context.Context, req resource.ReadRequest, res
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	conn := r.dial(ctx, &m, &resp.Diagnostics)
+	// A data-stores VM that cannot be reached (being rebuilt, or its host key changed) is
+	// drift, as for the VM resources' "guest not verified": the plan shows it and the apply
+	// fails with the reason, while the rest of the configuration still plans.
+	var dialDiags diag.Diagnostics
+	conn := r.dial(ctx, &m, &dialDiags)
 	if conn == nil {
+		var why []string
+		for _, d := range dialDiags.Errors() {
+			why = append(why, d.Detail())
+		}
+		m.Drift = stringList([]string{"data-stores VM not reachable, backups not verified: " + strings.Join(why, "; ")}, m.Drift)
+		resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 		return
 	}
 	defer conn.Close()
