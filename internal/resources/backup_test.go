@@ -69,6 +69,22 @@ func checkBackupContents(t *testing.T, l *lab.Lab, vm, dir string) error {
 	return nil
 }
 
+// runBackup runs the backup program on the guest as cron does, and checks its outcome. A run
+// takes several seconds on a loaded machine: the bound is generous, nothing waits for it.
+func runBackup(t *testing.T, l *lab.Lab, vm string, wantOK bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	g, err := l.WaitGuest(ctx, vm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := g.Exec(ctx, "/etc/hipchatdc/backup/run")
+	if (err == nil) != wantOK {
+		t.Fatalf("backup run on %s: %v (want success %t): %s", vm, err, wantOK, out)
+	}
+}
+
 func TestAccBackup_localAndRemote(t *testing.T) {
 	l := acctest.Lab(t)
 	name := "tf-bk"
@@ -140,7 +156,8 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 				// Two more runs, as cron starts them: retention keeps the newest two.
 				PreConfig: func() {
 					before = backupDirs(t, l, name, dest)
-					on(`/etc/hipchatdc/backup/run && /etc/hipchatdc/backup/run`)
+					runBackup(t, l, name, true)
+					runBackup(t, l, name, true)
 				},
 				Config: backupConfig(t, l, name, addr, local),
 				Check: func(*terraform.State) error {
@@ -157,7 +174,8 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 				// fails naming the attribute and the reason.
 				PreConfig: func() {
 					before = backupDirs(t, l, name, dest)
-					on(`mv ` + dest + ` ` + dest + `.away; /etc/hipchatdc/backup/run; true`)
+					on(`mv ` + dest + ` ` + dest + `.away`)
+					runBackup(t, l, name, false)
 				},
 				Config: backupConfig(t, l, name, addr, local),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{

@@ -112,6 +112,9 @@ dump_roles() { pg pg_dumpall -p "$PG_PORT" --roles-only | put postgres-roles.sql
 dump_redis() {
 	local before after i rdb
 	before=$(redis LASTSAVE) && [ -n "$before" ] || { echo "redis does not answer LASTSAVE: $before" >&2; return 1; }
+	# LASTSAVE counts in seconds: a save finishing in the second of the last one would not
+	# change it, so BGSAVE waits for the next second.
+	while [ "$(date +%s)" -le "$before" ]; do sleep 0.1; done
 	case $(redis BGSAVE) in
 	*started* | *scheduled* | *"already in progress"*) ;; # a save under way also changes LASTSAVE
 	*) echo "redis refused BGSAVE" >&2; return 1 ;;
