@@ -36,6 +36,7 @@ func All() []func() resource.Resource {
 		NewReverseProxyResource,
 		NewAntiAffinityRuleResource,
 		NewLibraryItemResource,
+		NewBackupResource,
 	}
 }
 
