@@ -55,38 +55,18 @@ resource "hipchatdc_node" "app" {
 `, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, lab.KindNode, 40), acctest.LabAddress(l, false, 237), acctest.Gateway(l, false))
 }
 
-// backupScript makes a backup in the contract's layout on the data stores guest, with the
-// commands the contract names, into /tmp/bk/<name>.
-func backupScript(addr, name string) string {
-	return `set -e
-b=/tmp/bk/` + name + `; mkdir -p "$b"; cd /tmp
-runuser -u postgres -- pg_dump --format=custom -d hipchat_postgres > "$b/postgres.dump"
-runuser -u postgres -- pg_dumpall --roles-only > "$b/postgres-roles.sql"; chmod 600 "$b/postgres-roles.sql"
-r() { redis-cli -h 127.0.0.1 -a redis-secret-1 --no-auth-warning "$@"; }
-r BGSAVE >/dev/null
-# BGSAVE forks its child before it answers: in progress until the RDB is written.
-i=0; until r INFO persistence | grep -q '^rdb_bgsave_in_progress:0'; do i=$((i+1)); [ $i -lt 300 ]; sleep 0.1; done
-r INFO persistence | grep -q '^rdb_last_bgsave_status:ok'
-cp /var/lib/redis/dump.rdb "$b/redis.rdb"
-tar -C /srv/hipchat-nfs -czf "$b/nfs.tar.gz" .
-mkdir -p "$b/config/datastore/etc/redis"; cp /etc/redis/redis.conf "$b/config/datastore/etc/redis/redis.conf"
-cd "$b" && sha256sum postgres.dump postgres-roles.sql redis.rdb nfs.tar.gz config/datastore/etc/redis/redis.conf > SHA256SUMS
-`
-}
-
 func psqlAs(addr, sql string) string {
 	return fmt.Sprintf("PGPASSWORD=pg-secret-1 psql -X -q -tA -h %s -U hipchat_user -d hipchat_postgres -c %q", addr, sql)
 }
 
 // TestAccDatastoreNode_restore: data written into a data stores VM (a row, a key, a file) is
-// backed up to a backup host, the VM destroyed, and a new one created with restore_from
+// backed up by hipchatdc_backup to a backup host, the VM destroyed, and a new one created with restore_from
 // naming the backup on that host (over SSH, its host key pinned) has it all back, with
 // owners; a node wired to it passes its self-check. Changing restore_from afterwards neither
 // replaces the VM nor restores again.
 func TestAccDatastoreNode_restore(t *testing.T) {
 	l := acctest.Lab(t)
 	name, addr := "tf-restore-data", acctest.LabAddress(l, false, 236)
-	backupName := "hipchatdc-20261130T120000Z"
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// The backup host: another guest with sshd, where the backups are kept.
@@ -94,7 +74,17 @@ func TestAccDatastoreNode_restore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := "/tmp/backups/" + backupName
+	// The backup program logs in to the backup host with a key of its own.
+	key := acctest.NewPrivateKey(t, "")
+	signer, err := ssh.ParsePrivateKey([]byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := backupHost.Exec(ctx, "printf '%s\\n' '"+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))+"' >>/root/.ssh/authorized_keys && mkdir -p /srv/backups"); err != nil {
+		t.Fatalf("backup host: %v: %s", err, out)
+	}
+	// The backup to restore from: the one the backup made, under a name known before it runs.
+	dir := "/srv/backups/latest"
 	ds := func(extra string) string {
 		return datastoreConfig(t, l, dsOpts{name: name, address: addr, extra: extra})
 	}
@@ -112,29 +102,41 @@ func TestAccDatastoreNode_restore(t *testing.T) {
 		Steps: []resource.TestStep{
 			{
 				// Data stores in use: a table with a row, owned by the Hipchat user; a key; a
-				// file a node wrote (uid 1000). Then a backup of them.
+				// file a node wrote (uid 1000).
 				Config: ds(""),
 				Check: func(s *terraform.State) error {
 					firstID = s.RootModule().Resources["hipchatdc_datastore_node.data"].Primary.ID
 					acctest.GuestExec(t, l, name, psqlAs(addr, "CREATE TABLE rooms (name text); INSERT INTO rooms VALUES ('restored-room')"))
 					acctest.GuestExec(t, l, name, "redis-cli -h 127.0.0.1 -a redis-secret-1 --no-auth-warning SET restore:key kept-value")
 					acctest.GuestExec(t, l, name, "install -d -o 1000 -g 1000 /srv/hipchat-nfs/uploads && printf 'file-from-the-node' > /srv/hipchat-nfs/uploads/a.txt && chown 1000:1000 /srv/hipchat-nfs/uploads/a.txt && chmod 0640 /srv/hipchat-nfs/uploads/a.txt")
-					acctest.GuestExec(t, l, name, backupScript(addr, backupName))
-					// To the backup host, as the backup program's remote destination would (each
-					// guest's /tmp is reached through its init's root).
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					defer cancel()
-					g, err := l.WaitGuest(ctx, name)
-					if err != nil {
-						return err
-					}
-					src := fmt.Sprintf("/proc/%d/root/tmp/bk/%s", g.InitPID(), backupName)
-					dst := fmt.Sprintf("/proc/%d/root/tmp/backups", backupHost.InitPID())
-					if out, err := exec.Command("sh", "-c", "mkdir -p "+dst+" && cp -a "+src+" "+dst).CombinedOutput(); err != nil {
-						return fmt.Errorf("copy the backup to the backup host: %w: %s", err, out)
-					}
 					return nil
 				},
+			},
+			{
+				// A backup of them to the backup host (the create runs one).
+				Config: ds("") + fmt.Sprintf(`
+resource "hipchatdc_backup" "b" {
+  host                    = hipchatdc_datastore_node.data.ipv4_address
+  postgres_database       = hipchatdc_datastore_node.data.postgres_database
+  nfs_export_path         = hipchatdc_datastore_node.data.nfs_export_path
+  schedule                = "0 3 * * *"
+  retention               = 2
+  destination_path        = "/srv/backups"
+  destination_host        = %q
+  destination_private_key = %q
+  destination_host_key    = %q
+}
+`, backupHost.Address(), key, backupHost.HostKey()),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("hipchatdc_backup.b", "last_backup_ok", "true"),
+					func(s *terraform.State) error {
+						last := s.RootModule().Resources["hipchatdc_backup.b"].Primary.Attributes["last_backup"]
+						if out, err := backupHost.Exec(context.Background(), "ln -sfn /srv/backups/"+last+" "+dir); err != nil || last == "" {
+							return fmt.Errorf("last_backup %q: %v: %s", last, err, out)
+						}
+						return nil
+					},
+				),
 			},
 			{
 				// The data stores VM is lost.
