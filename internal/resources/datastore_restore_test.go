@@ -132,7 +132,7 @@ resource "hipchatdc_backup" "b" {
 					func(s *terraform.State) error {
 						last := s.RootModule().Resources["hipchatdc_backup.b"].Primary.Attributes["last_backup"]
 						if out, err := backupHost.Exec(context.Background(), "ln -sfn /srv/backups/"+last+" "+dir); err != nil || last == "" {
-							return fmt.Errorf("last_backup %q: %v: %s", last, err, out)
+							return fmt.Errorf("last_backup %q: %w: %s", last, err, out)
 						}
 						return nil
 					},
