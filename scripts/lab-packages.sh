@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the embedded lab runs inside its guests (OpenSSH, NGINX, Redis,
 # PostgreSQL, a userspace NFS server and client, ifupdown, tini, sudo, nftables for the guests'
-# own firewall; python3, whose ctypes the node stand-in's self-check uses to remove its NFS
+# own firewall; cron, which runs the scheduled backups; python3, whose ctypes the node stand-in's self-check uses to remove its NFS
 # probe). The guests see the host's /usr read-only, so a package installed here is in every
 # guest. Idempotent: it only calls apt-get when something is missing. Needs root, as the lab
 # itself does.
@@ -10,7 +10,7 @@ set -euo pipefail
 packages=(
   openssh-server openssh-client nginx redis-server redis-tools postgresql postgresql-client
   nfs-ganesha nfs-ganesha-vfs libnfs-utils nfs-kernel-server ifupdown tini sudo iproute2 curl
-  util-linux procps python3 nftables
+  util-linux procps python3 nftables cron
 )
 
 if [ "$(id -u)" != 0 ]; then

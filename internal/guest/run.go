@@ -30,7 +30,19 @@ func (c *Conn) RunChange(ctx context.Context, script string, stdin io.Reader) ([
 	return c.run(ctx, describe(script), script, stdin, true)
 }
 
+// RunTo is Run for a read-only script whose output is large (a backup file): stdout goes to
+// out as it arrives instead of into memory.
+func (c *Conn) RunTo(ctx context.Context, script string, out io.Writer) error {
+	_, err := c.runTo(ctx, describe(script), script, nil, out, false)
+	return err
+}
+
 func (c *Conn) run(ctx context.Context, desc, script string, stdin io.Reader, change bool) ([]byte, error) {
+	return c.runTo(ctx, desc, script, stdin, nil, change)
+}
+
+// runTo runs script; its stdout goes to out, or when out is nil into the returned bytes.
+func (c *Conn) runTo(ctx context.Context, desc, script string, stdin io.Reader, out io.Writer, change bool) ([]byte, error) {
 	if change {
 		counters.changeCommands.Add(1)
 	} else {
@@ -52,6 +64,9 @@ func (c *Conn) run(ctx context.Context, desc, script string, stdin io.Reader, ch
 
 	var stdout, stderr bytes.Buffer
 	session.Stdout = &stdout
+	if out != nil {
+		session.Stdout = out
+	}
 	session.Stderr = &stderr
 	if stdin != nil {
 		session.Stdin = stdin

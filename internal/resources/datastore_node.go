@@ -29,6 +29,7 @@ import (
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/packages"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/postgres"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/redis"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/restore"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/spec"
 )
 
@@ -54,6 +55,7 @@ type datastoreModel struct {
 	Firewall         types.Bool   `tfsdk:"firewall"`
 	FirewallSSH      types.List   `tfsdk:"firewall_ssh_sources"`
 	FirewallExtra    types.List   `tfsdk:"firewall_extra_ports"`
+	RestoreFrom      types.Object `tfsdk:"restore_from"`
 
 	RedisHost       types.String `tfsdk:"redis_host"`
 	PostgresHost    types.String `tfsdk:"postgres_host"`
@@ -159,6 +161,7 @@ func (datastoreRole) attributes() map[string]schema.Attribute {
 				"such as a CI runner's range, and any jump host outside `allowed_cidr`.",
 		},
 		"firewall_extra_ports": firewallExtraPortsAttribute(),
+		"restore_from":         restoreFromAttribute(),
 		"drift":                driftAttribute("for example a Redis persistence setting or `max_connections` changed by hand, a password changed, or a firewall rule deleted"),
 		"redis_host":           computed("Address the Hipchat nodes use for Redis (`ipv4_address`)."),
 		"postgres_host":        computed("Address the Hipchat nodes use for Postgres (`ipv4_address`)."),
@@ -197,6 +200,7 @@ func (datastoreRole) validate(ctx context.Context, m *datastoreModel, diags *dia
 		}
 	})
 	validateExtraPorts(m.FirewallExtra, diags)
+	validateRestore(ctx, m.RestoreFrom, diags)
 	if known(m.RedisPort) && known(m.PostgresPort) && m.RedisPort.ValueInt64() == m.PostgresPort.ValueInt64() {
 		diags.AddAttributeError(path.Root("postgres_port"), "Port clash", "redis_port and postgres_port are both "+m.RedisPort.String()+".")
 	}
@@ -216,6 +220,10 @@ func (datastoreRole) modifyPlan(ctx context.Context, plan, state *datastoreModel
 	}
 	if known(endpoint) && known(plan.NFSExportPath) {
 		plan.NFSExport = types.StringValue(endpoint.ValueString() + ":" + plan.NFSExportPath.ValueString())
+	}
+	if state == nil && !diags.HasError() {
+		// A backup that is readable now is refused now, before an OVA is uploaded.
+		verifyRestore(ctx, plan.RestoreFrom, true, diags)
 	}
 	if state != nil {
 		// Known once Postgres runs: an imported VM may not have it yet.
@@ -285,7 +293,13 @@ func (m *datastoreModel) recipes() (redis.Config, postgres.Config, nfs.Config) {
 		nfs.Config{Path: m.NFSExportPath.ValueString(), AllowedCIDR: cidr, Server: m.NFSServer.ValueString(), Device: m.NFSDevice.ValueString()}
 }
 
-func (datastoreRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *datastoreModel, diags *diag.Diagnostics) {
+// checkCreate refuses, before a VM exists, a backup to restore from that is missing or
+// damaged (also one whose path was unknown at plan time).
+func (datastoreRole) checkCreate(ctx context.Context, m *datastoreModel, diags *diag.Diagnostics) {
+	verifyRestore(ctx, m.RestoreFrom, false, diags)
+}
+
+func (datastoreRole) apply(ctx context.Context, conn *guest.Conn, plan, state *datastoreModel, diags *diag.Diagnostics) {
 	rc, pc, nc := plan.recipes()
 	for _, v := range []struct {
 		attr string
@@ -314,6 +328,15 @@ func (datastoreRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *datas
 	if len(installed) > 0 {
 		tflog.Info(ctx, "installed packages", map[string]any{"packages": installed})
 	}
+	// A restore happens only at create, into data stores nothing uses yet: the backup is
+	// copied and checked first, then each service's data goes in before it starts or opens.
+	var rs *restoreSteps
+	if state == nil {
+		if rs = beginRestore(ctx, conn, plan, diags); diags.HasError() {
+			return
+		}
+		defer rs.close()
+	}
 	if res, err := redis.Apply(ctx, conn, rc); err != nil {
 		diags.AddAttributeError(path.Root("redis_password"), "Cannot configure Redis", err.Error())
 		return
@@ -323,14 +346,31 @@ func (datastoreRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *datas
 	if res, err := postgres.Apply(ctx, conn, pc); err != nil {
 		diags.AddAttributeError(path.Root("postgres_database"), "Cannot configure Postgres", err.Error())
 		return
-	} else if len(res.Changed) > 0 {
-		tflog.Info(ctx, "postgres configured", map[string]any{"changed": res.Changed})
+	} else {
+		if len(res.Changed) > 0 {
+			tflog.Info(ctx, "postgres configured", map[string]any{"changed": res.Changed})
+		}
+		if rs != nil {
+			if err := restore.Postgres(ctx, conn, res.After.Port, pc.Database, postgres.SetupSQL(pc, res.After.Major)); err != nil {
+				rs.fail(err, diags)
+				return
+			}
+		}
 	}
 	if res, err := nfs.Apply(ctx, conn, nc); err != nil {
 		diags.AddAttributeError(path.Root("nfs_export_path"), "Cannot configure the NFS export", err.Error())
 		return
 	} else if len(res.Changed) > 0 {
 		tflog.Info(ctx, "nfs export configured", map[string]any{"changed": res.Changed})
+	}
+	if rs != nil {
+		if err := restore.NFS(ctx, conn, plan.NFSExportPath.ValueString()); err != nil {
+			rs.fail(err, diags)
+			return
+		}
+		if rs.finish(ctx, conn, diags); diags.HasError() {
+			return
+		}
 	}
 	// Last: the services are up before the ports to them close to everyone else.
 	applyFirewall(ctx, conn, plan.guestFirewall(ctx), diags)

@@ -37,6 +37,7 @@ func All() []func() resource.Resource {
 		NewReverseProxyNodeResource,
 		NewAntiAffinityRuleResource,
 		NewLibraryItemResource,
+		NewBackupResource,
 	}
 }
 

@@ -148,6 +148,11 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	if !r.vm.addressFree(ctx, c, &resp.Diagnostics) {
 		return
 	}
+	if cc, ok := r.role.(createChecker[M]); ok {
+		if cc.checkCreate(ctx, &plan, &resp.Diagnostics); resp.Diagnostics.HasError() {
+			return
+		}
+	}
 
 	c.ID = stringValue(r.vm.createVM(ctx, c, r.role.spec(), r.role.extraDisks(&plan), &resp.Diagnostics))
 	if resp.Diagnostics.HasError() {
@@ -197,6 +202,12 @@ func (r *vmResource[M, PM]) discard(ctx context.Context, c *vmCore, diags *diag.
 			"Under create_before_destroy the VM it was to replace is still the current one, still running and untouched. Fix what the error names and apply again.",
 			c.Name.ValueString(), c.ID.ValueString()))
 	return true
+}
+
+// createChecker is a role with inputs to check before a VM is made for it (the data stores'
+// backup to restore from, which may have been unknown or unreadable at plan time).
+type createChecker[M any] interface {
+	checkCreate(ctx context.Context, m *M, diags *diag.Diagnostics)
 }
 
 // outcomeRecorder is a role whose create or update other resources of the same apply wait on

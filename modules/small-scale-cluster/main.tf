@@ -92,6 +92,10 @@ resource "hipchatdc_datastore_node" "data" {
   firewall             = var.firewall
   firewall_ssh_sources = length(var.firewall_ssh_sources) > 0 ? var.firewall_ssh_sources : null
 
+  # Used only when the VM is created: the node waits for the data stores' create, restore
+  # included, before its self-check.
+  restore_from = var.restore_from
+
   lifecycle {
     precondition {
       condition     = (var.server_ova == null) != (var.server_template == null)
@@ -252,5 +256,34 @@ check "separate_hosts_without_cluster" {
   assert {
     condition     = var.cluster != null || var.separate_hosts == "off" ? true : lower(hipchatdc_node.app.host) != lower(hipchatdc_datastore_node.data.host)
     error_message = "The Hipchat node (${hipchatdc_node.app.name}) and the data stores (${hipchatdc_datastore_node.data.name}) were both created on ESXi host ${hipchatdc_node.app.host}, against the guide's \"one VMWare host for the Hipchat node, another VMWare host for all three data stores\". Without a cluster the module makes no anti-affinity rule: set var.node.host and var.data_stores.host to two different hosts and move one VM there (vMotion), or set separate_hosts = \"off\" to accept one host without this warning (evaluation installs)."
+  }
+}
+
+# Scheduled backups of the data stores, when asked for. After the node and the proxy: each
+# apply copies their configuration files into the backups, and the first backup runs at create.
+resource "hipchatdc_backup" "data" {
+  count = var.backup == null ? 0 : 1
+
+  host              = hipchatdc_datastore_node.data.ipv4_address
+  postgres_database = hipchatdc_datastore_node.data.postgres_database
+  postgres_port     = hipchatdc_datastore_node.data.postgres_port
+  nfs_export_path   = hipchatdc_datastore_node.data.nfs_export_path
+  node_host         = hipchatdc_node.app.ipv4_address
+  proxy_host        = hipchatdc_reverse_proxy.edge.ipv4_address
+
+  schedule                = var.backup.schedule
+  retention               = var.backup.retention
+  destination_path        = var.backup.destination_path
+  destination_host        = var.backup.destination_host
+  destination_port        = var.backup.destination_port
+  destination_user        = var.backup.destination_user
+  destination_host_key    = var.backup.destination_host_key
+  destination_private_key = var.backup.destination_host == null ? null : var.backup_destination_private_key
+
+  lifecycle {
+    precondition {
+      condition     = var.backup.destination_host == null || var.backup_destination_private_key != null
+      error_message = "backup.destination_host is set: give the key the data stores VM logs in with as backup_destination_private_key."
+    }
   }
 }

@@ -34,3 +34,14 @@ output "esxi_hosts" {
   description = "The ESXi host each of the node and the data stores runs on, by VM ID, as hipchatdc_anti_affinity_rule read it (null without the rule)."
   value       = one(hipchatdc_anti_affinity_rule.separate_hosts[*].hosts)
 }
+
+output "backup" {
+  description = "The last backup run as the last refresh read it (null without var.backup): its name, when it finished, its size and whether it succeeded."
+  value = var.backup == null ? null : {
+    name     = hipchatdc_backup.data[0].last_backup
+    finished = hipchatdc_backup.data[0].last_backup_time
+    bytes    = hipchatdc_backup.data[0].last_backup_bytes
+    ok       = hipchatdc_backup.data[0].last_backup_ok
+    error    = hipchatdc_backup.data[0].last_backup_error
+  }
+}

@@ -148,6 +148,20 @@ variable "data_stores" {
   }
 }
 
+variable "restore_from" {
+  type = object({
+    path        = string
+    host        = optional(string)
+    port        = optional(number)
+    user        = optional(string)
+    password    = optional(string)
+    private_key = optional(string)
+    host_key    = optional(string)
+  })
+  default     = null
+  description = "A backup (one `hipchatdc-<UTC time>` directory) to restore the data stores from when their VM is created: on the machine running Terraform, or with `host` (and its pinned `host_key`) on a host reached over SSH. Changing it later does nothing to a running VM. See the guide \"Restore the data stores\"."
+}
+
 variable "proxy" {
   type = object({
     name     = string
@@ -229,4 +243,43 @@ variable "firewall_ssh_sources" {
   type        = list(string)
   default     = []
   description = "More IPv4 addresses or networks allowed to connect to the data stores VM over SSH: where Terraform may run from (a CI runner's range) when that is outside the node's network."
+}
+
+variable "backup" {
+  type = object({
+    schedule         = string
+    retention        = optional(number, 7)
+    destination_path = string
+    destination_host = optional(string)
+    destination_port = optional(number, 22)
+    destination_user = optional(string, "root")
+    # The destination's public host key (`ssh-ed25519 AAAA...`), pinned.
+    destination_host_key = optional(string)
+  })
+  default     = null
+  description = "Scheduled backups of the data stores (hipchatdc_backup): Postgres, Redis, the NFS share and the three VMs' configuration files, on the data stores VM's own destination_path (ideally a disk of its own) or, better, on destination_host over SSH (with backup_destination_private_key). null (the default) makes no backup."
+
+  validation {
+    condition     = var.backup == null ? true : can(regex("^(@(hourly|daily|weekly|monthly|yearly)|[^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+)$", var.backup.schedule))
+    error_message = "backup.schedule: cron's five fields (\"30 2 * * *\" is 02:30 daily) or @hourly, @daily, @weekly, @monthly, @yearly. The provider checks each field at plan time."
+  }
+  validation {
+    condition     = var.backup == null ? true : var.backup.retention >= 1 && floor(var.backup.retention) == var.backup.retention
+    error_message = "backup.retention: how many complete backups to keep, a whole number of at least 1."
+  }
+  validation {
+    condition     = var.backup == null ? true : startswith(var.backup.destination_path, "/")
+    error_message = "backup.destination_path: an absolute path, on destination_host when it is set, else on the data stores VM."
+  }
+  validation {
+    condition     = var.backup == null ? true : (var.backup.destination_host == null) == (var.backup.destination_host_key == null)
+    error_message = "backup.destination_host and backup.destination_host_key go together: a remote destination's host key is pinned."
+  }
+}
+
+variable "backup_destination_private_key" {
+  type        = string
+  default     = null
+  sensitive   = true
+  description = "Private key (unencrypted: cron runs unattended) the data stores VM uses to reach backup.destination_host. Stored on the VM with mode 0600."
 }

@@ -27,6 +27,11 @@ fi
 ifup -a >/var/log/hipchatdc-lab-ifup.log 2>&1 || { cat /var/log/hipchatdc-lab-ifup.log >&2; exit 1; }
 install -d -m 0755 /run/sshd
 /usr/sbin/sshd
+# cron, enabled by its package on every Debian server (cron.service): hipchatdc_backup's
+# schedule is a line of /etc/cron.d. It writes /run/crond.pid.
+if [ "$GUEST_KIND" = debian ] && [ -x /usr/sbin/cron ]; then
+	/usr/sbin/cron || echo "boot: cron did not start" >&2
+fi
 if [ "$GUEST_KIND" = node ]; then
 	# The appliance's settings folder (see init.sh for where /hipchat comes from).
 	install -d -m 0755 /hipchat/config

@@ -1,0 +1,48 @@
+package backup
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseScheduleNamesTheProblem(t *testing.T) {
+	for _, ok := range []string{"30 2 * * *", "*/15 * * * *", "0 3 * * sun", "@daily", "0 */6 1-15 jan,jul *"} {
+		if _, err := ParseSchedule(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for s, want := range map[string]string{
+		"30 2 * *":              "it has 4 fields, cron takes 5",
+		"30 25 * * *":           "above maximum",
+		"@every 1h":             "@every is not a schedule cron",
+		"30 2 * * *\n* * * * *": "on one line",
+		"30 2 * * * rm -rf /":   "it has 8 fields",
+		"TZ=UTC 30 2 * * *":     "only letters",
+		"0 2 * * mnday":         "failed to parse",
+	} {
+		_, err := ParseSchedule(s)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want an error containing %q", s, err, want)
+		}
+	}
+}
+
+func TestRunDriftAfterTwoMissedRuns(t *testing.T) {
+	c := Config{Schedule: "0 * * * *"}
+	finished := time.Date(2026, 11, 30, 10, 0, 5, 0, time.UTC)
+	st := State{Status: &Status{OK: true, Finished: finished, Name: "hipchatdc-20261130T100000Z"}}
+	if d := st.RunDrift(c, finished.Add(119*time.Minute)); len(d) != 0 {
+		t.Errorf("one missed hourly run is not drift yet: %v", d)
+	}
+	if d := st.RunDrift(c, finished.Add(121*time.Minute)); len(d) != 1 || !strings.Contains(d[0], "backups have stopped") {
+		t.Errorf("two missed hourly runs: %v", d)
+	}
+	st.Status.OK, st.Status.Error = false, "destination: /backup does not exist or cannot be reached"
+	if d := st.RunDrift(c, finished); len(d) != 1 || !strings.Contains(d[0], "failed: destination: /backup does not exist") {
+		t.Errorf("failed run: %v", d)
+	}
+	if d := (State{}).RunDrift(c, finished); len(d) != 1 || !strings.Contains(d[0], "no backup has run yet") {
+		t.Errorf("never ran: %v", d)
+	}
+}

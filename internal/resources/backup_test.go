@@ -1,0 +1,264 @@
+package resources_test
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+)
+
+// backupConfig is a data-stores VM and, when backup is not "", a hipchatdc_backup of it with
+// the given extra arguments.
+func backupConfig(t *testing.T, l *lab.Lab, name, addr, backup string) string {
+	cfg := datastoreConfig(t, l, dsOpts{name: name, address: addr})
+	if backup == "" {
+		return cfg
+	}
+	return cfg + `
+resource "hipchatdc_backup" "b" {
+  host              = hipchatdc_datastore_node.data.ipv4_address
+  postgres_database = hipchatdc_datastore_node.data.postgres_database
+  nfs_export_path   = hipchatdc_datastore_node.data.nfs_export_path
+  schedule          = "0 3 * * *"
+` + backup + `
+}
+`
+}
+
+// backupDirs lists the complete backups (with SHA256SUMS) under dir on the guest, oldest first.
+func backupDirs(t *testing.T, l *lab.Lab, vm, dir string) []string {
+	out := acctest.GuestExec(t, l, vm, `cd `+dir+` && for d in hipchatdc-*; do [ -f "$d/SHA256SUMS" ] && echo "$d"; done | sort`)
+	return strings.Fields(out)
+}
+
+// checkBackupContents verifies, on the guest that holds it, the newest backup under dir as an
+// operator would before trusting it: the checksums, the dump listed and holding the row, the
+// archive holding the file, the snapshot holding the key, the configuration files, and no file
+// readable by anyone but root.
+func checkBackupContents(t *testing.T, l *lab.Lab, vm, dir string) error {
+	dirs := backupDirs(t, l, vm, dir)
+	if len(dirs) == 0 {
+		return fmt.Errorf("no complete backup under %s on %s", dir, vm)
+	}
+	b := dir + "/" + dirs[len(dirs)-1]
+	for _, c := range []struct{ cmd, want string }{
+		{`cd ` + b + ` && sha256sum -c --quiet SHA256SUMS && echo verified`, "verified"},
+		{`cd ` + b + ` && cut -c67- SHA256SUMS | grep -c -E '^(postgres\.dump|postgres-roles\.sql|redis\.rdb|nfs\.tar\.gz|config/datastore/etc/redis/redis\.conf)$'`, "5"},
+		{`pg_restore --list ` + b + `/postgres.dump | grep -c 'TABLE DATA public backup_probe'`, "1"},
+		{`pg_restore --data-only --table=backup_probe --file=- ` + b + `/postgres.dump | grep -c 'row-from-the-test'`, "1"},
+		{`grep -c 'CREATE ROLE hipchat_user' ` + b + `/postgres-roles.sql`, "1"},
+		{`tar -tzf ` + b + `/nfs.tar.gz | grep -c -x './probe/file.txt'`, "1"},
+		{`tar -xzOf ` + b + `/nfs.tar.gz ./probe/file.txt`, "file-from-the-test"},
+		{`grep -c -a 'backup-probe-key' ` + b + `/redis.rdb`, "1"},
+		{`find ` + b + ` -perm /077 | wc -l`, "0"},
+	} {
+		if got := acctest.GuestExec(t, l, vm, c.cmd); got != c.want {
+			return fmt.Errorf("%s on %s: got %q, want %q", c.cmd, vm, got, c.want)
+		}
+	}
+	return nil
+}
+
+// runBackup runs the backup program on the guest as cron does, and checks its outcome. A run
+// takes several seconds on a loaded machine: the bound is generous, nothing waits for it.
+func runBackup(t *testing.T, l *lab.Lab, vm string, wantOK bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	g, err := l.WaitGuest(ctx, vm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := g.Exec(ctx, "/etc/hipchatdc/backup/run")
+	if (err == nil) != wantOK {
+		t.Fatalf("backup run on %s: %v (want success %t): %s", vm, err, wantOK, out)
+	}
+}
+
+func TestAccBackup_localAndRemote(t *testing.T) {
+	l := acctest.Lab(t)
+	name := "tf-bk"
+	addr := acctest.LabAddress(l, false, 212)
+	dest := "/var/backups/hipchatdc"
+	on := func(cmd string) string { return acctest.GuestExec(t, l, name, cmd) }
+	local := fmt.Sprintf("  retention = 2\n  destination_path = %q", dest)
+
+	// The remote destination: another guest on the lab network, reached with a key of its own
+	// and its host key pinned.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	remote, err := l.StartGuestVM(ctx, "tf-bk-remote", lab.KindDebian)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := acctest.NewPrivateKey(t, "")
+	signer, err := ssh.ParsePrivateKey([]byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := remote.Exec(ctx, "printf '%s\\n' '"+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))+"' >>/root/.ssh/authorized_keys && mkdir -p /srv/backups"); err != nil {
+		t.Fatal(err)
+	}
+	remoteCfg := fmt.Sprintf("  retention = 2\n  destination_path = \"/srv/backups\"\n  destination_host = %q\n  destination_private_key = %q\n  destination_host_key = %q",
+		remote.Address(), key, remote.HostKey())
+	onRemote := func(cmd string) string {
+		out, err := remote.Exec(context.Background(), cmd)
+		if err != nil {
+			t.Fatalf("remote guest: %s: %v: %s", cmd, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+
+	var before []string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.Factories(),
+		CheckDestroy:             checkNoVM(t, name),
+		Steps: []resource.TestStep{
+			{Config: backupConfig(t, l, name, addr, "")},
+			{
+				// Real data through the data-stores guest: a row, a key, a file on the share.
+				PreConfig: func() {
+					on(`runuser -u postgres -- psql -X -q -d hipchat_postgres -c "CREATE TABLE backup_probe (v text); INSERT INTO backup_probe VALUES ('row-from-the-test')"`)
+					on(`REDISCLI_AUTH=redis-secret-1 redis-cli SET backup-probe-key value >/dev/null`)
+					on(`mkdir -p /srv/hipchat-nfs/probe && echo file-from-the-test >/srv/hipchat-nfs/probe/file.txt && mkdir -p ` + dest)
+				},
+				Config: backupConfig(t, l, name, addr, local),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("hipchatdc_backup.b", "last_backup_ok", "true"),
+					resource.TestCheckResourceAttr("hipchatdc_backup.b", "last_backup_error", ""),
+					resource.TestCheckResourceAttr("hipchatdc_backup.b", "drift.#", "0"),
+					resource.TestMatchResourceAttr("hipchatdc_backup.b", "last_backup", regexp.MustCompile(`^hipchatdc-\d{8}T\d{6}Z$`)),
+					func(s *terraform.State) error {
+						if got := on(`grep -c '^0 3 \* \* \* root /etc/hipchatdc/backup/run' /etc/cron.d/hipchatdc-backup`); got != "1" {
+							return fmt.Errorf("cron line: %s", got)
+						}
+						if got := on(`kill -0 "$(cat /run/crond.pid)" && echo running`); got != "running" {
+							return fmt.Errorf("cron: %s", got)
+						}
+						if got, want := s.RootModule().Resources["hipchatdc_backup.b"].Primary.Attributes["last_backup"], backupDirs(t, l, name, dest); len(want) != 1 || got != want[0] {
+							return fmt.Errorf("last_backup = %q, the destination has %v", got, want)
+						}
+						return checkBackupContents(t, l, name, dest)
+					},
+				),
+			},
+			{
+				// Two more runs, as cron starts them: retention keeps the newest two.
+				PreConfig: func() {
+					before = backupDirs(t, l, name, dest)
+					runBackup(t, l, name, true)
+					runBackup(t, l, name, true)
+				},
+				Config: backupConfig(t, l, name, addr, local),
+				Check: func(*terraform.State) error {
+					after := backupDirs(t, l, name, dest)
+					if len(after) != 2 || len(before) != 1 || after[0] <= before[0] {
+						return fmt.Errorf("retention 2: before the runs %v, after %v", before, after)
+					}
+					return nil
+				},
+			},
+			{
+				// The destination goes away (its disk unmounted): the next scheduled run fails,
+				// the plan shows it as drift with the reason, and the apply runs a backup, which
+				// fails naming the attribute and the reason.
+				PreConfig: func() {
+					before = backupDirs(t, l, name, dest)
+					on(`mv ` + dest + ` ` + dest + `.away`)
+					runBackup(t, l, name, false)
+				},
+				Config: backupConfig(t, l, name, addr, local),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_backup.b", plancheck.ResourceActionUpdate),
+					driftContains{"hipchatdc_backup.b", "failed: destination: " + dest + " does not exist or cannot be reached"},
+				}},
+				ExpectError: regexp.MustCompile(`(?s)Backup failed.*destination_path.*` + acctest.Wrapped("failed: destination: "+dest+" does not exist or cannot be reached")),
+			},
+			{
+				// Nothing was lost: the failed runs deleted no backup. The disk is back, and
+				// the next apply makes a backup again.
+				PreConfig: func() {
+					on(`mv ` + dest + `.away ` + dest)
+					if after := backupDirs(t, l, name, dest); strings.Join(after, " ") != strings.Join(before, " ") {
+						t.Errorf("backups before the failed runs %v, after %v", before, after)
+					}
+				},
+				Config: backupConfig(t, l, name, addr, local),
+				Check:  resource.TestCheckResourceAttr("hipchatdc_backup.b", "last_backup_ok", "true"),
+			},
+			{
+				// To another host over SSH with a pinned host key.
+				Config: backupConfig(t, l, name, addr, remoteCfg),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("hipchatdc_backup.b", "last_backup_ok", "true"),
+					resource.TestCheckResourceAttr("hipchatdc_backup.b", "drift.#", "0"),
+					func(*terraform.State) error {
+						if got := on(`stat -c %a /etc/hipchatdc/backup/id_destination`); got != "600" {
+							return fmt.Errorf("the destination key's mode is %s", got)
+						}
+						if got := onRemote(`cd /srv/backups/hipchatdc-* && sha256sum -c --quiet SHA256SUMS && pg_restore --list postgres.dump | grep -c 'TABLE DATA public backup_probe'`); got != "1" {
+							return fmt.Errorf("remote backup: %q", got)
+						}
+						return nil
+					},
+				),
+			},
+		},
+	})
+}
+
+func TestAccBackup_badInput(t *testing.T) {
+	l := acctest.Lab(t)
+	cfg := func(extra string) string {
+		return acctest.ProviderConfigFor(l) + `
+resource "hipchatdc_backup" "b" {
+  host              = "192.0.2.10"
+  postgres_database = "hipchat_postgres"
+  destination_path  = "/var/backups/hipchatdc"
+` + extra + `
+}
+`
+	}
+	for _, c := range []struct{ extra, want string }{
+		{`  schedule = "0 3 * *"`, `(?s)Invalid schedule.*schedule = "0 3 \* \*".*` + acctest.Wrapped(`schedule = "0 3 * *": it has 4 fields, cron takes 5`)},
+		{`  schedule = "0 25 * * *"`, `(?s)Invalid schedule.*` + acctest.Wrapped(`schedule = "0 25 * * *": end of range (25) above maximum (23)`)},
+		{"  schedule = \"@daily\"\n  destination_host = \"backup.example.com\"", `(?s)Missing destination_private_key.*` + acctest.Wrapped(`a remote destination needs destination_private_key`)},
+	} {
+		resource.Test(t, resource.TestCase{
+			ProtoV6ProviderFactories: acctest.Factories(),
+			Steps:                    []resource.TestStep{{Config: cfg(c.extra), PlanOnly: true, ExpectError: regexp.MustCompile(c.want)}},
+		})
+	}
+}
+
+// driftContains checks that the refreshed state the plan starts from has a drift entry
+// containing text.
+type driftContains struct{ address, text string }
+
+func (d driftContains) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+	for _, rc := range req.Plan.ResourceChanges {
+		if rc.Address != d.address {
+			continue
+		}
+		before, _ := rc.Change.Before.(map[string]any)
+		drift, _ := before["drift"].([]any)
+		for _, e := range drift {
+			if s, _ := e.(string); strings.Contains(s, d.text) {
+				return
+			}
+		}
+		resp.Error = fmt.Errorf("%s: drift before the change is %v; want an entry containing %q", d.address, drift, d.text)
+		return
+	}
+	resp.Error = fmt.Errorf("%s is not in the plan", d.address)
+}
