@@ -115,9 +115,15 @@ func healthSchema() schema.Schema {
 			Validators:          []validator.String{matches(hostOrAddress, "must be an IP address or a DNS name")},
 		}
 	}
-	computed := func(doc string) schema.Attribute { return schema.StringAttribute{Computed: true, MarkdownDescription: doc} }
-	num := func(doc string) schema.Attribute { return schema.Int64Attribute{Computed: true, MarkdownDescription: doc} }
-	pct := func(doc string) schema.Attribute { return schema.Float64Attribute{Computed: true, MarkdownDescription: doc} }
+	computed := func(doc string) schema.Attribute {
+		return schema.StringAttribute{Computed: true, MarkdownDescription: doc}
+	}
+	num := func(doc string) schema.Attribute {
+		return schema.Int64Attribute{Computed: true, MarkdownDescription: doc}
+	}
+	pct := func(doc string) schema.Attribute {
+		return schema.Float64Attribute{Computed: true, MarkdownDescription: doc}
+	}
 	attrs := map[string]schema.Attribute{
 		"node_address":        address("the Hipchat node (`hipchatdc_node`'s `ipv4_address`)"),
 		"data_stores_address": address("the data stores VM (`hipchatdc_datastore_node`'s `ipv4_address`)"),
