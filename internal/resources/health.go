@@ -62,6 +62,7 @@ type healthModel struct {
 	PostgresFreePercent    types.Float64 `tfsdk:"postgres_free_percent"`
 	ClockOffsets           types.Map     `tfsdk:"clock_offsets"`
 	MaxClockOffset         types.Float64 `tfsdk:"max_clock_offset"`
+	LastBackupStatus       types.String  `tfsdk:"last_backup_status"`
 	LastBackupFinished     types.String  `tfsdk:"last_backup_finished"`
 	LastBackupAge          types.Int64   `tfsdk:"last_backup_age"`
 	LastBackupOK           types.Bool    `tfsdk:"last_backup_ok"`
@@ -121,7 +122,7 @@ func healthSchema() schema.Schema {
 	num := func(doc string) schema.Attribute {
 		return schema.Int64Attribute{Computed: true, MarkdownDescription: doc}
 	}
-	pct := func(doc string) schema.Attribute {
+	real := func(doc string) schema.Attribute {
 		return schema.Float64Attribute{Computed: true, MarkdownDescription: doc}
 	}
 	attrs := map[string]schema.Attribute{
@@ -164,18 +165,20 @@ func healthSchema() schema.Schema {
 		"certificate_fingerprint": computed("SHA-256 fingerprint of that certificate, as `hipchatdc_reverse_proxy`'s `certificate_fingerprint` (equal when the proxy serves the configured one)."),
 		"nfs_size_bytes":          num("Size of the file system holding `nfs_export_path` on the data stores VM, in bytes."),
 		"nfs_free_bytes":          num("Bytes still free on it for a non-root writer (what `df` shows as available)."),
-		"nfs_free_percent":        pct("`nfs_free_bytes` as a percentage of `nfs_size_bytes`."),
+		"nfs_free_percent":        real("`nfs_free_bytes` as a percentage of `nfs_size_bytes`."),
 		"postgres_data_directory": computed("The Postgres cluster's data directory on the data stores VM (from `pg_lsclusters`)."),
 		"postgres_size_bytes":     num("Size of the file system holding the Postgres data directory, in bytes."),
 		"postgres_free_bytes":     num("Bytes still free on it for the postgres user (what `df` shows as available)."),
-		"postgres_free_percent":   pct("`postgres_free_bytes` as a percentage of `postgres_size_bytes`."),
+		"postgres_free_percent":   real("`postgres_free_bytes` as a percentage of `postgres_size_bytes`."),
 		"clock_offsets": schema.MapAttribute{
 			ElementType: types.Float64Type, Computed: true,
 			MarkdownDescription: "Each VM's clock offset from its NTP servers in seconds, by VM (`node`, `data_stores`, `proxy`): the guest's clock minus NTP time, positive when the guest is ahead " +
 				"(as chronyc says \"fast of NTP time\"). Measured from the guest with an SNTP query to each NTP server it is configured with, keeping the answer with the shortest round trip; " +
 				"exact to within half that round trip. A VM whose servers did not answer is left out (see `problems`).",
 		},
-		"max_clock_offset":     pct("The largest absolute value in `clock_offsets`, in seconds; null when no VM could be measured."),
+		"max_clock_offset": real("The largest absolute value in `clock_offsets`, in seconds; null when no VM could be measured."),
+		"last_backup_status": computed("The last backup run on the data stores VM: `ok`, `failed`, or `never` when no backup has run there (no `" + health.BackupStatusFile + "`). " +
+			"Null when it could not be read (see `problems`)."),
 		"last_backup_finished": computed("When the last backup run on the data stores VM ended (RFC 3339), from `" + health.BackupStatusFile + "`. Null when no backup has ever run there."),
 		"last_backup_age":      num("Seconds since the last backup run ended. Null when no backup has ever run."),
 		"last_backup_ok":       schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the last backup run succeeded. Null when no backup has ever run."},
@@ -470,6 +473,16 @@ func (m *healthModel) fill(now time.Time, node nodeHealth, data dataStoresHealth
 	b := ds.Backup
 	m.LastBackupFinished, m.LastBackupAge, m.LastBackupOK = types.StringNull(), types.Int64Null(), types.BoolNull()
 	m.LastBackupError, m.LastBackupName, m.LastBackupBytes = types.StringNull(), types.StringNull(), types.Int64Null()
+	m.LastBackupStatus = types.StringNull()
+	switch {
+	case data.read == nil || ds.BackupError != "":
+	case !b.Present:
+		m.LastBackupStatus = types.StringValue("never")
+	case b.OK:
+		m.LastBackupStatus = types.StringValue("ok")
+	default:
+		m.LastBackupStatus = types.StringValue("failed")
+	}
 	if b.Present && !b.Finished.IsZero() {
 		m.LastBackupFinished = types.StringValue(b.Finished.UTC().Format(time.RFC3339))
 		m.LastBackupAge = types.Int64Value(int64(now.Sub(b.Finished) / time.Second))
