@@ -38,7 +38,7 @@ func TestHealthFill(t *testing.T) {
 	off := -90 * time.Second
 	node := nodeHealth{clockHealth: clockHealth{offset: &off}, selfCheck: &hipchat.SelfCheckResult{Passed: false, Output: "nfs: FAILED: No space left on device"}}
 	data := dataStoresHealth{clockHealth: clockHealth{problems: []string{"the data stores VM (10.0.0.5): cannot connect over SSH: connection refused"}}}
-	small := time.Duration(3 * time.Millisecond)
+	small := 3 * time.Millisecond
 	proxy := clockHealth{offset: &small}
 	cert := certHealth{notAfter: now.Add(10*24*time.Hour + time.Hour), fingerprint: "AA:BB"}
 	var m healthModel

@@ -29,8 +29,9 @@ func SelfCheck(ctx context.Context, r guest.Runner, c Commands) (SelfCheckResult
 	secrets := append(st.DataStores.secrets(), st.Site.secrets()...)
 	out, err := r.RunChange(ctx, "# hipchat datacenter self-check (health)\n{\n"+c.SelfCheck+"\n} 2>&1\n", nil)
 	res := SelfCheckResult{Passed: err == nil, Output: redact(strings.TrimSpace(string(out)), secrets)}
+	// A command that ran to its end has an exit status; one that did not has -1.
 	var ce *guest.CommandError
-	if err != nil && !(errors.As(err, &ce) && ce.ExitStatus > 0) {
+	if ran := errors.As(err, &ce) && ce.ExitStatus > 0; err != nil && !ran {
 		return res, errors.New(redact(err.Error(), secrets))
 	}
 	return res, nil
