@@ -218,8 +218,9 @@ check "separate_hosts_without_cluster" {
 # stores node"). A check block only warns, and its data source is scoped to it: a VM that cannot
 # be reached, or a read that fails altogether, is a warning in the plan, never a failed run. The
 # data source reads the VMs' attributes, not the variables: while a VM has changes pending (on
-# the first plan, when nothing exists yet) Terraform defers the read to the apply, after the
-# VMs are in place, instead of reading VMs that are not there.
+# the first plan, when nothing exists yet, or when its refresh found drift, such as a guest that
+# does not answer) Terraform defers the read to the apply, after the VMs are in place, instead of
+# reading VMs that are not there.
 check "health" {
   data "hipchatdc_health" "this" {
     node_address        = hipchatdc_node.app.ipv4_address
