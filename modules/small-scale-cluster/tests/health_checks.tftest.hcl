@@ -346,3 +346,26 @@ run "backup_check_off" {
     }
   }
 }
+
+run "all_checks_off" {
+  command = apply
+  # health_checks = false passes the block whatever was read.
+  variables {
+    health_checks = false
+  }
+  override_data {
+    target = data.hipchatdc_health.this
+    values = {
+      problems              = ["the Hipchat node (10.0.0.4): cannot connect over SSH: connection refused"]
+      self_check_passed     = false
+      self_check_output     = "nfs: FAILED"
+      certificate_days_left = -1
+      nfs_free_percent      = 0
+      postgres_free_percent = 0
+      max_clock_offset      = 300
+      clock_offsets         = { data_stores = 300 }
+      last_backup_status    = "failed"
+      last_backup_age       = 999999
+    }
+  }
+}
