@@ -212,8 +212,8 @@ redis_password    = "tftest-redis-secret"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "9 passed, 0 failed") {
-		t.Errorf("terraform test did not pass all nine runs:\n%s", out)
+	if !strings.Contains(out, "26 passed, 0 failed") {
+		t.Errorf("terraform test did not pass all 26 runs:\n%s", out)
 	}
 	if n := acctest.VMCount(t, "tftest-"); n != 0 {
 		t.Errorf("terraform test left %d VMs behind", n)

@@ -62,7 +62,8 @@
 //
 // Each lab owns a /24 pair in 10.213.0.0/16 (an "unreachable" route for the whole range keeps
 // lab traffic off the host's real interfaces). The public bridge carries the host's address
-// (.1) and the guests' default gateway; the host reaches its guests directly. With
+// (.1) and the guests' default gateway; the host reaches its guests directly. The host answers
+// NTP (SNTP, UDP 123) on that address with its own clock (ntp.go; SetNTPOffset skews it). With
 // Options.PrivateNetwork a second bridge without host address carries the guests whose VM NIC
 // is on the DVS portgroup (VSphereInfo.PrivateNetwork) or whose NetworksKey says "private";
 // the host reaches them only through the jump host guest ("jumphost", on both bridges).
@@ -177,6 +178,7 @@ type Lab struct {
 	knownHF        string
 	sshCfg         string
 	jump           *Guest
+	ntp            *ntpServer
 	bootScript     string
 	shutdownScript string
 	bareDpkgStatus []byte
@@ -294,6 +296,10 @@ func Start(ctx context.Context, o Options) (l *Lab, err error) {
 	if err = l.addBridge(l.public); err != nil {
 		return l, err
 	}
+	if l.ntp, err = startNTP(l.public.hostIP); err != nil {
+		return l, fmt.Errorf("lab NTP server on %s:%d: %w", l.public.hostIP, ntpPort, err)
+	}
+	l.cleanup = append(l.cleanup, l.ntp.close)
 	if l.private {
 		l.privNet = &bridge{name: l.slot.prefix() + "prv", subnet: l.slot.privateSubnet(), network: l.vc.info.PrivateNetwork}
 		if err = l.addBridge(l.privNet); err != nil {

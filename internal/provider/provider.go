@@ -1,5 +1,5 @@
 // Package provider is the hipchatdc provider: its configuration schema, the vSphere session it
-// shares with every resource of a run, and the registry of resources.
+// shares with every resource and data source of a run, and their registry.
 package provider
 
 import (
@@ -185,7 +185,9 @@ func (p *hipchatdcProvider) Resources(context.Context) []func() resource.Resourc
 	return resources.All()
 }
 
-func (p *hipchatdcProvider) DataSources(context.Context) []func() datasource.DataSource { return nil }
+func (p *hipchatdcProvider) DataSources(context.Context) []func() datasource.DataSource {
+	return resources.AllDataSources()
+}
 
 func stringOr(v types.String, fallback string) string {
 	if v.IsNull() || v.IsUnknown() {

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	dschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	pschema "github.com/hashicorp/terraform-plugin-framework/provider/schema"
 )
 
@@ -81,6 +82,22 @@ func connectionAttributes() map[string]schema.Attribute {
 			attrs[a.name] = schema.Int64Attribute{Optional: true, MarkdownDescription: a.doc, Validators: portValidators}
 		case "bool":
 			attrs[a.name] = schema.BoolAttribute{Optional: true, MarkdownDescription: a.doc}
+		}
+	}
+	return attrs
+}
+
+// dataSourceConnectionAttributes is the schema of a data source's `ssh` block.
+func dataSourceConnectionAttributes() map[string]dschema.Attribute {
+	attrs := map[string]dschema.Attribute{}
+	for _, a := range connectionDoc {
+		switch a.kind {
+		case "string":
+			attrs[a.name] = dschema.StringAttribute{Optional: true, Sensitive: a.sensitive, MarkdownDescription: a.doc}
+		case "int":
+			attrs[a.name] = dschema.Int64Attribute{Optional: true, MarkdownDescription: a.doc, Validators: portValidators}
+		case "bool":
+			attrs[a.name] = dschema.BoolAttribute{Optional: true, MarkdownDescription: a.doc}
 		}
 	}
 	return attrs

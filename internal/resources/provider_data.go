@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 
@@ -39,6 +40,11 @@ func All() []func() resource.Resource {
 		NewLibraryItemResource,
 		NewBackupResource,
 	}
+}
+
+// AllDataSources lists the data sources of the provider.
+func AllDataSources() []func() datasource.DataSource {
+	return []func() datasource.DataSource{NewHealthDataSource}
 }
 
 // configureData is the shared body of the resources' Configure.

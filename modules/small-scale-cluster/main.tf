@@ -287,3 +287,63 @@ resource "hipchatdc_backup" "data" {
     }
   }
 }
+
+# The deployment's health at every plan (issue 14; the guide: "make sure that you have good
+# monitoring set up to alert you if there are problems ... and take frequent backups of the data
+# stores node"). A check block only warns, and its data source is scoped to it: a VM that cannot
+# be reached, or a read that fails altogether, is a warning in the plan, never a failed run. The
+# data source reads the VMs' attributes, not the variables: while a VM has changes pending (on
+# the first plan, when nothing exists yet, or when its refresh found drift, such as a guest that
+# does not answer) Terraform defers the read to the apply, after the VMs are in place, instead of
+# reading VMs that are not there.
+check "health" {
+  data "hipchatdc_health" "this" {
+    node_address        = hipchatdc_node.app.ipv4_address
+    data_stores_address = hipchatdc_datastore_node.data.ipv4_address
+    proxy_address       = hipchatdc_reverse_proxy.edge.ipv4_address
+    public_hostname     = var.public_hostname
+    nfs_export_path     = hipchatdc_datastore_node.data.nfs_export_path
+  }
+
+  # Each condition starts with var.health_checks: false makes it known (true) in a plan whose
+  # read is deferred, where it would otherwise be "known after apply" (an error in a plan run of
+  # terraform test).
+  # What could not be read is a warning of its own; the asserts below pass over its null values.
+  assert {
+    condition     = !var.health_checks ? true : (length(data.hipchatdc_health.this.problems) == 0)
+    error_message = "Part of the deployment's health could not be read: ${join("; ", data.hipchatdc_health.this.problems)}."
+  }
+
+  assert {
+    condition     = !var.health_checks ? true : (!var.require_self_check || data.hipchatdc_health.this.self_check_passed != false)
+    error_message = "The Hipchat node's self-check fails (it cannot use its data stores): ${replace(coalesce(data.hipchatdc_health.this.self_check_output, "-"), "\n", "; ")}."
+  }
+
+  assert {
+    condition     = !var.health_checks ? true : (var.min_certificate_days == null || data.hipchatdc_health.this.certificate_days_left == null ? true : data.hipchatdc_health.this.certificate_days_left >= var.min_certificate_days)
+    error_message = "The certificate the proxy serves for ${var.public_hostname} expires in ${coalesce(data.hipchatdc_health.this.certificate_days_left, -1)} days (${coalesce(data.hipchatdc_health.this.certificate_not_after, "-")}), fewer than var.min_certificate_days = ${coalesce(var.min_certificate_days, 0)}: renew it and set the new one in certificate_pem and private_key_pem."
+  }
+
+  assert {
+    condition     = !var.health_checks ? true : (var.min_free_percent == null || data.hipchatdc_health.this.nfs_free_percent == null ? true : data.hipchatdc_health.this.nfs_free_percent >= var.min_free_percent)
+    error_message = "The NFS volume of the data stores VM (${hipchatdc_datastore_node.data.nfs_export_path}) has ${coalesce(data.hipchatdc_health.this.nfs_free_bytes, -1)} bytes free of ${coalesce(data.hipchatdc_health.this.nfs_size_bytes, -1)} (${format("%.2f", coalesce(data.hipchatdc_health.this.nfs_free_percent, -1))}%), under var.min_free_percent = ${coalesce(var.min_free_percent, 0)}%: Hipchat keeps its files there; grow the disk (data_stores.nfs_disk_size) or remove files."
+  }
+
+  assert {
+    condition     = !var.health_checks ? true : (var.min_free_percent == null || data.hipchatdc_health.this.postgres_free_percent == null ? true : data.hipchatdc_health.this.postgres_free_percent >= var.min_free_percent)
+    error_message = "The Postgres data directory of the data stores VM (${coalesce(data.hipchatdc_health.this.postgres_data_directory, "-")}) has ${coalesce(data.hipchatdc_health.this.postgres_free_bytes, -1)} bytes free of ${coalesce(data.hipchatdc_health.this.postgres_size_bytes, -1)} (${format("%.2f", coalesce(data.hipchatdc_health.this.postgres_free_percent, -1))}%), under var.min_free_percent = ${coalesce(var.min_free_percent, 0)}%: grow the VM's disk (data_stores.disk_size) before Postgres stops writing."
+  }
+
+  assert {
+    condition     = !var.health_checks ? true : (var.max_clock_offset == null || data.hipchatdc_health.this.max_clock_offset == null ? true : data.hipchatdc_health.this.max_clock_offset <= var.max_clock_offset)
+    error_message = "A VM's clock is off from its NTP servers by more than var.max_clock_offset = ${coalesce(var.max_clock_offset, 0)} s (seconds the guest is ahead, by VM: ${join(", ", [for vm, s in data.hipchatdc_health.this.clock_offsets : "${vm} ${format("%+.3f", s)}"])}): the guide has every VM keep its time with NTP (port 123); check that the VM reaches its ntp_servers."
+  }
+
+  # last_backup_status is null when the data stores VM could not be read: the first assert says so.
+  # Conditionals, not && and ||: Terraform evaluates both sides of those, and a comparison with
+  # null fails the whole check.
+  assert {
+    condition     = !var.health_checks ? true : (var.max_backup_age_hours == null || data.hipchatdc_health.this.last_backup_status == null ? true : (data.hipchatdc_health.this.last_backup_status == "ok" ? data.hipchatdc_health.this.last_backup_age <= var.max_backup_age_hours * 3600 : false))
+    error_message = data.hipchatdc_health.this.last_backup_status == "never" ? "No backup has ever run on the data stores VM: the guide asks for \"frequent backups of the data stores node\", and losing that VM loses every message and file. Declare a hipchatdc_backup, or set var.max_backup_age_hours = null to stop this warning." : (data.hipchatdc_health.this.last_backup_status == "ok" ? "The last backup of the data stores VM (${coalesce(data.hipchatdc_health.this.last_backup_name, "-")}) finished ${format("%.1f", coalesce(data.hipchatdc_health.this.last_backup_age, 0) / 3600)} hours ago (${data.hipchatdc_health.this.last_backup_finished}), more than var.max_backup_age_hours = ${coalesce(var.max_backup_age_hours, 0)}: backups have stopped." : "The last backup of the data stores VM (${coalesce(data.hipchatdc_health.this.last_backup_name, "-")}, ${coalesce(data.hipchatdc_health.this.last_backup_finished, "-")}) failed: ${coalesce(data.hipchatdc_health.this.last_backup_error, "no reason recorded")}.")
+  }
+}

@@ -283,3 +283,41 @@ variable "backup_destination_private_key" {
   sensitive   = true
   description = "Private key (unencrypted: cron runs unattended) the data stores VM uses to reach backup.destination_host. Stored on the VM with mode 0600."
 }
+
+# Health checks: thresholds of the `health` check block, which warns in every plan when one is
+# crossed (a warning never fails the run). null turns a check off.
+variable "health_checks" {
+  type        = bool
+  default     = true
+  description = "Evaluate the `health` check block. false passes all of it without looking at what hipchatdc_health read (Terraform has no way to leave out a check block's data source: it is still read): for `terraform test` runs with `command = plan`, which count a check that can only be evaluated in the apply as an error."
+}
+
+variable "require_self_check" {
+  type        = bool
+  default     = true
+  description = "Warn when the Hipchat node's self-check fails (it cannot reach or use Postgres, Redis or the NFS share)."
+}
+
+variable "min_certificate_days" {
+  type        = number
+  default     = 30
+  description = "Warn when the certificate the proxy serves expires in fewer days than this (the provider's plan-time check of certificate_pem warns at 30 days too). null: no check."
+}
+
+variable "min_free_percent" {
+  type        = number
+  default     = 10
+  description = "Warn when the NFS volume or the file system of Postgres' data directory on the data stores VM has less free space than this percentage. null: no check."
+}
+
+variable "max_clock_offset" {
+  type        = number
+  default     = 1
+  description = "Warn when a VM's clock is off from its NTP servers by more seconds than this. A VM whose NTP client works stays within milliseconds; the guide has every VM keep its time with NTP. null: no check."
+}
+
+variable "max_backup_age_hours" {
+  type        = number
+  default     = 48
+  description = "Warn when no backup of the data stores VM has run, the last one failed, or it finished more hours ago than this (48: two intervals of a daily schedule). null: no check, for deployments backed up some other way."
+}

@@ -4,7 +4,23 @@
 # record given by override_resource. The variables come from the same -var-file as
 # small_scale.tftest.hcl.
 
-mock_provider "hipchatdc" {}
+mock_provider "hipchatdc" {
+  # A healthy deployment (see health_checks.tftest.hcl), so that only the checks a run is about
+  # can fail.
+  mock_data "hipchatdc_health" {
+    defaults = {
+      problems              = []
+      self_check_passed     = true
+      certificate_days_left = 365
+      nfs_free_percent      = 80
+      postgres_free_percent = 80
+      max_clock_offset      = 0.002
+      clock_offsets         = { node = 0.002, data_stores = -0.001, proxy = 0.001 }
+      last_backup_status    = "ok"
+      last_backup_age       = 3600
+    }
+  }
+}
 
 # In a file of its own: a mocked provider never replaces a resource, so a run after
 # separate_hosts_shared's could not give the data stores VM another host.
