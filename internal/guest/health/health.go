@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/backup"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest/postgres"
 )
 
 // BackupStatusFile is where the backup program records its last run (see the package doc).
-const BackupStatusFile = "/var/lib/hipchatdc/backup/last.json"
+const BackupStatusFile = backup.StatusFile
 
 // Runner runs read-only scripts on a guest (a *guest.Conn).
 type Runner interface {
@@ -129,33 +130,17 @@ func parseSpace(path, s string) (Space, error) {
 	return Space{}, fmt.Errorf("%s", oneLine(s))
 }
 
-// backupStatus is BackupStatusFile's content (the contract between the backup program and its
-// readers).
-type backupStatus struct {
-	Started     string `json:"started"`
-	Finished    string `json:"finished"`
-	OK          bool   `json:"ok"`
-	Error       string `json:"error"`
-	Name        string `json:"name"`
-	Bytes       int64  `json:"bytes"`
-	Destination string `json:"destination"`
-}
-
 func parseBackup(s string) (Backup, string) {
 	head, body, _ := strings.Cut(s, "\n")
 	if strings.TrimSpace(head) != "present" {
 		return Backup{}, ""
 	}
-	var st backupStatus
+	var st backup.Status
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		return Backup{Present: true}, fmt.Sprintf("%s is not the backup program's status: %v", backupFile, err)
 	}
-	b := Backup{Present: true, OK: st.OK, Error: st.Error, Name: st.Name, Bytes: st.Bytes, Destination: st.Destination}
-	var err error
-	if b.Finished, err = time.Parse(time.RFC3339, st.Finished); err != nil {
-		return b, fmt.Sprintf("%s: finished %q is not an RFC 3339 time", backupFile, st.Finished)
-	}
-	b.Started, _ = time.Parse(time.RFC3339, st.Started)
+	b := Backup{Present: true, OK: st.OK, Error: st.Error, Name: st.Name, Bytes: st.Bytes, Destination: st.Destination,
+		Started: st.Started, Finished: st.Finished}
 	return b, ""
 }
 
