@@ -31,10 +31,12 @@ func (c *Conn) RunChange(ctx context.Context, script string, stdin io.Reader) ([
 }
 
 func (c *Conn) run(ctx context.Context, desc, script string, stdin io.Reader, change bool) ([]byte, error) {
-	if change {
-		counters.changeCommands.Add(1)
-	} else {
-		counters.readCommands.Add(1)
+	for _, t := range c.tallies {
+		if change {
+			t.changeCommands.Add(1)
+		} else {
+			t.readCommands.Add(1)
+		}
 	}
 	tflog.Debug(ctx, "guest: running command", map[string]any{"host": c.Host(), "command": desc, "changes": change})
 
