@@ -134,15 +134,22 @@ provider "hipchatdc" {%s
 `, alias, e.Server, e.User, e.Password, e.CAFile, s.PrivateKeyFile, s.KnownHostsFile)
 }
 
-var ovas sync.Map // kind → path
+// ovas are the OVAs made so far, by kind and capacity. The lock is held while one is written,
+// so that a test running in parallel never reads a file another is still writing.
+var ovas = struct {
+	sync.Mutex
+	paths map[string]string
+}{paths: map[string]string{}}
 
 // OVA returns the path of a small test OVA whose VM the lab boots as a guest of the given kind
 // (lab.KindNode, lab.KindDebian, ...). Its disk declares capacityGiB. Generated once per binary.
 func OVA(t testing.TB, kind string, capacityGiB int) string {
 	t.Helper()
 	key := fmt.Sprintf("%s-%d", kind, capacityGiB)
-	if p, ok := ovas.Load(key); ok {
-		return p.(string)
+	ovas.Lock()
+	defer ovas.Unlock()
+	if p, ok := ovas.paths[key]; ok {
+		return p
 	}
 	dir := filepath.Join(Lab(t).Dir(), "ovas")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -157,7 +164,7 @@ func OVA(t testing.TB, kind string, capacityGiB int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ovas.Store(key, p)
+	ovas.paths[key] = p
 	return p
 }
 
@@ -168,8 +175,10 @@ func OVA(t testing.TB, kind string, capacityGiB int) string {
 func ReleaseOVA(t testing.TB, release string, failSelfCheck bool) string {
 	t.Helper()
 	key := fmt.Sprintf("node-release-%s-%v", release, failSelfCheck)
-	if p, ok := ovas.Load(key); ok {
-		return p.(string)
+	ovas.Lock()
+	defer ovas.Unlock()
+	if p, ok := ovas.paths[key]; ok {
+		return p
 	}
 	dir := filepath.Join(Lab(t).Dir(), "ovas")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -189,7 +198,7 @@ func ReleaseOVA(t testing.TB, release string, failSelfCheck bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ovas.Store(key, p)
+	ovas.paths[key] = p
 	return p
 }
 

@@ -17,10 +17,12 @@ import (
 )
 
 // GuestExec runs a command inside the guest of a VM, as an operator at its console would, and
-// returns its trimmed output. It fails the test when the guest or the command fails.
+// returns its trimmed output. It fails the test when the guest or the command fails, or takes
+// longer than 2 minutes (a bound for a hung guest, not a speed goal: guests answer slower while
+// tests run in parallel on a busy machine).
 func GuestExec(t testing.TB, l *lab.Lab, vmName, cmd string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	g, err := l.WaitGuest(ctx, vmName)
 	if err != nil {
@@ -34,8 +36,16 @@ func GuestExec(t testing.TB, l *lab.Lab, vmName, cmd string) string {
 }
 
 // LabAddress returns host number n of the lab's public (or private) subnet, for static
-// addresses in tests; the lab hands out addresses from .10 upwards, so use high numbers.
-func LabAddress(l *lab.Lab, private bool, n int) string {
+// addresses in tests; the lab hands out addresses from .10 upwards, so use high numbers. The
+// number is t's own: tests run in parallel, and LabAddress fails a test that takes a number
+// another test of the binary took (see "Lab tests in parallel" in parallel.go).
+func LabAddress(t testing.TB, l *lab.Lab, private bool, n int) string {
+	t.Helper()
+	claimAddress(t, l, private, n)
+	return hostAddress(l, private, n)
+}
+
+func hostAddress(l *lab.Lab, private bool, n int) string {
 	p := l.PublicSubnet()
 	if private {
 		p = l.PrivateSubnet()
@@ -46,7 +56,7 @@ func LabAddress(l *lab.Lab, private bool, n int) string {
 }
 
 // Gateway is the lab network's gateway (its first address).
-func Gateway(l *lab.Lab, private bool) string { return LabAddress(l, private, 1) }
+func Gateway(l *lab.Lab, private bool) string { return hostAddress(l, private, 1) }
 
 // NewPrivateKey makes an ed25519 private key in OpenSSH PEM form, encrypted when passphrase is
 // set, that no guest trusts.

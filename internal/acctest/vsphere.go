@@ -3,6 +3,7 @@ package acctest
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/url"
 	"testing"
 
@@ -330,24 +331,44 @@ func WithLibrary(t testing.TB, f func(ctx context.Context, m *library.Manager)) 
 	f(ctx, library.NewManager(rc))
 }
 
-// Libraries lists the lab's content libraries by name, each with the names of its items.
+// Libraries lists the lab's content libraries by name, each with the names of its items. A
+// library or item that a test running in parallel deletes while the list is read is left out,
+// as if the list had been read a moment later.
 func Libraries(t testing.TB) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	WithLibrary(t, func(ctx context.Context, m *library.Manager) {
-		libs, err := m.GetLibraries(ctx)
+		ids, err := m.ListLibraries(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, l := range libs {
-			items, err := m.GetLibraryItems(ctx, l.ID)
+		for _, id := range ids {
+			l, err := m.GetLibraryByID(ctx, id)
+			if rest.IsStatusError(err, http.StatusNotFound) {
+				continue
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			out[l.Name] = []string{}
-			for _, it := range items {
-				out[l.Name] = append(out[l.Name], it.Name)
+			items, err := m.ListLibraryItems(ctx, id)
+			if rest.IsStatusError(err, http.StatusNotFound) {
+				continue
 			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := []string{}
+			for _, itemID := range items {
+				it, err := m.GetLibraryItem(ctx, itemID)
+				if rest.IsStatusError(err, http.StatusNotFound) {
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				names = append(names, it.Name)
+			}
+			out[l.Name] = names
 		}
 	})
 	return out

@@ -52,6 +52,8 @@ func deref[T any](p *T) any {
 // What cannot be read (VMs that do not answer, NTP answers lost) is reported in problems, a
 // warning of its own, and the rest is still read.
 func TestAccModule_healthChecks(t *testing.T) {
+	// Not parallel: it skews the lab's NTP server (SetNTPOffset), which every other deployment's
+	// health check reads.
 	l := acctest.Lab(t)
 	w := newWorkspace(t)
 	v := l.VSphere()
@@ -70,7 +72,7 @@ func TestAccModule_healthChecks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	addr := func(n int) string { return acctest.LabAddress(l, false, n) }
+	addr := func(n int) string { return acctest.LabAddress(t, l, false, n) }
 	conf := fmt.Sprintf(`terraform {
   required_providers {
     hipchatdc = { source = "hipchatdc/hipchatdc" }
@@ -117,7 +119,7 @@ output "health" {
   sensitive = true # the ssh block's password attributes (unset) are sensitive
 }
 `, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, lab.KindNode, 40), acctest.OVA(t, lab.KindDebian, 60),
-		acctest.Gateway(l, false), l.NTPServer(), addr(171), addr(172), addr(173))
+		acctest.Gateway(l, false), l.NTPServer(), addr(121), addr(122), addr(123))
 	if err := os.WriteFile(filepath.Join(w.dir, dir, "main.tf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +277,7 @@ output "nowhere" {
   value     = data.hipchatdc_health.nowhere
   sensitive = true
 }
-`, addr(174), addr(175), addr(176))
+`, addr(124), addr(125), addr(126))
 	if err := os.WriteFile(filepath.Join(w.dir, dir, "nowhere.tf"), []byte(nowhere), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +286,7 @@ output "nowhere" {
 		t.Fatalf("plan with VMs that cannot be read failed: they must only warn: %v", err)
 	}
 	for _, want := range []string{
-		`(?s)Warning: Check block assertion failed.*` + acctest.Wrapped(fmt.Sprintf("Part of the deployment's health could not be read: the reverse proxy (%s): none of its NTP servers answered: %s: timed out.", addr(173), l.NTPServer())),
+		`(?s)Warning: Check block assertion failed.*` + acctest.Wrapped(fmt.Sprintf("Part of the deployment's health could not be read: the reverse proxy (%s): none of its NTP servers answered: %s: timed out.", addr(123), l.NTPServer())),
 		acctest.Wrapped("The certificate the proxy serves for chat.example.com expires in 10 days"),
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
@@ -299,10 +301,10 @@ output "nowhere" {
 		t.Errorf("health of VMs that do not exist: %+v", n)
 	}
 	for i, want := range []string{
-		fmt.Sprintf("the Hipchat node (%s): cannot connect over SSH", addr(174)),
-		fmt.Sprintf("the data stores VM (%s): cannot connect over SSH", addr(175)),
-		fmt.Sprintf("the reverse proxy (%s): cannot connect over SSH", addr(176)),
-		fmt.Sprintf("the reverse proxy (%s:443): no TLS handshake for chat.example.com", addr(176)),
+		fmt.Sprintf("the Hipchat node (%s): cannot connect over SSH", addr(124)),
+		fmt.Sprintf("the data stores VM (%s): cannot connect over SSH", addr(125)),
+		fmt.Sprintf("the reverse proxy (%s): cannot connect over SSH", addr(126)),
+		fmt.Sprintf("the reverse proxy (%s:443): no TLS handshake for chat.example.com", addr(126)),
 	} {
 		if i >= len(n.Problems) || !strings.HasPrefix(n.Problems[i], want) {
 			t.Errorf("problems %q: want %q at %d", n.Problems, want, i)

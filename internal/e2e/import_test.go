@@ -71,6 +71,7 @@ func planActions(t *testing.T, w *workspace, dir string) map[string][]string {
 // with an import block (Terraform 1.5+) and with `terraform import`: the plan that follows
 // replaces nothing and changes only what the configuration asks for.
 func TestAccImport_handMadeDeployment(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	v := l.VSphere()
 	nodeOVA, serverOVA := acctest.OVA(t, lab.KindNode, 40), acctest.OVA(t, lab.KindDebian, 60)

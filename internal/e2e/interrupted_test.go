@@ -180,6 +180,7 @@ resource "hipchatdc_node" "app" {
 // never touched, and the error says how to import it. An interrupt (SIGINT) instead lets the
 // provider abort the import and log out.
 func TestAccInterruptedCreate(t *testing.T) {
+	// Not parallel: it counts vCenter's sessions, which other tests change.
 	l := acctest.Lab(t)
 	v := l.VSphere()
 	w := newWorkspace(t)

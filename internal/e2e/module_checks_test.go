@@ -15,10 +15,11 @@ import (
 // name for two of them), which no single resource can see; the module's preconditions refuse
 // the plan, naming the variables and the value, and nothing is created.
 func TestAccModule_rejectedAtPlan(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	w := newWorkspace(t)
 	v := l.VSphere()
-	addr := func(n int) string { return acctest.LabAddress(l, false, n) }
+	addr := func(n int) string { return acctest.LabAddress(t, l, false, n) }
 	vm := func(role, hostname, address string) string {
 		return fmt.Sprintf(`{ name = "modtest-%s", hostname = %q, address = %q }`, role, hostname, address)
 	}

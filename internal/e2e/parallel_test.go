@@ -29,6 +29,7 @@ import (
 // means no lease left), no disk file on the datastore. Issue 17: the data disk of every
 // data-store node was the same file at the datastore root, so only the first cluster worked.
 func TestAccParallelClusters(t *testing.T) {
+	// Not parallel: it counts vCenter's sessions and the disk files on the datastore, which other tests change.
 	l := acctest.Lab(t)
 	w := newWorkspace(t)
 	v := l.VSphere()
@@ -76,7 +77,7 @@ func TestAccParallelClusters(t *testing.T) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		first := 170 + 3*i
+		first := 180 + 3*i
 		conf := fmt.Sprintf(`terraform {
   required_providers {
     hipchatdc = { source = "hipchatdc/hipchatdc" }
@@ -121,7 +122,7 @@ output "addresses" {
 }
 `, s.PrivateKeyFile, s.KnownHostsFile, v.Datacenter, v.Cluster, v.Datastore, v.Network, name,
 			acctest.OVA(t, lab.KindNode, 40), acctest.OVA(t, lab.KindDebian, 60), acctest.Gateway(l, false),
-			acctest.LabAddress(l, false, first), acctest.LabAddress(l, false, first+1), acctest.LabAddress(l, false, first+2),
+			acctest.LabAddress(t, l, false, first), acctest.LabAddress(t, l, false, first+1), acctest.LabAddress(t, l, false, first+2),
 			cert, key)
 		if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(conf), 0o644); err != nil {
 			t.Fatal(err)

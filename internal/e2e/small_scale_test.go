@@ -21,6 +21,7 @@ import (
 // TestAccExample_smallScale applies examples/small-scale, the whole deployment of the guide,
 // checks it as a user would, plans again (nothing), and destroys it (nothing left).
 func TestAccExample_smallScale(t *testing.T) {
+	// Not parallel: it counts vCenter's sessions and the lab's hipchat-* guests, which other tests change.
 	l := acctest.Lab(t)
 	w := newWorkspace(t)
 	const ex = "examples/small-scale"
@@ -177,6 +178,7 @@ func lastLines(s string, n int) string {
 // TestAccModule_terraformTest runs the module's own `terraform test` files against the lab (the
 // separate_hosts_* files with a mocked provider: they need no lab).
 func TestAccModule_terraformTest(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	w := newWorkspace(t)
 	v := l.VSphere()
@@ -201,7 +203,7 @@ database_password = "tftest-db-secret"
 redis_password    = "tftest-redis-secret"
 `, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, lab.KindNode, 40), acctest.OVA(t, lab.KindDebian, 60),
 		acctest.Gateway(l, false), acctest.Gateway(l, false),
-		acctest.LabAddress(l, false, 160), acctest.LabAddress(l, false, 161), acctest.LabAddress(l, false, 162),
+		acctest.LabAddress(t, l, false, 160), acctest.LabAddress(t, l, false, 161), acctest.LabAddress(t, l, false, 162),
 		readFile(t, filepath.Join(w.dir, "chat.pem")), readFile(t, filepath.Join(w.dir, "chat.key")))
 	varFile := filepath.Join(w.dir, "lab.tfvars")
 	if err := os.WriteFile(varFile, []byte(vars), 0o600); err != nil {

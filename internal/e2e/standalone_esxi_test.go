@@ -22,6 +22,7 @@ import (
 // on the first host, the data stores and the proxy on the second; the node reaches the data
 // stores across the hosts; a second plan is empty; destroy leaves no VM on either host.
 func TestAccExample_standaloneESXi(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	w := newWorkspace(t)
 	const ex = "examples/standalone-esxi"
@@ -45,7 +46,7 @@ ssh_private_key_file = %q
 ssh_known_hosts_file = %q
 `, host(esx[0]), host(esx[1]), acctest.OVA(t, lab.KindNode, 40), acctest.OVA(t, lab.KindDebian, 60),
 		acctest.Gateway(l, false), acctest.Gateway(l, false),
-		acctest.LabAddress(l, false, 170), acctest.LabAddress(l, false, 171), acctest.LabAddress(l, false, 172),
+		acctest.LabAddress(t, l, false, 170), acctest.LabAddress(t, l, false, 171), acctest.LabAddress(t, l, false, 172),
 		filepath.Join(w.dir, "chat.pem"), filepath.Join(w.dir, "chat.key"), s.PrivateKeyFile, s.KnownHostsFile)
 	if err := os.WriteFile(filepath.Join(w.dir, ex, "lab.auto.tfvars"), []byte(vars), 0o600); err != nil {
 		t.Fatal(err)
@@ -133,6 +134,7 @@ func esxiVMs(t *testing.T, l *lab.Lab, i int, prefix string) []string {
 // hipchatdc.node_host, the data stores and the proxy to hipchatdc.data_stores_host, and two
 // configurations that reach one host are reported by the module's check.
 func TestAccModule_standaloneESXiTerraformTest(t *testing.T) {
+	t.Parallel()
 	w := newWorkspace(t)
 	const mod = "modules/small-scale-standalone-esxi"
 	vars := fmt.Sprintf("certificate_pem = <<PEM\n%sPEM\nprivate_key_pem = <<PEM\n%sPEM\n",

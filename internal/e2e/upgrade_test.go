@@ -96,7 +96,7 @@ addresses            = { data_stores = %q, proxy = %q }
 ssh_private_key_file = %q
 ssh_known_hosts_file = %q
 `, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.Gateway(l, false), acctest.OVA(t, lab.KindDebian, 60), ova, slot, slot,
-		acctest.LabAddress(l, false, host), acctest.LabAddress(l, false, 190), acctest.LabAddress(l, false, 191),
+		acctest.LabAddress(t, l, false, host), acctest.LabAddress(t, l, false, 190), acctest.LabAddress(t, l, false, 191),
 		s.PrivateKeyFile, s.KnownHostsFile)
 }
 
@@ -315,6 +315,7 @@ func changesPlanned(t *testing.T, w *workspace, dir string, args ...string) map[
 // release A (the old OVA again, on the first identity), interrupted with SIGINT during the OVA's
 // upload: release B keeps serving, and the next apply finishes the rollback the same way.
 func TestAccModule_upgradeNode(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	w := newWorkspace(t)
 	const dir = "upgrade"
@@ -345,7 +346,7 @@ func TestAccModule_upgradeNode(t *testing.T) {
 		rule    = "module.cluster.hipchatdc_anti_affinity_rule.separate_hosts[0]"
 		proxyVM = "upg-proxy"
 	)
-	proxy := acctest.LabAddress(l, false, 191)
+	proxy := acctest.LabAddress(t, l, false, 191)
 
 	use("a", releaseA)
 	start := time.Now()
@@ -419,7 +420,7 @@ func TestAccModule_upgradeNode(t *testing.T) {
 	if _, ok := acctest.VM(t, "upg-node-a"); !ok {
 		t.Error("the old node's VM is gone after the failed upgrade")
 	}
-	if show := w.mustTF(dir, "state", "show", "-no-color", member); !strings.Contains(show, acctest.LabAddress(l, false, 192)) {
+	if show := w.mustTF(dir, "state", "show", "-no-color", member); !strings.Contains(show, acctest.LabAddress(t, l, false, 192)) {
 		t.Errorf("the proxy membership is no longer the old node's:\n%s", show)
 	}
 	// Nothing is left that the next apply cannot take over: it plans the same upgrade again (a

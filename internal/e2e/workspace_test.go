@@ -149,6 +149,6 @@ ssh_private_key_file = %q
 ssh_known_hosts_file = %q
 `, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, lab.KindNode, 40), acctest.OVA(t, lab.KindDebian, 60),
 		acctest.Gateway(l, false), acctest.Gateway(l, false),
-		acctest.LabAddress(l, false, first), acctest.LabAddress(l, false, first+1), acctest.LabAddress(l, false, first+2),
+		acctest.LabAddress(t, l, false, first), acctest.LabAddress(t, l, false, first+1), acctest.LabAddress(t, l, false, first+2),
 		filepath.Join(w.dir, "chat.pem"), filepath.Join(w.dir, "chat.key"), s.PrivateKeyFile, s.KnownHostsFile)
 }

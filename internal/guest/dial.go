@@ -22,6 +22,7 @@ type Conn struct {
 	bastion *ssh.Client
 	done    chan struct{}
 	once    sync.Once
+	tallies []*Tally // where its connection and commands are counted (Stats, WithTally)
 }
 
 // dialFunc opens the transport to an SSH server: a TCP connection, or a channel through a
@@ -41,14 +42,16 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr)
 	}
-	c := &Conn{cfg: cfg, done: make(chan struct{})}
+	c := &Conn{cfg: cfg, done: make(chan struct{}), tallies: tallies(ctx)}
 	dial := direct
 	if cfg.Bastion != nil {
 		b, _, err := connect(ctx, cfg.Bastion, "bastion_host", direct, cfg.timeout())
 		if err != nil {
 			return nil, err
 		}
-		counters.bastionConnections.Add(1)
+		for _, t := range c.tallies {
+			t.bastionConnections.Add(1)
+		}
 		c.bastion = b
 		dial = func(ctx context.Context, addr string) (net.Conn, error) { return b.DialContext(ctx, "tcp", addr) }
 	}
@@ -59,7 +62,9 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		}
 		return nil, err
 	}
-	counters.connections.Add(1)
+	for _, t := range c.tallies {
+		t.connections.Add(1)
+	}
 	c.client, c.hostKey = client, hostKey
 	go c.keepAlive(client)
 	if c.bastion != nil {

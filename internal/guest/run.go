@@ -43,10 +43,12 @@ func (c *Conn) run(ctx context.Context, desc, script string, stdin io.Reader, ch
 
 // runTo runs script; its stdout goes to out, or when out is nil into the returned bytes.
 func (c *Conn) runTo(ctx context.Context, desc, script string, stdin io.Reader, out io.Writer, change bool) ([]byte, error) {
-	if change {
-		counters.changeCommands.Add(1)
-	} else {
-		counters.readCommands.Add(1)
+	for _, t := range c.tallies {
+		if change {
+			t.changeCommands.Add(1)
+		} else {
+			t.readCommands.Add(1)
+		}
 	}
 	tflog.Debug(ctx, "guest: running command", map[string]any{"host": c.Host(), "command": desc, "changes": change})
 

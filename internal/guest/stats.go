@@ -1,6 +1,9 @@
 package guest
 
-import "sync/atomic"
+import (
+	"context"
+	"sync/atomic"
+)
 
 // Counters counts what this process did over SSH since the last ResetStats. Acceptance tests use
 // it to prove that a re-apply ran no changing command and that a refresh cost one connection
@@ -21,24 +24,53 @@ type Counters struct {
 // Commands is the total number of commands run.
 func (s Counters) Commands() int64 { return s.ReadCommands + s.ChangeCommands }
 
-var counters struct {
+var counters Tally
+
+// A Tally counts like the process-wide counters, but only what is done under a context that
+// carries it (WithTally): the connections dialled with such a context and every command run
+// over them. Tests that run in parallel in one process each give their provider a Tally of
+// its own (acctest.CountSSH), where Stats would add up every test's guests.
+type Tally struct {
 	connections, bastionConnections, readCommands, changeCommands atomic.Int64
 }
 
-// Stats returns a copy of the process-wide counters.
-func Stats() Counters {
+// Stats returns a copy of the tally's counters.
+func (t *Tally) Stats() Counters {
 	return Counters{
-		Connections:        counters.connections.Load(),
-		BastionConnections: counters.bastionConnections.Load(),
-		ReadCommands:       counters.readCommands.Load(),
-		ChangeCommands:     counters.changeCommands.Load(),
+		Connections:        t.connections.Load(),
+		BastionConnections: t.bastionConnections.Load(),
+		ReadCommands:       t.readCommands.Load(),
+		ChangeCommands:     t.changeCommands.Load(),
 	}
 }
 
-// ResetStats sets all counters to zero.
-func ResetStats() {
-	counters.connections.Store(0)
-	counters.bastionConnections.Store(0)
-	counters.readCommands.Store(0)
-	counters.changeCommands.Store(0)
+// Reset sets the tally's counters to zero.
+func (t *Tally) Reset() {
+	t.connections.Store(0)
+	t.bastionConnections.Store(0)
+	t.readCommands.Store(0)
+	t.changeCommands.Store(0)
 }
+
+type tallyKey struct{}
+
+// WithTally returns a context under which connections dialled, and the commands run over them,
+// are counted in t as well as process-wide.
+func WithTally(ctx context.Context, t *Tally) context.Context {
+	return context.WithValue(ctx, tallyKey{}, t)
+}
+
+// tallies are the counters a connection dialled under ctx adds to: the process's, and the
+// context's tally if it has one.
+func tallies(ctx context.Context) []*Tally {
+	if t, ok := ctx.Value(tallyKey{}).(*Tally); ok && t != nil {
+		return []*Tally{&counters, t}
+	}
+	return []*Tally{&counters}
+}
+
+// Stats returns a copy of the process-wide counters.
+func Stats() Counters { return counters.Stats() }
+
+// ResetStats sets all counters to zero.
+func ResetStats() { counters.Reset() }

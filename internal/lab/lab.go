@@ -193,8 +193,11 @@ type Lab struct {
 	wg       sync.WaitGroup
 	// bootDelay is how long a powered-on VM of a kind ("" for every kind) takes before its
 	// guest runs and VMware Tools reports it: a real appliance boots for a while, the lab's
-	// guests start in a moment (SetBootDelay).
-	bootDelay map[string]time.Duration
+	// guests start in a moment (SetBootDelay). vmBootDelay is the same for one VM, by name
+	// (SetVMBootDelay).
+	bootDelay, vmBootDelay map[string]time.Duration
+
+	knownMu sync.Mutex // serialises writeKnownHosts
 
 	stopOnce sync.Once
 	stopErr  error
@@ -509,7 +512,7 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 			vg.g.reportAgain()
 			return
 		}
-		if d := l.bootDelayOf(ev.kind); d > 0 {
+		if d := l.bootDelayOf(ev.kind, ev.name); d > 0 {
 			time.Sleep(d)
 			l.mu.Lock()
 			desired, destroyed, stopped = vg.desired, vg.destroyed, l.stopped
@@ -542,9 +545,24 @@ func (l *Lab) SetBootDelay(kind string, d time.Duration) {
 	l.bootDelay[kind] = d
 }
 
-func (l *Lab) bootDelayOf(kind string) time.Duration {
+// SetVMBootDelay is SetBootDelay for the VM called name alone, before its kind's delay: what
+// a test that runs beside others uses, since a kind's delay slows every test's guests of that
+// kind.
+func (l *Lab) SetVMBootDelay(name string, d time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.vmBootDelay == nil {
+		l.vmBootDelay = map[string]time.Duration{}
+	}
+	l.vmBootDelay[name] = d
+}
+
+func (l *Lab) bootDelayOf(kind, name string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if d := l.vmBootDelay[name]; d > 0 {
+		return d
+	}
 	if d, ok := l.bootDelay[kind]; ok && d > 0 {
 		return d
 	}
@@ -600,7 +618,12 @@ func (l *Lab) legsFor(ev vmEvent) ([]leg, error) {
 
 // writeKnownHosts rewrites the known_hosts file: each guest under every address it has had
 // (x/crypto's knownhosts keeps one key per host and type, so no wildcards), the VM name too.
+// Guests boot, move and go away at the same time: one rewrite at a time, each from the guests
+// as they are when it starts, so that the last file written is never an older view and no
+// rewrite truncates the temporary file another is about to rename into place.
 func (l *Lab) writeKnownHosts() {
+	l.knownMu.Lock()
+	defer l.knownMu.Unlock()
 	l.mu.Lock()
 	guests := slices.Clone(l.order)
 	l.mu.Unlock()

@@ -60,6 +60,7 @@ func checkApart(t *testing.T, a, b string) resource.TestCheckFunc {
 // apply moves them apart again; a rule deleted in vSphere is drift and made again; the rule
 // imports; destroy removes it.
 func TestAccAntiAffinityRule_drs(t *testing.T) {
+	t.Parallel()
 	v := acctest.Lab(t).VSphere()
 	h0, h1 := v.Cluster+"_H0", v.Cluster+"_H1"
 	a, b := acctest.BareVM(t, "tf-aa-node", h0), acctest.BareVM(t, "tf-aa-data", h0)
@@ -158,6 +159,7 @@ func TestAccAntiAffinityRule_drs(t *testing.T) {
 // warning and makes no rule, and with the VMs apart a later vMotion onto one host fails the
 // next plan.
 func TestAccAntiAffinityRule_noDRS(t *testing.T) {
+	t.Parallel()
 	v := acctest.Lab(t).VSphere()
 	h0, h1 := v.NoDRSCluster+"_H0", v.NoDRSCluster+"_H1"
 	a, b := acctest.BareVM(t, "tf-aa-nodrs-node", h0), acctest.BareVM(t, "tf-aa-nodrs-data", h0)
@@ -212,6 +214,8 @@ func TestAccAntiAffinityRule_noDRS(t *testing.T) {
 // plan on name, in a cluster without DRS as in one with it, and is left as it was: destroying
 // the resource would otherwise remove someone else's rule.
 func TestAccAntiAffinityRule_nameTaken(t *testing.T) {
+	// Not parallel: it adds a rule to the cluster without DRS, where TestAccAntiAffinityRule_noDRS
+	// expects none.
 	v := acctest.Lab(t).VSphere()
 	const rule = "tf-aa-taken"
 	var steps []resource.TestStep
@@ -239,6 +243,7 @@ func TestAccAntiAffinityRule_nameTaken(t *testing.T) {
 // clusters, the plan fails on compute_cluster_id, saying so and pointing at the module for
 // standalone hosts; with the provider's connection known only at apply, the apply does.
 func TestAccAntiAffinityRule_standaloneESXi(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	esx := l.StandaloneESXi()[0]
 	const rule = `

@@ -86,9 +86,10 @@ func runBackup(t *testing.T, l *lab.Lab, vm string, wantOK bool) {
 }
 
 func TestAccBackup_localAndRemote(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	name := "tf-bk"
-	addr := acctest.LabAddress(l, false, 212)
+	addr := acctest.LabAddress(t, l, false, 110)
 	dest := "/var/backups/hipchatdc"
 	on := func(cmd string) string { return acctest.GuestExec(t, l, name, cmd) }
 	local := fmt.Sprintf("  retention = 2\n  destination_path = %q", dest)
@@ -218,6 +219,7 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 }
 
 func TestAccBackup_badInput(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	cfg := func(extra string) string {
 		return acctest.ProviderConfigFor(l) + `

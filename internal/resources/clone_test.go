@@ -18,6 +18,7 @@ import (
 // TestAccReverseProxy_fromTemplate clones the proxy from a Debian template made by hand instead
 // of importing an OVA: the source every resource accepts besides ova_path and ova_url.
 func TestAccReverseProxy_fromTemplate(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -31,7 +32,7 @@ func TestAccReverseProxy_fromTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := "tf-proxy-clone"
-	cfg := strings.Replace(proxyConfig(t, l, proxyOpts{name: name, address: acctest.LabAddress(l, false, 216), cert: leaf, nodes: []string{"10.0.0.100"}}),
+	cfg := strings.Replace(proxyConfig(t, l, proxyOpts{name: name, address: acctest.LabAddress(t, l, false, 216), cert: leaf, nodes: []string{"10.0.0.100"}}),
 		fmt.Sprintf("ova_path        = %q", acctest.OVA(t, lab.KindDebian, 20)), `template        = "debian-12-template"`, 1)
 	if !strings.Contains(cfg, "template") {
 		t.Fatal("the configuration does not clone")

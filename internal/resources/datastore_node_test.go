@@ -80,10 +80,12 @@ resource "hipchatdc_datastore_node" "data" {
 }
 
 func TestAccDatastoreNode_servesTheNode(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	name := "tf-ds"
-	addr := acctest.LabAddress(l, false, 205)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	addr := acctest.LabAddress(t, l, false, 205)
+	// A bound for two guests' boots, which take longer while other tests run beside this one.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	// A Hipchat node's point of view: another guest on the lab network.
 	client, err := l.StartGuestVM(ctx, "tf-ds-client", lab.KindNode)
@@ -111,8 +113,9 @@ func TestAccDatastoreNode_servesTheNode(t *testing.T) {
 	// The lab's Postgres is not the guide's 9.5 nor its Redis the guide's 3.2: the create says
 	// so once for each, later runs do not.
 	var w planWarnings
+	var ssh guest.Tally
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: w.factories(),
+		ProtoV6ProviderFactories: acctest.CountSSH(&ssh, w.factories()),
 		CheckDestroy:             checkNoVM(t, name),
 		Steps: []resource.TestStep{
 			{
@@ -200,12 +203,12 @@ func TestAccDatastoreNode_servesTheNode(t *testing.T) {
 				// Re-apply: nothing planned, nothing changed, nothing restarted.
 				// Nor is the version warning said again: it is not news.
 				PreConfig: func() {
-					guest.ResetStats()
+					ssh.Reset()
 					w.reset()
 				},
 				Config:           cfg,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-				Check: resource.ComposeAggregateTestCheckFunc(noChangingCommands(t),
+				Check: resource.ComposeAggregateTestCheckFunc(noChangingCommands(&ssh),
 					w.countAnywhere("postgres_version", 0), w.countAnywhere("redis_version", 0)),
 			},
 			{
@@ -276,8 +279,9 @@ func TestAccDatastoreNode_servesTheNode(t *testing.T) {
 }
 
 func TestAccDatastoreNode_rejectedAtPlan(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
-	addr := acctest.LabAddress(l, false, 206)
+	addr := acctest.LabAddress(t, l, false, 206)
 	for _, c := range []struct {
 		o    dsOpts
 		want string
@@ -311,13 +315,14 @@ func TestAccDatastoreNode_rejectedAtPlan(t *testing.T) {
 }
 
 func TestAccDatastoreNode_missingPackages(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	name := "tf-ds-bare"
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.Factories(),
 		CheckDestroy:             checkNoVM(t, name),
 		Steps: []resource.TestStep{{
-			Config:      datastoreConfig(t, l, dsOpts{name: name, kind: lab.KindDebianBare, address: acctest.LabAddress(l, false, 207)}),
+			Config:      datastoreConfig(t, l, dsOpts{name: name, kind: lab.KindDebianBare, address: acctest.LabAddress(t, l, false, 207)}),
 			ExpectError: regexp.MustCompile(`(?s)install_packages.*redis-server.*postgresql`),
 		}, {
 			// Nothing half-configured: the guest's /etc overlay holds no Redis, Postgres or
@@ -333,7 +338,7 @@ func TestAccDatastoreNode_missingPackages(t *testing.T) {
 					}
 				}
 			},
-			Config:      datastoreConfig(t, l, dsOpts{name: name, kind: lab.KindDebianBare, address: acctest.LabAddress(l, false, 207)}),
+			Config:      datastoreConfig(t, l, dsOpts{name: name, kind: lab.KindDebianBare, address: acctest.LabAddress(t, l, false, 207)}),
 			ExpectError: regexp.MustCompile(`(?s)install_packages.*redis-server`),
 		}},
 	})
@@ -346,6 +351,7 @@ func TestAccDatastoreNode_missingPackages(t *testing.T) {
 // shows as drift; the apply mounts it again without formatting, so what the nodes wrote on it
 // is still there.
 func TestAccDatastoreNode_nfsDevice(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	dev := loopDevice(t, 64<<20)
 	// The guests see the host's /dev. Named like a /dev/disk/by-path link (not under
@@ -358,7 +364,7 @@ func TestAccDatastoreNode_nfsDevice(t *testing.T) {
 	t.Cleanup(func() { _ = os.Remove(link) })
 	other := loopDevice(t, 64<<20)
 	name := "tf-ds-volume"
-	cfg := datastoreConfig(t, l, dsOpts{name: name, address: acctest.LabAddress(l, false, 217), extra: fmt.Sprintf("  nfs_device        = %q\n", link)})
+	cfg := datastoreConfig(t, l, dsOpts{name: name, address: acctest.LabAddress(t, l, false, 217), extra: fmt.Sprintf("  nfs_device        = %q\n", link)})
 	onGuest := func(cmd string) string { return acctest.GuestExec(t, l, name, cmd) }
 	volume := func(*terraform.State) error {
 		// The last line: the lab's own stand-in volume (a tmpfs) is mounted on /srv below it.
@@ -389,7 +395,7 @@ func TestAccDatastoreNode_nfsDevice(t *testing.T) {
 						if got := onGuest("blkid -o value -s LABEL " + dev); got != "hipchat-nfs" {
 							return fmt.Errorf("%s has label %q, want hipchat-nfs (formatted by the provider)", dev, got)
 						}
-						addr := acctest.LabAddress(l, false, 217)
+						addr := acctest.LabAddress(t, l, false, 217)
 						out := onGuest(fmt.Sprintf(`echo shared > /tmp/probe && nfs-cp /tmp/probe 'nfs://%s/srv/hipchat-nfs/probe?version=4' >/dev/null && cat /srv/hipchat-nfs/probe`, addr))
 						if out != "shared" {
 							return fmt.Errorf("a file written over NFS reads %q on the volume", out)

@@ -52,7 +52,7 @@ resource "hipchatdc_node" "app" {
     public_url        = "https://chat.example.test"
   }
 }
-`, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, lab.KindNode, 40), acctest.LabAddress(l, false, 237), acctest.Gateway(l, false))
+`, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, lab.KindNode, 40), acctest.LabAddress(t, l, false, 112), acctest.Gateway(l, false))
 }
 
 func psqlAs(addr, sql string) string {
@@ -65,8 +65,9 @@ func psqlAs(addr, sql string) string {
 // owners; a node wired to it passes its self-check. Changing restore_from afterwards neither
 // replaces the VM nor restores again.
 func TestAccDatastoreNode_restore(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
-	name, addr := "tf-restore-data", acctest.LabAddress(l, false, 236)
+	name, addr := "tf-restore-data", acctest.LabAddress(t, l, false, 111)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// The backup host: another guest with sshd, where the backups are kept.
@@ -235,8 +236,9 @@ func fakeBackup(t *testing.T, complete bool) string {
 // naming restore_from and the file, at plan time when the path is known then, else first
 // thing at create; no VM is made either way.
 func TestAccDatastoreNode_restoreRefused(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
-	name, addr := "tf-restore-bad", acctest.LabAddress(l, false, 238)
+	name, addr := "tf-restore-bad", acctest.LabAddress(t, l, false, 113)
 	corrupt := fakeBackup(t, true)
 	if err := os.WriteFile(filepath.Join(corrupt, "redis.rdb"), []byte("REDIS0011"), 0o600); err != nil {
 		t.Fatal(err)
@@ -279,7 +281,7 @@ func TestAccDatastoreNode_restoreRefused(t *testing.T) {
 	t.Run("backup host down", func(t *testing.T) {
 		// Nothing answers at the backup host: the plan warns, and the create fails before it
 		// makes the VM (the plan cannot tell a host down for a moment from one gone).
-		down := acctest.LabAddress(l, false, 253)
+		down := acctest.LabAddress(t, l, false, 115)
 		resource.Test(t, resource.TestCase{
 			ProtoV6ProviderFactories: acctest.Factories(),
 			Steps: []resource.TestStep{{Config: remote(down, randomHostKey(t)),
@@ -310,8 +312,9 @@ func TestAccDatastoreNode_restoreRefused(t *testing.T) {
 // tainted, with no Redis, Postgres database or export of the provider's on it, and the next
 // apply replaces it.
 func TestAccDatastoreNode_restoreRefusedOnTheGuest(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
-	name, addr := "tf-restore-half", acctest.LabAddress(l, false, 239)
+	name, addr := "tf-restore-half", acctest.LabAddress(t, l, false, 114)
 	cfg := datastoreConfig(t, l, dsOpts{name: name, address: addr, extra: fmt.Sprintf("  restore_from = { path = %q }", fakeBackup(t, true))})
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.Factories(),

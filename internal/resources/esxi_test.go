@@ -18,6 +18,7 @@ import (
 // given as cluster and a cluster given as host; no placement at all (as for an ESXi host) on a
 // vCenter with several clusters.
 func TestAccNode_placementKindMismatch(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	v, esx := l.VSphere(), l.StandaloneESXi()[0]
 	name := "tf-wrong-kind"

@@ -43,9 +43,10 @@ const (
 // records the VM with a state Terraform accepts: no value left unknown (the data-store node's
 // postgres_version was), and the next apply replaces the tainted VM by itself.
 func TestAccDatastoreNode_failedCreateRecordsAKnownState(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	name := "tf-ds-failed-create"
-	o := dsOpts{name: name, address: acctest.LabAddress(l, false, 240)}
+	o := dsOpts{name: name, address: acctest.LabAddress(t, l, false, 240)}
 	good := datastoreConfig(t, l, o)
 	o.extra = fmt.Sprintf("  ssh {\n    host_key = %q\n  }", l.SSH().PublicKey)
 	resource.Test(t, resource.TestCase{
@@ -76,9 +77,10 @@ func TestAccDatastoreNode_failedCreateRecordsAKnownState(t *testing.T) {
 // as the guest really is: the old host name, NTP servers and ssh settings. The next plan with
 // the same configuration still shows the change, and the old configuration plans nothing.
 func TestAccNodeGuest_refusedUpdateKeepsTheState(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	name := "tf-node-refused-update"
-	addr := acctest.LabAddress(l, false, 241)
+	addr := acctest.LabAddress(t, l, false, 241)
 	before := managedNode(t, l, name, addr, "hipchat-refused-1.example.com", ntpA, "")
 	after := managedNode(t, l, name, addr, "hipchat-refused-2.example.com", ntpB,
 		fmt.Sprintf("  ssh {\n    host_key = %q\n  }", l.SSH().PublicKey))
@@ -122,11 +124,12 @@ func powerOff(t *testing.T, name string) {
 	})
 }
 
-// refreshMadeNoConnection proves a plan did not try to reach a guest over SSH.
-type refreshMadeNoConnection struct{}
+// refreshMadeNoConnection proves a plan did not try to reach a guest over SSH: the test's
+// provider opened no connection counted in ssh (acctest.CountSSH) since ssh was reset.
+type refreshMadeNoConnection struct{ ssh *guest.Tally }
 
-func (refreshMadeNoConnection) CheckPlan(_ context.Context, _ plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
-	if s := guest.Stats(); s.Connections != 0 {
+func (r refreshMadeNoConnection) CheckPlan(_ context.Context, _ plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+	if s := r.ssh.Stats(); s.Connections != 0 {
 		resp.Error = fmt.Errorf("the plan opened %d SSH connections to a guest vSphere reports powered off; want none", s.Connections)
 	}
 }
@@ -135,12 +138,14 @@ func (refreshMadeNoConnection) CheckPlan(_ context.Context, _ plancheck.CheckPla
 // without trying SSH, the plan turns it back on, and the apply starts it and its guest answers
 // with the configured settings.
 func TestAccNodeGuest_poweredOffIsDrift(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	name := "tf-node-powered-off"
-	addr := acctest.LabAddress(l, false, 242)
+	addr := acctest.LabAddress(t, l, false, 242)
 	cfg := managedNode(t, l, name, addr, "hipchat-power.example.com", ntpA, "")
+	var ssh guest.Tally
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: acctest.StrictFactories(t),
+		ProtoV6ProviderFactories: acctest.CountSSH(&ssh, acctest.StrictFactories(t)),
 		CheckDestroy:             checkNoVM(t, name),
 		Steps: []resource.TestStep{{
 			Config: cfg,
@@ -148,11 +153,11 @@ func TestAccNodeGuest_poweredOffIsDrift(t *testing.T) {
 		}, {
 			PreConfig: func() {
 				powerOff(t, name)
-				guest.ResetStats()
+				ssh.Reset()
 			},
 			Config: cfg,
 			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-				refreshMadeNoConnection{},
+				refreshMadeNoConnection{&ssh},
 				plancheck.ExpectResourceAction("hipchatdc_node.app", plancheck.ResourceActionUpdate),
 				plancheck.ExpectKnownValue("hipchatdc_node.app", attrPath("power_state"), knownvalue.StringExact("on")),
 			}},
@@ -166,6 +171,14 @@ func TestAccNodeGuest_poweredOffIsDrift(t *testing.T) {
 					return nil
 				},
 				guestHas(t, l, name, addr, "hipchat-power.example.com"),
+				func(*terraform.State) error {
+					// The apply reached the guest it powered on: the plan's count of no
+					// connection was a count of this provider's connections.
+					if s := ssh.Stats(); s.Connections == 0 {
+						return fmt.Errorf("the step's apply opened no SSH connection as far as the test's count goes (%+v)", s)
+					}
+					return nil
+				},
 			),
 		}},
 	})
@@ -176,9 +189,10 @@ func TestAccNodeGuest_poweredOffIsDrift(t *testing.T) {
 // `terraform plan -detailed-exitcode` exits 2, and the apply fails with the reason. Once the
 // guest answers with its known key again, the plan is empty.
 func TestAccNodeGuest_unverifiedGuestIsAChange(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	name := "tf-node-unverified"
-	addr := acctest.LabAddress(l, false, 243)
+	addr := acctest.LabAddress(t, l, false, 243)
 	cfg := managedNode(t, l, name, addr, "hipchat-unverified.example.com", ntpA, "")
 	key := "/etc/ssh/ssh_host_ed25519_key"
 	resource.Test(t, resource.TestCase{

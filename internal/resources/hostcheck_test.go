@@ -61,6 +61,7 @@ func assertNoUpload(t *testing.T, name string) {
 // TestAccNode_slowHostRefusedAtPlan: a node pinned to an ESXi host under the guide's 2.8 GHz
 // fails the plan, naming the attribute, the host, its clock, the minimum and the opt-out.
 func TestAccNode_slowHostRefusedAtPlan(t *testing.T) {
+	t.Parallel()
 	v := acctest.Lab(t).VSphere()
 	name := "tf-slow-host"
 	resource.Test(t, resource.TestCase{
@@ -81,6 +82,7 @@ func TestAccNode_slowHostRefusedAtPlan(t *testing.T) {
 // configured, and that plan refuses it; the import's own check, which would catch hosts that
 // changed in between, is TestPreflightBeforeLease's in internal/vsphere.)
 func TestAccNode_slowClusterHostRefused(t *testing.T) {
+	t.Parallel()
 	v := acctest.Lab(t).VSphere()
 	name := "tf-slow-cluster"
 	placement := fmt.Sprintf("  cluster = %q\n  datastore = %q", v.SlowCluster, v.Datastore)
@@ -100,6 +102,7 @@ func TestAccNode_slowClusterHostRefused(t *testing.T) {
 // OVA's disk holds is refused before the upload, naming the datastore, its free space and the
 // VM's need.
 func TestAccNode_fullDatastoreRefusedBeforeUpload(t *testing.T) {
+	// Not parallel: lab.AddDatastore leaves the datacenter without a default datastore while it runs.
 	l := acctest.Lab(t)
 	v := l.VSphere()
 	name, ds := "tf-full-datastore", "LocalDS_small"
@@ -127,6 +130,7 @@ func TestAccNode_fullDatastoreRefusedBeforeUpload(t *testing.T) {
 // TestAccNode_allowSlowCPU: with allow_slow_cpu a node goes to the slow host (the warning is
 // TestHostCPUCheckWarns's).
 func TestAccNode_allowSlowCPU(t *testing.T) {
+	t.Parallel()
 	v := acctest.Lab(t).VSphere()
 	name := "tf-slow-allowed"
 	resource.Test(t, resource.TestCase{

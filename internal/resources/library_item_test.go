@@ -129,6 +129,7 @@ func checkNoLibrary(t *testing.T, name string) resource.TestCheckFunc {
 // one library item that vCenter pulled from ova_url. The web server serving the OVA sends it
 // once, whole (the provider relays none of it: vCenter downloads), and each node boots.
 func TestAccLibraryItem_threeNodesFromOnePull(t *testing.T) {
+	t.Parallel()
 	ova := acctest.OVA(t, lab.KindNode, 40)
 	st, err := os.Stat(ova)
 	if err != nil {
@@ -170,6 +171,7 @@ func TestAccLibraryItem_threeNodesFromOnePull(t *testing.T) {
 // other content, and a new library refused on a datastore without room for the OVA: both
 // before anything is created.
 func TestAccLibraryItem_uploadOnceAndBadInput(t *testing.T) {
+	// Not parallel: lab.AddDatastore leaves the datacenter without a default datastore while it runs.
 	l := acctest.Lab(t)
 	v := l.VSphere()
 	ova := filepath.Join(t.TempDir(), "hipchat-node.ova")
@@ -295,6 +297,7 @@ resource "hipchatdc_library_item" "full" {
 // for is refused as an import refuses it, and leaves no item, and no library the provider made
 // for it.
 func TestAccLibraryItem_manifestMismatch(t *testing.T) {
+	t.Parallel()
 	bad, _ := integrityOVA(t, ovatest.Options{Manifest: "SHA256", WrongDigest: ovatest.DiskFileName})
 	v := acctest.Lab(t).VSphere()
 	const lib = "tf-lib-mismatch"
@@ -328,6 +331,7 @@ resource "hipchatdc_library_item" "node" {
 // create marker. The failed apply watches for that VM and removes it, so the next apply
 // deploys the node instead of refusing a VM of its name as someone else's.
 func TestAccLibraryItem_cutDeploy(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	const lib, name = "tf-lib-cut", "tf-lib-cut-node"
 	cfg := libraryNodes(t, lib, fmt.Sprintf("ova_path = %q", acctest.OVA(t, lab.KindNode, 40)), name)
@@ -370,6 +374,7 @@ func TestAccLibraryItem_cutDeploy(t *testing.T) {
 // as it was made (source, datastore), is kept: the plan updates the state in place, uploads
 // nothing and replaces nothing, and the next plan is empty.
 func TestAccLibraryItem_import(t *testing.T) {
+	t.Parallel()
 	const lib = "tf-lib-import"
 	cfg := libraryNodes(t, lib, fmt.Sprintf("ova_path = %q", acctest.OVA(t, lab.KindNode, 40)))
 	var id string
@@ -427,6 +432,7 @@ import {
 // plan on library and library_item, saying what the endpoint is and what to do, before
 // anything reaches vSphere.
 func TestAccLibraryItem_standaloneESXi(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	esx := l.StandaloneESXi()[0]
 	const name = "tf-lib-esxi-node"
@@ -480,6 +486,7 @@ resource "hipchatdc_node" "app" {
 // name does not resolve (as with several datacenters and datacenter unset), the free-space
 // check still refuses an OVA larger than the room left, and nothing is added to the library.
 func TestAccLibraryItem_existingLibraryFull(t *testing.T) {
+	// Not parallel: lab.AddDatastore leaves the datacenter without a default datastore while it runs.
 	l := acctest.Lab(t)
 	v := l.VSphere()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

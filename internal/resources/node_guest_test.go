@@ -75,25 +75,33 @@ func guestHas(t *testing.T, l *lab.Lab, vm, address, hostname string) resource.T
 }
 
 // noChangingCommands proves a step changed nothing on any guest: the SSH engine counts every
-// command that writes or runs a change, and refresh and plan must only read.
-func noChangingCommands(t *testing.T) resource.TestCheckFunc {
+// command that writes or runs a change (in ssh, for the test's provider: acctest.CountSSH), and
+// refresh and plan must only read. The step's refresh read its guests, so a count without a
+// read would mean the commands were not counted at all.
+func noChangingCommands(ssh *guest.Tally) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		if s := guest.Stats(); s.ChangeCommands != 0 {
+		s := ssh.Stats()
+		if s.ChangeCommands != 0 {
 			return fmt.Errorf("the step ran %d changing commands on guests (%d reads over %d connections); want none", s.ChangeCommands, s.ReadCommands, s.Connections)
+		}
+		if s.ReadCommands == 0 {
+			return fmt.Errorf("the step's refresh read no guest over SSH as far as the test's count goes (%+v): the count is not the provider's", s)
 		}
 		return nil
 	}
 }
 
 func TestAccNodeGuest_identity(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	name := "tf-node-identity"
-	addr1, addr2 := acctest.LabAddress(l, false, 201), acctest.LabAddress(l, false, 202)
+	addr1, addr2 := acctest.LabAddress(t, l, false, 201), acctest.LabAddress(t, l, false, 202)
 	cfg := func(addr, host string) string {
 		return strings.Replace(nodeGuestConfig(l, false, name, addr, host, ""), `ova_path     = ""`, fmt.Sprintf("ova_path     = %q", acctest.OVA(t, lab.KindNode, 40)), 1)
 	}
+	var ssh guest.Tally
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: acctest.Factories(),
+		ProtoV6ProviderFactories: acctest.CountSSH(&ssh, acctest.Factories()),
 		CheckDestroy:             checkNoVM(t, name),
 		Steps: []resource.TestStep{
 			{
@@ -107,12 +115,12 @@ func TestAccNodeGuest_identity(t *testing.T) {
 			{
 				// Re-apply: empty plan (checked by the framework after every step) and not a
 				// single changing command on the guest.
-				PreConfig: guest.ResetStats,
+				PreConfig: ssh.Reset,
 				Config:    cfg(addr1, "hipchat-worker-1.example.com"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectEmptyPlan(),
 				}},
-				Check: noChangingCommands(t),
+				Check: noChangingCommands(&ssh),
 			},
 			{
 				// A new address: the provider moves the guest and follows it.
@@ -142,12 +150,13 @@ func TestAccNodeGuest_identity(t *testing.T) {
 }
 
 func TestAccNodeGuest_wrongHostKeyChangesNothing(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	name := "tf-node-hostkey"
 	// A real key, but not this guest's: the jump-host-less lab has none, so use the lab's own
 	// user key, which is certainly not a host key of any guest.
 	wrong := l.SSH().PublicKey
-	cfg := strings.Replace(nodeGuestConfig(l, false, name, acctest.LabAddress(l, false, 203), "hipchat-hostkey.example.com",
+	cfg := strings.Replace(nodeGuestConfig(l, false, name, acctest.LabAddress(t, l, false, 203), "hipchat-hostkey.example.com",
 		fmt.Sprintf("  ssh {\n    host_key = %q\n  }", wrong)), `ova_path     = ""`, fmt.Sprintf("ova_path     = %q", acctest.OVA(t, lab.KindNode, 40)), 1)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.Factories(),
@@ -162,7 +171,7 @@ func TestAccNodeGuest_wrongHostKeyChangesNothing(t *testing.T) {
 				if got := acctest.GuestExec(t, l, name, "hostname"); got != "hipchat" {
 					t.Errorf("hostname changed to %q despite the host key mismatch", got)
 				}
-				if got := acctest.GuestExec(t, l, name, "cat /etc/network/interfaces"); strings.Contains(got, acctest.LabAddress(l, false, 203)) {
+				if got := acctest.GuestExec(t, l, name, "cat /etc/network/interfaces"); strings.Contains(got, acctest.LabAddress(t, l, false, 203)) {
 					t.Errorf("interfaces changed despite the host key mismatch:\n%s", got)
 				}
 			},
@@ -173,9 +182,10 @@ func TestAccNodeGuest_wrongHostKeyChangesNothing(t *testing.T) {
 }
 
 func TestAccNodeGuest_privateNetworkThroughJumpHost(t *testing.T) {
+	t.Parallel()
 	l := acctest.StartLab(t, lab.Options{PrivateNetwork: true})
 	name := "tf-node-private"
-	addr := acctest.LabAddress(l, true, 210)
+	addr := acctest.LabAddress(t, l, true, 210)
 	cfg := strings.Replace(nodeGuestConfig(l, true, name, addr, "hipchat-private-1.example.com", ""),
 		`ova_path     = ""`, fmt.Sprintf("ova_path     = %q", acctest.OVA(t, lab.KindNode, 40)), 1)
 	resource.Test(t, resource.TestCase{
@@ -215,6 +225,7 @@ func TestAccNodeGuest_privateNetworkThroughJumpHost(t *testing.T) {
 }
 
 func TestAccNodeGuest_badInput(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	ova := acctest.OVA(t, lab.KindNode, 40)
 	cfg := func(name, addr, extra string) string {
@@ -226,7 +237,7 @@ func TestAccNodeGuest_badInput(t *testing.T) {
 	cases := []struct {
 		name, extra, want string
 	}{
-		{"tf-bad-unreachable", "  ssh {\n    host    = \"" + acctest.LabAddress(l, false, 250) + "\"\n    timeout = \"3s\"\n  }", `(?s)Cannot reach the guest over SSH`},
+		{"tf-bad-unreachable", "  ssh {\n    host    = \"" + acctest.LabAddress(t, l, false, 250) + "\"\n    timeout = \"3s\"\n  }", `(?s)Cannot reach the guest over SSH`},
 		{"tf-bad-auth", fmt.Sprintf("  ssh {\n    private_key = %q\n  }", otherKey), `(?s)(refused|unable to authenticate)`},
 		{"tf-bad-passphrase", fmt.Sprintf("  ssh {\n    private_key = %q\n    private_key_passphrase = \"wrong\"\n  }", encrypted), `(?s)passphrase`},
 	}
@@ -236,7 +247,7 @@ func TestAccNodeGuest_badInput(t *testing.T) {
 				ProtoV6ProviderFactories: acctest.Factories(),
 				CheckDestroy:             checkNoVM(t, c.name),
 				Steps: []resource.TestStep{{
-					Config:      cfg(c.name, acctest.LabAddress(l, false, 220+i), c.extra),
+					Config:      cfg(c.name, acctest.LabAddress(t, l, false, 225+i), c.extra),
 					ExpectError: regexp.MustCompile(c.want),
 				}},
 			})
@@ -246,7 +257,7 @@ func TestAccNodeGuest_badInput(t *testing.T) {
 		resource.Test(t, resource.TestCase{
 			ProtoV6ProviderFactories: acctest.Factories(),
 			Steps: []resource.TestStep{{
-				Config: strings.Replace(cfg("tf-bad-gateway", acctest.LabAddress(l, false, 230), ""),
+				Config: strings.Replace(cfg("tf-bad-gateway", acctest.LabAddress(t, l, false, 230), ""),
 					fmt.Sprintf("ipv4_gateway = %q", acctest.Gateway(l, false)), `ipv4_gateway = "192.168.77.1"`, 1),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)ipv4_gateway.*outside the network`),
@@ -255,7 +266,7 @@ func TestAccNodeGuest_badInput(t *testing.T) {
 	})
 	t.Run("ifup fails", func(t *testing.T) {
 		name := "tf-bad-ifup"
-		first, second := acctest.LabAddress(l, false, 231), acctest.LabAddress(l, false, 232)
+		first, second := acctest.LabAddress(t, l, false, 231), acctest.LabAddress(t, l, false, 232)
 		resource.Test(t, resource.TestCase{
 			ProtoV6ProviderFactories: acctest.Factories(),
 			CheckDestroy:             checkNoVM(t, name),
@@ -292,10 +303,11 @@ func TestAccNodeGuest_badInput(t *testing.T) {
 // spelled otherwise than the guest keeps it, one NTP server twice) fail the plan, on the
 // attribute to fix, with the value and the rule; and a value with a newline stays on one line.
 func TestAccNodeGuest_identityRejectedAtPlan(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	ova := acctest.OVA(t, lab.KindNode, 40)
 	const name = "tf-id-bad"
-	host := func(n int) string { return acctest.LabAddress(l, false, n) }
+	host := func(n int) string { return acctest.LabAddress(t, l, false, n) }
 	subnet := l.PublicSubnet().Masked().String()
 	gateway := fmt.Sprintf("ipv4_gateway = %q", acctest.Gateway(l, false))
 	cases := []struct {

@@ -216,6 +216,7 @@ func withHotAdd(t *testing.T, cfg string, on bool) string {
 // the VM will be power-cycled and why, and the guest is shut down cleanly (its wtmp has a
 // shutdown record between the two boots), not powered off hard.
 func TestAccNode_resizePowerCycle(t *testing.T) {
+	t.Parallel()
 	name := "tf-node-resize"
 	var w planWarnings
 	resource.Test(t, resource.TestCase{
@@ -262,6 +263,7 @@ func TestAccNode_resizePowerCycle(t *testing.T) {
 // settings read back on import, and shrinking it still power-cycles the VM, with a warning and
 // a clean shutdown.
 func TestAccNode_hotAdd(t *testing.T) {
+	t.Parallel()
 	name := "tf-node-hotadd"
 	var w planWarnings
 	var pid string

@@ -62,6 +62,7 @@ func checkNoVM(t *testing.T, name string) resource.TestCheckFunc {
 }
 
 func TestAccNode_lifecycle(t *testing.T) {
+	t.Parallel()
 	name := "tf-node-life"
 	var moid, uuid string
 	resource.Test(t, resource.TestCase{
@@ -154,10 +155,11 @@ func TestAccNode_lifecycle(t *testing.T) {
 // an apply that outran the boot recorded (and that a later refresh or import contradicted:
 // TestAccNode_lifecycle's import steps failed on it under load).
 func TestAccNode_addressOfASlowBoot(t *testing.T) {
+	t.Parallel()
 	name := "tf-node-slowboot"
 	l := acctest.Lab(t)
-	l.SetBootDelay(lab.KindNode, 5*time.Second)
-	t.Cleanup(func() { l.SetBootDelay(lab.KindNode, 0) })
+	l.SetVMBootDelay(name, 5*time.Second)
+	t.Cleanup(func() { l.SetVMBootDelay(name, 0) })
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.StrictFactories(t),
 		CheckDestroy:             checkNoVM(t, name),
@@ -183,6 +185,7 @@ func TestAccNode_addressOfASlowBoot(t *testing.T) {
 // do. Its drift reads as empty, as after any import (it was null, which the plan showed as a
 // change to []).
 func TestAccNode_importGuestRefusesLogin(t *testing.T) {
+	t.Parallel()
 	name := "tf-node-nologin"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -192,7 +195,7 @@ func TestAccNode_importGuestRefusesLogin(t *testing.T) {
 		err = c.PowerOn(ctx, moid)
 	}
 	if err == nil {
-		_, err = c.WaitForIP(ctx, moid, 30*time.Second)
+		_, err = c.WaitForIP(ctx, moid, time.Minute) // a bound: guests boot slower beside other tests
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -272,6 +275,7 @@ func importStep(id resource.ImportStateIdFunc) resource.TestStep {
 }
 
 func TestAccNode_undersizedRejectedAtPlan(t *testing.T) {
+	t.Parallel()
 	name := "tf-node-small"
 	for _, c := range []struct {
 		cpus, mem, disk int
@@ -298,6 +302,7 @@ func TestAccNode_undersizedRejectedAtPlan(t *testing.T) {
 }
 
 func TestAccNode_badInputLeavesNothing(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	good := acctest.OVA(t, lab.KindNode, 40)
 	cases := []struct {

@@ -27,8 +27,8 @@ func cbdNodeConfig(t *testing.T, l *lab.Lab, slot, ova string) string {
 // cbdNodeConfigAt is cbdNodeConfig with the address of slot addrSlot.
 func cbdNodeConfigAt(t *testing.T, l *lab.Lab, slot, addrSlot, ova string) string {
 	v := l.VSphere()
-	ds := datastoreConfig(t, l, dsOpts{name: "tf-cbd-data", address: acctest.LabAddress(l, false, 180)})
-	host := map[string]int{"a": 181, "b": 182}[addrSlot]
+	ds := datastoreConfig(t, l, dsOpts{name: "tf-cbd-data", address: acctest.LabAddress(t, l, false, 118)})
+	host := map[string]int{"a": 119, "b": 120}[addrSlot]
 	return ds + fmt.Sprintf(`
 resource "hipchatdc_node" "app" {
   name         = "tf-cbd-node-%[1]s"
@@ -57,7 +57,7 @@ resource "hipchatdc_node" "app" {
     create_before_destroy = true
   }
 }
-`, slot, v.Datacenter, v.Cluster, v.Datastore, v.Network, ova, acctest.LabAddress(l, false, host), acctest.Gateway(l, false))
+`, slot, v.Datacenter, v.Cluster, v.Datastore, v.Network, ova, acctest.LabAddress(t, l, false, host), acctest.Gateway(l, false))
 }
 
 // nodePage is the node's own page at its address (its HTTP service on port 80).
@@ -108,11 +108,12 @@ func (c onlyChange) CheckPlan(ctx context.Context, req plancheck.CheckPlanReques
 // untouched; the next apply, with a good release, replaces it: the new VM first, then the old
 // one destroyed.
 func TestAccNode_createBeforeDestroy(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	releaseA := acctest.ReleaseOVA(t, "A", false)
 	broken := acctest.ReleaseOVA(t, "C-broken", true)
 	releaseB := acctest.ReleaseOVA(t, "B", false)
-	addrA, addrB := acctest.LabAddress(l, false, 181), acctest.LabAddress(l, false, 182)
+	addrA, addrB := acctest.LabAddress(t, l, false, 119), acctest.LabAddress(t, l, false, 120)
 	var idA string
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.Factories(),

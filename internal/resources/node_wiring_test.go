@@ -15,14 +15,15 @@ import (
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
 )
 
-// wiredConfig is a data stores VM and a node pointed at it, the node given nodePassword for
-// Postgres (the data stores have the right one).
-func wiredConfig(t *testing.T, l *lab.Lab, nodePassword string) string {
+// wiredConfig is a data stores VM (name-data, at host dsHost of the lab's network) and a node
+// (name-node, at nodeHost) pointed at it, the node given nodePassword for Postgres (the data
+// stores have the right one).
+func wiredConfig(t *testing.T, l *lab.Lab, name string, nodeHost, dsHost int, nodePassword string) string {
 	v := l.VSphere()
-	ds := datastoreConfig(t, l, dsOpts{name: "tf-wired-data", address: acctest.LabAddress(l, false, 211)})
+	ds := datastoreConfig(t, l, dsOpts{name: name + "-data", address: acctest.LabAddress(t, l, false, dsHost)})
 	return ds + fmt.Sprintf(`
 resource "hipchatdc_node" "app" {
-  name         = "tf-wired-node"
+  name         = "%s-node"
   datacenter   = %q
   cluster      = %q
   datastore    = %q
@@ -44,10 +45,11 @@ resource "hipchatdc_node" "app" {
     public_url        = "https://chat.example.test"
   }
 }
-`, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, lab.KindNode, 40), acctest.LabAddress(l, false, 212), acctest.Gateway(l, false), nodePassword)
+`, name, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, lab.KindNode, 40), acctest.LabAddress(t, l, false, nodeHost), acctest.Gateway(l, false), nodePassword)
 }
 
 func TestAccNode_wiredToItsDataStores(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	ids := map[string]string{}
 	recordIDs := func(s *terraform.State) error {
@@ -69,7 +71,7 @@ func TestAccNode_wiredToItsDataStores(t *testing.T) {
 		CheckDestroy:             resource.ComposeTestCheckFunc(checkNoVM(t, "tf-wired-node"), checkNoVM(t, "tf-wired-data")),
 		Steps: []resource.TestStep{
 			{
-				Config: wiredConfig(t, l, "pg-secret-1"),
+				Config: wiredConfig(t, l, "tf-wired", 212, 211, "pg-secret-1"),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					recordIDs,
 					resource.TestCheckResourceAttr("hipchatdc_node.app", "drift.#", "0"),
@@ -90,12 +92,12 @@ func TestAccNode_wiredToItsDataStores(t *testing.T) {
 			},
 			{
 				// A wrong Postgres password: the apply fails with the self-check's own words.
-				Config:      wiredConfig(t, l, "not-the-password"),
+				Config:      wiredConfig(t, l, "tf-wired", 212, 211, "not-the-password"),
 				ExpectError: regexp.MustCompile(`(?s)self-check failed.*postgres: FAILED.*password authentication failed`),
 			},
 			{
 				// Corrected, the next apply converges in place: no VM replaced.
-				Config: wiredConfig(t, l, "pg-secret-1"),
+				Config: wiredConfig(t, l, "tf-wired", 212, 211, "pg-secret-1"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("hipchatdc_node.app", plancheck.ResourceActionUpdate),
 					plancheck.ExpectResourceAction("hipchatdc_datastore_node.data", plancheck.ResourceActionNoop),
@@ -110,14 +112,15 @@ func TestAccNode_wiredToItsDataStores(t *testing.T) {
 // TestAccNode_wiringRejectedAtPlan: what is known of data_stores at plan time is checked then,
 // before an OVA is imported.
 func TestAccNode_wiringRejectedAtPlan(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	for _, c := range []struct{ from, to, want string }{
 		{`postgres_user     = hipchatdc_datastore_node.data.postgres_user`, `postgres_user     = "postgres"`, `(?s)Invalid database user.*postgres_user.*superuser`},
 		{"postgres_user     = hipchatdc_datastore_node.data.postgres_user\n    postgres_password = \"pg-secret-1\"", "postgres_user     = hipchatdc_datastore_node.data.postgres_user", `(?s)Missing data_stores.postgres_password`},
 		{`public_url        = "https://chat.example.test"`, `public_url        = "chat.example.test"`, `(?s)Invalid public_url.*https://chat.example.com`},
 	} {
-		cfg := strings.Replace(wiredConfig(t, l, "pg-secret-1"), c.from, c.to, 1)
-		if cfg == wiredConfig(t, l, "pg-secret-1") {
+		cfg := strings.Replace(wiredConfig(t, l, "tf-wiring-bad", 224, 223, "pg-secret-1"), c.from, c.to, 1)
+		if cfg == wiredConfig(t, l, "tf-wiring-bad", 224, 223, "pg-secret-1") {
 			t.Fatalf("%q not in the configuration", c.from)
 		}
 		resource.Test(t, resource.TestCase{
@@ -125,7 +128,7 @@ func TestAccNode_wiringRejectedAtPlan(t *testing.T) {
 			Steps:                    []resource.TestStep{{Config: cfg, PlanOnly: true, ExpectError: regexp.MustCompile(c.want)}},
 		})
 	}
-	if _, ok := acctest.VM(t, "tf-wired-node"); ok {
+	if _, ok := acctest.VM(t, "tf-wiring-bad-node"); ok {
 		t.Fatal("a VM was created for a rejected plan")
 	}
 }
@@ -136,7 +139,7 @@ func TestAccNode_wiringRejectedAtPlan(t *testing.T) {
 // network.
 // extra goes into the node's block.
 func parallelConfig(t *testing.T, l *lab.Lab, name string, nodeHost, dsHost int, dsKind, extra string) string {
-	dsAddr := acctest.LabAddress(l, false, dsHost)
+	dsAddr := acctest.LabAddress(t, l, false, dsHost)
 	v := l.VSphere()
 	cfg := acctest.ProviderConfigFor(l)
 	if dsKind != "" {
@@ -168,7 +171,7 @@ resource "hipchatdc_node" "app" {
 %s
 }
 `, name, v.Datacenter, v.Cluster, v.Datastore, v.Network, acctest.OVA(t, lab.KindNode, 40), name,
-		acctest.LabAddress(l, false, nodeHost), acctest.Gateway(l, false), dsAddr, dsAddr, dsAddr, extra)
+		acctest.LabAddress(t, l, false, nodeHost), acctest.Gateway(l, false), dsAddr, dsAddr, dsAddr, extra)
 }
 
 // TestAccNode_waitsForDataStoresThatComeUpLate creates the node and its data stores VM at the
@@ -176,9 +179,10 @@ resource "hipchatdc_node" "app" {
 // waits for Postgres, Redis and NFS to answer from it, and is wired. (Without the wait its
 // self-check runs against data stores that are not there yet, and the apply fails.)
 func TestAccNode_waitsForDataStoresThatComeUpLate(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
-	l.SetBootDelay(lab.KindDebian, 15*time.Second)
-	t.Cleanup(func() { l.SetBootDelay(lab.KindDebian, 0) })
+	l.SetVMBootDelay("tf-late-data", 15*time.Second)
+	t.Cleanup(func() { l.SetVMBootDelay("tf-late-data", 0) })
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.Factories(),
 		CheckDestroy:             resource.ComposeTestCheckFunc(checkNoVM(t, "tf-late-node"), checkNoVM(t, "tf-late-data")),
@@ -206,8 +210,9 @@ func TestAccNode_waitsForDataStoresThatComeUpLate(t *testing.T) {
 // stores configuration, and once the data stores exist the next apply finishes the cluster
 // (replacing the tainted node) with nothing left behind.
 func TestAccNode_dataStoresNeverAnswer(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
-	dsAddr := acctest.LabAddress(l, false, 215)
+	dsAddr := acctest.LabAddress(t, l, false, 215)
 	timeouts := "  timeouts {\n    create = \"90s\"\n  }"
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.Factories(),
@@ -253,8 +258,9 @@ func TestAccNode_dataStoresNeverAnswer(t *testing.T) {
 // create go on, and the node stops waiting for those data stores as soon as they failed, with an
 // error naming them, instead of at its create timeout.
 func TestAccNode_stopsWaitingForDataStoresThatFailed(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
-	dsAddr := acctest.LabAddress(l, false, 219)
+	dsAddr := acctest.LabAddress(t, l, false, 219)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.Factories(),
 		CheckDestroy:             resource.ComposeTestCheckFunc(checkNoVM(t, "tf-failds-node"), checkNoVM(t, "tf-failds-data")),
@@ -272,6 +278,7 @@ func TestAccNode_stopsWaitingForDataStoresThatFailed(t *testing.T) {
 // update in progress tells the node to wait: without that, its self-check tries the new
 // passwords before the data stores have them and the apply fails until it is run again.
 func TestAccNode_passwordChangeWithItsDataStores(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	first := parallelConfig(t, l, "tf-pwchg", 222, 221, lab.KindDebian, "")
 	second := strings.NewReplacer("pg-secret-1", "pg-secret-2", "redis-secret-1", "redis-secret-2").Replace(first)

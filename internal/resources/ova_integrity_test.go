@@ -49,6 +49,7 @@ resource "hipchatdc_node" "app" {
 // file and both digests; vSphere is left without the VM and the state without the resource.
 // An ftp:// ova_url is refused by the plan.
 func TestAccNode_ovaIntegrity(t *testing.T) {
+	t.Parallel()
 	name := "tf-node-ova-integrity"
 	bad, o := integrityOVA(t, ovatest.Options{Manifest: "SHA256", WrongDigest: ovatest.DiskFileName})
 	got, err := ovatest.Digest(o, "SHA256", ovatest.DiskFileName)
@@ -89,6 +90,7 @@ func TestAccNode_ovaIntegrity(t *testing.T) {
 // A signed OVA imports with the publisher's CA given in ova_ca_file; an OVA without a manifest
 // imports with a warning on the attribute that names it.
 func TestAccNode_ovaSignedAndUnchecked(t *testing.T) {
+	t.Parallel()
 	name := "tf-node-ova-signed"
 	ca, err := ovatest.NewCA("Test Publisher CA")
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 // users often write it, creates the VM and plans nothing afterwards (no replacement because
 // vSphere reports names).
 func TestAccNode_placementByID(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	v := l.VSphere()
 	dc := acctest.MOID(t, "/"+v.Datacenter)

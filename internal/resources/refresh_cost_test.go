@@ -20,6 +20,7 @@ import (
 // TestAccRefreshCost counts what refreshing the three resources costs: the goal is one
 // property-collector round trip per VM and one SSH connection running one command per guest.
 func TestAccRefreshCost(t *testing.T) {
+	// Not parallel: it counts the whole process's SSH connections and commands, vSphere round trips and refreshes.
 	l := acctest.Lab(t)
 	ca, err := tlstest.NewCA("Test CA")
 	if err != nil {
@@ -29,14 +30,14 @@ func TestAccRefreshCost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodeAddr := acctest.LabAddress(l, false, 213)
+	nodeAddr := acctest.LabAddress(t, l, false, 244)
 	// The three resources' configurations, each written for a test of its own: one provider
 	// block for all.
 	providerBlock := acctest.ProviderConfigFor(l)
 	cfg := strings.Replace(nodeGuestConfig(l, false, "tf-cost-node", nodeAddr, "hipchat-cost-1.example.com", ""),
 		`ova_path     = ""`, fmt.Sprintf("ova_path     = %q", acctest.OVA(t, lab.KindNode, 40)), 1) +
-		strings.TrimPrefix(datastoreConfig(t, l, dsOpts{name: "tf-cost-data", address: acctest.LabAddress(l, false, 214)}), providerBlock) +
-		strings.TrimPrefix(proxyConfig(t, l, proxyOpts{name: "tf-cost-proxy", address: acctest.LabAddress(l, false, 215), cert: leaf, nodes: []string{nodeAddr}}), providerBlock)
+		strings.TrimPrefix(datastoreConfig(t, l, dsOpts{name: "tf-cost-data", address: acctest.LabAddress(t, l, false, 245)}), providerBlock) +
+		strings.TrimPrefix(proxyConfig(t, l, proxyOpts{name: "tf-cost-proxy", address: acctest.LabAddress(t, l, false, 246), cert: leaf, nodes: []string{nodeAddr}}), providerBlock)
 
 	var rt0, reads0 int64
 	resource.Test(t, resource.TestCase{

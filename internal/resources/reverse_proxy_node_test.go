@@ -129,9 +129,10 @@ func (cl *clientLoad) since(t time.Time) (nodes map[string]int, failed []error) 
 }
 
 func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	name := "tf-pnode-proxy"
-	addr := acctest.LabAddress(l, false, 221)
+	addr := acctest.LabAddress(t, l, false, 116)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	nodeA, err := l.StartGuestVM(ctx, "tf-pnode-a", lab.KindNode)
@@ -175,8 +176,9 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 	longDone := make(chan longResult, 1)
 	var applyStart time.Time
 
+	var ssh guest.Tally
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: acctest.Factories(),
+		ProtoV6ProviderFactories: acctest.CountSSH(&ssh, acctest.Factories()),
 		CheckDestroy:             checkNoVM(t, name),
 		Steps: []resource.TestStep{
 			{
@@ -194,10 +196,10 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 			},
 			{
 				// Re-apply: nothing planned, nothing changed on the proxy.
-				PreConfig:        guest.ResetStats,
+				PreConfig:        ssh.Reset,
 				Config:           memberConfig(t, l, proxy, nodeA.Address()),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-				Check:            noChangingCommands(t),
+				Check:            noChangingCommands(&ssh),
 			},
 			{
 				// (c) The membership file removed by hand: the proxy answers 502, the plan shows
@@ -339,13 +341,14 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 }
 
 func TestAccReverseProxyNode_rejectedAtPlan(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	ca, err := tlstest.NewCA("Test CA")
 	if err != nil {
 		t.Fatal(err)
 	}
 	leaf, _ := ca.Issue(tlstest.Options{DNSNames: []string{publicName}})
-	proxy := proxyOpts{name: "tf-pnode-bad", address: acctest.LabAddress(l, false, 222), cert: leaf}
+	proxy := proxyOpts{name: "tf-pnode-bad", address: acctest.LabAddress(t, l, false, 117), cert: leaf}
 	for i, c := range []struct {
 		node, extra, want string
 	}{

@@ -100,10 +100,12 @@ func get(c *http.Client, url string) (*http.Response, string, error) {
 }
 
 func TestAccReverseProxy_tlsInFrontOfTheNode(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	name := "tf-proxy"
-	addr := acctest.LabAddress(l, false, 208)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	addr := acctest.LabAddress(t, l, false, 208)
+	// A bound for two guests' boots, which take longer while other tests run beside this one.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	node, err := l.StartGuestVM(ctx, "tf-proxy-node", lab.KindNode)
 	if err != nil {
@@ -155,8 +157,9 @@ func TestAccReverseProxy_tlsInFrontOfTheNode(t *testing.T) {
 		}()
 	}
 
+	var ssh guest.Tally
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: acctest.Factories(),
+		ProtoV6ProviderFactories: acctest.CountSSH(&ssh, acctest.Factories()),
 		CheckDestroy:             checkNoVM(t, name),
 		Steps: []resource.TestStep{
 			{
@@ -227,10 +230,10 @@ func TestAccReverseProxy_tlsInFrontOfTheNode(t *testing.T) {
 			},
 			{
 				// Re-apply: nothing planned, nothing changed, no reload.
-				PreConfig:        guest.ResetStats,
+				PreConfig:        ssh.Reset,
 				Config:           proxyConfig(t, l, base),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-				Check:            noChangingCommands(t),
+				Check:            noChangingCommands(&ssh),
 			},
 			{
 				// Certificate rotation is an in-place update, and requests during the reload succeed.
@@ -337,6 +340,7 @@ func TestAccReverseProxy_tlsInFrontOfTheNode(t *testing.T) {
 }
 
 func TestAccReverseProxy_rejectedAtPlan(t *testing.T) {
+	t.Parallel()
 	l := acctest.Lab(t)
 	ca, err := tlstest.NewCA("Test CA")
 	if err != nil {
@@ -348,7 +352,7 @@ func TestAccReverseProxy_rejectedAtPlan(t *testing.T) {
 	// What NGINX refuses at apply time ("ee key too small", "ca md too weak").
 	rsa1024, _ := ca.Issue(tlstest.Options{DNSNames: []string{publicName}, Key: tlstest.RSA1024})
 	sha1, _ := ca.Issue(tlstest.Options{DNSNames: []string{publicName}, SignatureAlgorithm: x509.ECDSAWithSHA1})
-	addr := acctest.LabAddress(l, false, 209)
+	addr := acctest.LabAddress(t, l, false, 209)
 	for i, c := range []struct {
 		o    proxyOpts
 		want string

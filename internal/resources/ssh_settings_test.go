@@ -30,9 +30,10 @@ func withoutProviderKnownHosts(t *testing.T, l *lab.Lab, cfg string) string {
 // to fail after the VM was created with "set only one of host_key, known_hosts and
 // insecure_ignore_host_key".
 func TestAccNodeGuest_resourceHostKeySettingReplacesTheEnvironments(t *testing.T) {
+	// Not parallel: it sets the environment.
 	l := acctest.Lab(t)
 	name := "tf-node-hostkey-env"
-	addr := acctest.LabAddress(l, false, 170)
+	addr := acctest.LabAddress(t, l, false, 170)
 	t.Setenv("HIPCHATDC_SSH_KNOWN_HOSTS", l.SSH().KnownHostsFile)
 	cfg := withoutProviderKnownHosts(t, l, managedNode(t, l, name, addr, "hipchat-hostkey-1.example.com", ntpA,
 		"  ssh {\n    insecure_ignore_host_key = true\n  }"))
@@ -58,9 +59,10 @@ func TestAccNodeGuest_resourceHostKeySettingReplacesTheEnvironments(t *testing.T
 // no VM is made; a known_hosts file inherited from the environment that is not there fails the
 // apply before the VM is created, naming the variable it came from.
 func TestAccNodeGuest_hostKeySettingsRefusedBeforeAnyVM(t *testing.T) {
+	// Not parallel: it sets the environment.
 	l := acctest.Lab(t)
 	name := "tf-node-hostkey-bad"
-	addr := acctest.LabAddress(l, false, 171)
+	addr := acctest.LabAddress(t, l, false, 171)
 	both := managedNode(t, l, name, addr, "hipchat-hostkey-2.example.com", ntpA,
 		fmt.Sprintf("  ssh {\n    host_key                 = %q\n    insecure_ignore_host_key = true\n  }", l.SSH().PublicKey))
 	resource.Test(t, resource.TestCase{
