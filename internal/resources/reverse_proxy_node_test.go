@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/vmware/govmomi/object"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
@@ -333,6 +334,31 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 					}
 					return nil
 				},
+			},
+			{
+				// The proxy VM destroyed by hand: refresh reports the membership as not verified
+				// (a warning and drift, not an error), and the test's final destroy removes the
+				// membership with a warning instead of waiting for the proxy forever.
+				PreConfig: func() {
+					acctest.WithVM(t, name, func(ctx context.Context, vm *object.VirtualMachine) {
+						task, err := vm.PowerOff(ctx)
+						if err == nil {
+							err = task.Wait(ctx)
+						}
+						if err == nil {
+							task, err = vm.Destroy(ctx)
+						}
+						if err == nil {
+							err = task.Wait(ctx)
+						}
+						if err != nil {
+							t.Fatalf("destroy the proxy VM: %v", err)
+						}
+					})
+				},
+				Config:             memberConfig(t, l, proxy, nodeB.Address()),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
 			},
 		},
 	})

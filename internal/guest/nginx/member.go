@@ -436,19 +436,19 @@ if [ -z "$p" ] || ! kill -0 "$p" 2>/dev/null; then
 	exit 0
 fi
 start=$(date +%%s%%N)
+end=$(($(date +%%s) + %d))
 %s# The retired workers finish what they hold; a worker keeps its PID and is titled
-# "nginx: worker process is shutting down" until it exits.
+# "nginx: worker process is shutting down" until it exits. The deadline is by the clock, so
+# that a busy guest (slow polls) does not stretch drain_timeout.
 left=
-i=0
 while :; do
 	left=
 	for w in $old; do
 		case "$(tr -d '\0' < /proc/$w/cmdline 2>/dev/null)" in "nginx: worker process"*) left="$left $w" ;; esac
 	done
 	[ -z "$left" ] && break
-	[ $i -ge %d ] && break
+	[ "$(date +%%s)" -ge "$end" ] && break
 	sleep 0.1
-	i=$((i + 1))
 done
 if [ -n "$left" ]; then
 	# drain_timeout is over: stop them as worker_shutdown_timeout would (their connections close).
@@ -456,5 +456,5 @@ if [ -n "$left" ]; then
 	echo "cut $(echo $left | wc -w)"
 fi
 echo "drained $((($(date +%%s%%N) - start) / 1000000))"
-`, m.Node, guest.Quote(live), TLSDir, rejectedStatus, PIDFile, gracefulReload, int64(m.Drain/(100*time.Millisecond)))
+`, m.Node, guest.Quote(live), TLSDir, rejectedStatus, PIDFile, int64(m.Drain/time.Second), gracefulReload)
 }
