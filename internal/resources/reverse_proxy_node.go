@@ -356,19 +356,19 @@ func (r *proxyNodeResource) Delete(ctx context.Context, req resource.DeleteReque
 	}
 	conn, host, err := r.dial(ctx, &m, readBudget)
 	if err != nil {
-		var ce *guest.ConnectError
-		if errors.As(err, &ce) {
+		gone, why := r.proxyGone(ctx, &m, err)
+		if gone {
 			// The proxy VM is gone (destroyed in the same apply, or by hand): nothing is left to
-			// drain, as a VM resource's destroy of a VM that is gone succeeds. A warning, so that
-			// a proxy that is only unreachable for now is not forgotten silently.
-			resp.Diagnostics.AddWarning("Reverse proxy not reachable: membership forgotten",
-				fmt.Sprintf("Could not reach the proxy at %s to remove node %s: %v. The membership is removed from the state. "+
-					"If that proxy comes back, delete %s there and reload NGINX (nginx -s reload), or it keeps sending requests to the node.",
-					host, m.NodeAddress.ValueString(), err, nginx.MemberFile(m.NodeAddress.ValueString())))
+			// drain, as a VM resource's destroy of a VM that is gone succeeds.
+			resp.Diagnostics.AddAttributeWarning(path.Root("proxy_address"), "Reverse proxy gone: membership forgotten",
+				fmt.Sprintf("proxy_address = %q: SSH to %s failed (%v) and %s. The membership of node %s is removed from the state.",
+					m.ProxyAddress.ValueString(), host, err, why, m.NodeAddress.ValueString()))
 			return
 		}
 		resp.Diagnostics.AddAttributeError(path.Root("proxy_address"), "Cannot reach the proxy over SSH",
-			fmt.Sprintf("proxy_address = %q: SSH to %s failed: %s. The node is still in the proxy.", m.ProxyAddress.ValueString(), host, r.sshError(&m, err)))
+			fmt.Sprintf("proxy_address = %q: SSH to %s failed: %s. Node %s was not taken out of the proxy, and the membership stays in the state (%s). "+
+				"Run the destroy again once the proxy answers over SSH. If the proxy VM is gone for good, remove the membership from the state with `terraform state rm` on this resource.",
+				m.ProxyAddress.ValueString(), host, r.sshError(&m, err), m.NodeAddress.ValueString(), why))
 		return
 	}
 	defer conn.Close()
@@ -387,6 +387,34 @@ func (r *proxyNodeResource) Delete(ctx context.Context, req resource.DeleteReque
 				"they were stopped and their clients reconnect to the remaining nodes. Raise drain_timeout to let such requests finish.",
 				m.DrainTimeout.ValueInt64(), res.CutOff, m.DrainTimeout.ValueInt64(), m.NodeAddress.ValueString()))
 	}
+}
+
+// proxyGone says whether the proxy of m is really gone after dialErr, and in words why or why
+// not. Only a proxy that refuses or ignores connections and that no VM in vSphere reports the
+// address of counts as gone: a cancelled apply, a failed login, a network blip or a proxy that
+// vSphere still has (rebooting, sshd restarting) keep the membership, whose file would
+// otherwise stay on the proxy and send requests to a destroyed node.
+func (r *proxyNodeResource) proxyGone(ctx context.Context, m *proxyNodeModel, dialErr error) (bool, string) {
+	var ce *guest.ConnectError
+	switch {
+	case ctx.Err() != nil:
+		return false, "the apply was cancelled"
+	case !errors.As(dialErr, &ce):
+		return false, "the proxy answered but the SSH session failed"
+	}
+	var diags diag.Diagnostics
+	vc := r.vm.client(ctx, &diags)
+	if vc == nil {
+		return false, "vSphere could not be asked whether the proxy VM still exists"
+	}
+	vms, err := vc.VMsWithAddress(ctx, m.ProxyAddress.ValueString())
+	switch {
+	case err != nil:
+		return false, err.Error()
+	case len(vms) > 0:
+		return false, fmt.Sprintf("vSphere still has VM %s with that address", strings.Join(vms, ", "))
+	}
+	return true, "vSphere has no VM with that address"
 }
 
 // ImportState takes "<proxy_address>/<node address>" (the node with or without :port) and
