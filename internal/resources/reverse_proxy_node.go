@@ -103,7 +103,7 @@ func proxyNodeSchema() schema.Schema {
 			"node_address": schema.StringAttribute{
 				Required: true,
 				MarkdownDescription: "Address of the Hipchat node, as the proxy reaches it: an IP address or host name, optionally with `:port` (port 80 by default), " +
-					"usually `hipchatdc_node.<name>.ipv4_address`. It must not also be in the proxy's `nodes`. Changing it replaces the membership (the new node is added before the old one is drained with `create_before_destroy`).",
+					"usually `hipchatdc_node.<name>.ipv4_address`. While it is also in the proxy's `nodes` (the first step of moving it from there) it is accepted with a warning. Changing it replaces the membership (the new node is added before the old one is drained with `create_before_destroy`).",
 				PlanModifiers: replace,
 				Validators:    []validator.String{nodeAddressValidator{}},
 			},
@@ -289,6 +289,12 @@ func (r *proxyNodeResource) apply(ctx context.Context, m *proxyNodeModel, diags 
 				fmt.Sprintf("proxy_address = %q, node_address = %q: %v", m.ProxyAddress.ValueString(), m.NodeAddress.ValueString(), err))
 		}
 		return false
+	}
+	if res.Before.InSiteNodes {
+		diags.AddAttributeWarning(path.Root("node_address"), "The node is also in the proxy's nodes",
+			fmt.Sprintf("node_address = %q is also in hipchatdc_reverse_proxy's nodes on proxy %q: NGINX lists it twice, which works, but destroying this membership does not take the node out of service while it stays there. "+
+				"If you are moving the node from nodes to memberships, the next step is to remove it from nodes (nodes = [] once every node has a membership).",
+				m.NodeAddress.ValueString(), m.ProxyAddress.ValueString()))
 	}
 	if res.Changed || res.Reloaded || res.Started {
 		tflog.Info(ctx, "reverse proxy node added", map[string]any{"node": mem.WithDefaults().Node, "reloaded": res.Reloaded, "started": res.Started})

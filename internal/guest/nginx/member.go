@@ -272,9 +272,10 @@ func AddMember(ctx context.Context, c guest.Runner, m Member) (MemberResult, err
 		return res, fmt.Errorf("the proxy has no site of hipchatdc_reverse_proxy (%s): apply hipchatdc_reverse_proxy on it first", ConfFile)
 	case !st.SiteIncludes:
 		return res, fmt.Errorf("the proxy's site (%s) does not include %s/*.conf: it was written by an earlier provider version; apply hipchatdc_reverse_proxy with this version first", ConfFile, MembersDir)
-	case st.InSiteNodes:
-		return res, fmt.Errorf("node %s is in hipchatdc_reverse_proxy's nodes already: a node is either listed there or added by a hipchatdc_reverse_proxy_node, not both (removing the membership would not take it out of service); remove it from nodes", m.Node)
 	}
+	// A node also in hipchatdc_reverse_proxy's nodes is accepted (the caller warns): NGINX takes
+	// a server listed twice, and it is the first step of moving a node from nodes to a
+	// membership without an outage (add the membership, then empty nodes).
 	raiseDrain := st.DrainTimeout < m.Drain
 	if st.Config == conf && !raiseDrain && st.Running {
 		return res, nil

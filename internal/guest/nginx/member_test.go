@@ -14,7 +14,7 @@ func TestMemberFileAndRender(t *testing.T) {
 		"hipchat-2.internal":  MembersDir + "/hipchat-2.internal_80.conf",
 		"[fd00::2]":           MembersDir + "/fd00__2_80.conf",
 		"[fd00::2]:80":        MembersDir + "/fd00__2_80.conf",
-		"hipchat-2.internal.": MembersDir + "/hipchat-2.internal._80.conf",
+		"Hipchat-2.Internal.": MembersDir + "/hipchat-2.internal_80.conf", // one file per node: see TestMemberFileOneSpellingPerNode
 	} {
 		if got := MemberFile(node); got != file {
 			t.Errorf("MemberFile(%q) = %q, want %q", node, got, file)
@@ -98,5 +98,22 @@ func TestParseMemberState(t *testing.T) {
 				t.Errorf("drain read back %v", st.Member.Drain)
 			}
 		})
+	}
+}
+
+// One node, however it is spelled, has one membership file: two files would put it twice in
+// the upstream, and removing one would not take it out of service.
+func TestMemberFileOneSpellingPerNode(t *testing.T) {
+	for _, c := range [][]string{
+		{"node-a.example.com", "Node-A.Example.COM", "node-a.example.com.", "NODE-A.example.com.:80"},
+		{"fd00::2", "[FD00::0002]:80", "[fd00:0::2]"},
+		{"10.0.0.5:8080", "10.0.0.5:8080"},
+	} {
+		want := MemberFile(c[0])
+		for _, n := range c[1:] {
+			if got := MemberFile(n); got != want {
+				t.Errorf("MemberFile(%q) = %s, want %s (as for %q)", n, got, want, c[0])
+			}
+		}
 	}
 }
