@@ -117,3 +117,38 @@ func TestMemberFileOneSpellingPerNode(t *testing.T) {
 		}
 	}
 }
+
+// A worker_shutdown_timeout that NGINX does not load, or loads lower than the membership's
+// drain_timeout, is drift: any reload would cut the node's requests off before the drain ends.
+func TestParseMemberStateDrainDrift(t *testing.T) {
+	cert, key := testPair(t)
+	site, err := Render(Site{ServerName: "chat.example.com", CertificatePEM: cert, PrivateKeyPEM: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Member{Node: "10.0.0.5", Drain: 45 * time.Second}
+	conf, _ := RenderMember(m)
+	for drain, want := range map[string]string{
+		"":                                 "worker_shutdown_timeout (" + DrainFile + ") is not set, lower than drain_timeout 45",
+		"    worker_shutdown_timeout 30s;": "is 30 s, lower than drain_timeout 45",
+		"worker_shutdown_timeout 45s;":     "",
+		"worker_shutdown_timeout 600s;":    "",
+	} {
+		out := strings.Join([]string{
+			"@@hipchatdc-nginx-member@@ file", "present\n" + conf,
+			"@@hipchatdc-nginx-member@@ site", site,
+			"@@hipchatdc-nginx-member@@ drain", drain, "",
+			"@@hipchatdc-nginx-member@@ installed", "/usr/sbin/nginx", "",
+			"@@hipchatdc-nginx-member@@ pid", "321", "",
+			"@@hipchatdc-nginx-member@@ end", "",
+		}, "\n")
+		st, err := ParseMemberState(out, m.Node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := strings.Join(st.Drift(m), "; ")
+		if (want == "") != (d == "") || !strings.Contains(d, want) {
+			t.Errorf("drain section %q: drift %q, want %q", drain, d, want)
+		}
+	}
+}
