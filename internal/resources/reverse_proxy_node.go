@@ -103,7 +103,7 @@ func proxyNodeSchema() schema.Schema {
 			"node_address": schema.StringAttribute{
 				Required: true,
 				MarkdownDescription: "Address of the Hipchat node, as the proxy reaches it: an IP address or host name, optionally with `:port` (port 80 by default), " +
-					"usually `hipchatdc_node.<name>.ipv4_address`. It must not also be in the proxy's `nodes`. Changing it replaces the membership (the new node is added before the old one is drained with `create_before_destroy`).",
+					"usually `hipchatdc_node.<name>.ipv4_address`. While it is also in the proxy's `nodes` (the first step of moving it from there) it is accepted with a warning. Changing it replaces the membership (the new node is added before the old one is drained with `create_before_destroy`).",
 				PlanModifiers: replace,
 				Validators:    []validator.String{nodeAddressValidator{}},
 			},
@@ -237,11 +237,16 @@ func (r *proxyNodeResource) Create(ctx context.Context, req resource.CreateReque
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if !r.apply(ctx, &plan, &resp.Diagnostics) {
+	ok, live := r.apply(ctx, &plan, &resp.Diagnostics)
+	if !ok && !live {
 		// Nothing was added (AddMember puts back what it changed when a step fails): the
 		// membership does not go to the state, and the proxy serves as before.
 		return
 	}
+	// Done, or failed after the file may have gone live (a reload that did not finish, a
+	// cancelled apply, a read-back that differs): the state takes the membership, with the
+	// error Terraform marks it tainted, and the next apply or destroy removes the file; no
+	// file is left behind that no state knows.
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -252,22 +257,28 @@ func (r *proxyNodeResource) Update(ctx context.Context, req resource.UpdateReque
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if !r.apply(ctx, &plan, &resp.Diagnostics) {
+	if ok, live := r.apply(ctx, &plan, &resp.Diagnostics); !ok && !live {
 		// As the VM resources do: after a failure the state keeps what was there, and the next
 		// plan shows what is still to do.
 		resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 		return
 	}
+	// Failed after the new file may have gone live: the state says so, and refresh reports
+	// any difference as drift.
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// apply adds the node to the proxy and reads the membership back into m. False when it failed.
-func (r *proxyNodeResource) apply(ctx context.Context, m *proxyNodeModel, diags *diag.Diagnostics) bool {
+// apply adds the node to the proxy and reads the membership back into m. ok is false when it
+// failed; live then says that the proxy may have been changed (the membership file in place).
+// m's computed attributes are known either way.
+func (r *proxyNodeResource) apply(ctx context.Context, m *proxyNodeModel, diags *diag.Diagnostics) (ok, live bool) {
+	m.ID = types.StringValue(proxyNodeID(m.ProxyAddress.ValueString(), m.NodeAddress.ValueString()))
+	m.File = types.StringValue(nginx.MemberFile(m.NodeAddress.ValueString()))
 	conn, host, err := r.dial(ctx, m, 0)
 	if err != nil {
 		diags.AddAttributeError(path.Root("proxy_address"), "Cannot reach the proxy over SSH",
 			fmt.Sprintf("proxy_address = %q: SSH to %s failed: %s. Nothing was changed on the proxy.", m.ProxyAddress.ValueString(), host, r.sshError(m, err)))
-		return false
+		return false, false
 	}
 	defer conn.Close()
 	mem := m.member()
@@ -282,13 +293,28 @@ func (r *proxyNodeResource) apply(ctx context.Context, m *proxyNodeModel, diags 
 					"Check that the node is running and serves HTTP on that port, and that the proxy can reach it (firewall, routing, the address).",
 					m.NodeAddress.ValueString(), m.ProxyAddress.ValueString(), unreachable.Node, unreachable.Output))
 		case errors.As(err, &rej):
-			diags.AddAttributeError(path.Root("node_address"), "NGINX rejected the configuration",
-				fmt.Sprintf("node_address = %q: %v", m.NodeAddress.ValueString(), err))
+			// node_address is validated, so the membership's server line is well-formed: what
+			// NGINX refuses is the proxy's configuration (a host name it cannot resolve is the one
+			// case that is the node's, and the output says so).
+			diags.AddAttributeError(path.Root("proxy_address"), "NGINX rejected the configuration",
+				fmt.Sprintf("proxy_address = %q: with node_address = %q added, nginx -t failed on the proxy and the previous files were put back: %v. "+
+					"If the output names the node's host name, make it resolvable from the proxy or use its IP address; otherwise fix the proxy's NGINX configuration.",
+					m.ProxyAddress.ValueString(), m.NodeAddress.ValueString(), err))
+		case res.MayHaveChanged:
+			diags.AddAttributeError(path.Root("proxy_address"), "Adding the node to the proxy did not finish",
+				fmt.Sprintf("proxy_address = %q, node_address = %q: %v. The membership file may be in place and NGINX reloaded: the membership is kept in the state, marked for replacement, and the next apply (or a destroy) takes it over.",
+					m.ProxyAddress.ValueString(), m.NodeAddress.ValueString(), err))
 		default:
 			diags.AddAttributeError(path.Root("proxy_address"), "Cannot add the node to the proxy",
-				fmt.Sprintf("proxy_address = %q, node_address = %q: %v", m.ProxyAddress.ValueString(), m.NodeAddress.ValueString(), err))
+				fmt.Sprintf("proxy_address = %q, node_address = %q: %v. Nothing was changed on the proxy.", m.ProxyAddress.ValueString(), m.NodeAddress.ValueString(), err))
 		}
-		return false
+		return false, res.MayHaveChanged
+	}
+	if res.Before.InSiteNodes {
+		diags.AddAttributeWarning(path.Root("node_address"), "The node is also in the proxy's nodes",
+			fmt.Sprintf("node_address = %q is also in hipchatdc_reverse_proxy's nodes on proxy %q: NGINX lists it twice, which works, but destroying this membership does not take the node out of service while it stays there. "+
+				"If you are moving the node from nodes to memberships, the next step is to remove it from nodes (nodes = [] once every node has a membership).",
+				m.NodeAddress.ValueString(), m.ProxyAddress.ValueString()))
 	}
 	if res.Changed || res.Reloaded || res.Started {
 		tflog.Info(ctx, "reverse proxy node added", map[string]any{"node": mem.WithDefaults().Node, "reloaded": res.Reloaded, "started": res.Started})
@@ -296,16 +322,17 @@ func (r *proxyNodeResource) apply(ctx context.Context, m *proxyNodeModel, diags 
 	// Read back what is there now: a step that did not take effect is an error naming it.
 	st, err := nginx.ReadMember(ctx, conn, mem.Node)
 	if err != nil {
-		diags.AddError("Cannot read the membership back", err.Error())
-		return false
+		diags.AddAttributeError(path.Root("proxy_address"), "Cannot read the membership back",
+			fmt.Sprintf("proxy_address = %q: node %s was added, but reading the proxy back failed: %v. The membership is kept in the state; the next refresh checks it.", m.ProxyAddress.ValueString(), m.NodeAddress.ValueString(), err))
+		return false, true
 	}
 	drift := r.fill(m, st)
 	if len(drift) > 0 {
 		diags.AddAttributeError(path.Root("drift"), "The proxy still differs from the configuration after the apply",
 			"Read back after adding the node: "+strings.Join(drift, "; ")+". The next apply tries again.")
-		return false
+		return false, true
 	}
-	return true
+	return true, false
 }
 
 // fill records in m what the proxy has (the file, the drain timeout it records) and returns
@@ -341,7 +368,8 @@ func (r *proxyNodeResource) Read(ctx context.Context, req resource.ReadRequest, 
 	defer conn.Close()
 	st, err := nginx.ReadMember(ctx, conn, m.NodeAddress.ValueString())
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("node_address"), "Cannot read the membership", err.Error())
+		resp.Diagnostics.AddAttributeError(path.Root("proxy_address"), "Cannot read the membership",
+			fmt.Sprintf("proxy_address = %q: reading node %s's membership on the proxy failed: %v", m.ProxyAddress.ValueString(), m.NodeAddress.ValueString(), err))
 		return
 	}
 	r.fill(&m, st)
@@ -356,26 +384,35 @@ func (r *proxyNodeResource) Delete(ctx context.Context, req resource.DeleteReque
 	}
 	conn, host, err := r.dial(ctx, &m, readBudget)
 	if err != nil {
-		var ce *guest.ConnectError
-		if errors.As(err, &ce) {
+		gone, why := r.proxyGone(ctx, &m, err)
+		if gone {
 			// The proxy VM is gone (destroyed in the same apply, or by hand): nothing is left to
-			// drain, as a VM resource's destroy of a VM that is gone succeeds. A warning, so that
-			// a proxy that is only unreachable for now is not forgotten silently.
-			resp.Diagnostics.AddWarning("Reverse proxy not reachable: membership forgotten",
-				fmt.Sprintf("Could not reach the proxy at %s to remove node %s: %v. The membership is removed from the state. "+
-					"If that proxy comes back, delete %s there and reload NGINX (nginx -s reload), or it keeps sending requests to the node.",
-					host, m.NodeAddress.ValueString(), err, nginx.MemberFile(m.NodeAddress.ValueString())))
+			// drain, as a VM resource's destroy of a VM that is gone succeeds.
+			resp.Diagnostics.AddAttributeWarning(path.Root("proxy_address"), "Reverse proxy gone: membership forgotten",
+				fmt.Sprintf("proxy_address = %q: SSH to %s failed (%v) and %s. The membership of node %s is removed from the state.",
+					m.ProxyAddress.ValueString(), host, err, why, m.NodeAddress.ValueString()))
 			return
 		}
 		resp.Diagnostics.AddAttributeError(path.Root("proxy_address"), "Cannot reach the proxy over SSH",
-			fmt.Sprintf("proxy_address = %q: SSH to %s failed: %s. The node is still in the proxy.", m.ProxyAddress.ValueString(), host, r.sshError(&m, err)))
+			fmt.Sprintf("proxy_address = %q: SSH to %s failed: %s. Node %s was not taken out of the proxy, and the membership stays in the state (%s). "+
+				"Run the destroy again once the proxy answers over SSH. If the proxy VM is gone for good, remove the membership from the state with `terraform state rm` on this resource.",
+				m.ProxyAddress.ValueString(), host, r.sshError(&m, err), m.NodeAddress.ValueString(), why))
 		return
 	}
 	defer conn.Close()
 	res, err := nginx.RemoveMember(ctx, conn, m.member())
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("node_address"), "Cannot remove the node from the proxy",
-			fmt.Sprintf("node_address = %q: %v. The node is still in the proxy.", m.NodeAddress.ValueString(), err))
+		var rej *nginx.RejectedError
+		what := "Nothing was changed: the node is still in the proxy."
+		switch {
+		case errors.As(err, &rej):
+			what = "nginx -t refused the proxy's configuration without the node; the file was put back and the node is still in the proxy. Fix the proxy's NGINX configuration and destroy again."
+		case res.MayHaveChanged:
+			what = "The membership file may already be removed and NGINX reloaded, so the node may no longer get new requests, but its requests may not have drained. " +
+				"The membership stays in the state: destroy again, which waits for the draining workers (at most drain_timeout) even when the file is gone."
+		}
+		resp.Diagnostics.AddAttributeError(path.Root("proxy_address"), "Cannot remove the node from the proxy",
+			fmt.Sprintf("proxy_address = %q, node_address = %q: %v. %s", m.ProxyAddress.ValueString(), m.NodeAddress.ValueString(), err, what))
 		return
 	}
 	tflog.Info(ctx, "reverse proxy node removed", map[string]any{
@@ -387,6 +424,34 @@ func (r *proxyNodeResource) Delete(ctx context.Context, req resource.DeleteReque
 				"they were stopped and their clients reconnect to the remaining nodes. Raise drain_timeout to let such requests finish.",
 				m.DrainTimeout.ValueInt64(), res.CutOff, m.DrainTimeout.ValueInt64(), m.NodeAddress.ValueString()))
 	}
+}
+
+// proxyGone says whether the proxy of m is really gone after dialErr, and in words why or why
+// not. Only a proxy that refuses or ignores connections and that no VM in vSphere reports the
+// address of counts as gone: a cancelled apply, a failed login, a network blip or a proxy that
+// vSphere still has (rebooting, sshd restarting) keep the membership, whose file would
+// otherwise stay on the proxy and send requests to a destroyed node.
+func (r *proxyNodeResource) proxyGone(ctx context.Context, m *proxyNodeModel, dialErr error) (bool, string) {
+	var ce *guest.ConnectError
+	switch {
+	case ctx.Err() != nil:
+		return false, "the apply was cancelled"
+	case !errors.As(dialErr, &ce):
+		return false, "the proxy answered but the SSH session failed"
+	}
+	var diags diag.Diagnostics
+	vc := r.vm.client(ctx, &diags)
+	if vc == nil {
+		return false, "vSphere could not be asked whether the proxy VM still exists"
+	}
+	vms, err := vc.VMsWithAddress(ctx, m.ProxyAddress.ValueString())
+	switch {
+	case err != nil:
+		return false, err.Error()
+	case len(vms) > 0:
+		return false, fmt.Sprintf("vSphere still has VM %s with that address", strings.Join(vms, ", "))
+	}
+	return true, "vSphere has no VM with that address"
 }
 
 // ImportState takes "<proxy_address>/<node address>" (the node with or without :port) and

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/vmware/govmomi/object"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
@@ -110,6 +111,18 @@ func (cl *clientLoad) run(c *http.Client) {
 	}()
 }
 
+// first is when the first request answered by node started.
+func (cl *clientLoad) first(node string) time.Time {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	for _, s := range cl.served {
+		if s.node == node {
+			return s.start
+		}
+	}
+	return time.Time{}
+}
+
 // since returns the nodes that answered requests started after t, and the failures.
 func (cl *clientLoad) since(t time.Time) (nodes map[string]int, failed []error) {
 	cl.mu.Lock()
@@ -148,10 +161,12 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A slow download on node A (1.5 MB at 150 kB/s: 10 s), the long-lived request that is in
-	// flight while node A leaves the proxy. The node's server block includes these files.
-	if _, err := nodeA.Exec(ctx, `head -c 1500000 /dev/zero > /var/tmp/slow.bin && install -d -m 0755 /etc/nginx/hipchat-datacenter && `+
-		`printf 'location = /slow { alias /var/tmp/slow.bin; limit_rate 150k; }\n' > /etc/nginx/hipchat-datacenter/slow.conf && nginx -t 2>/dev/null && nginx -s reload`); err != nil {
+	// A slow download on node A (2.5 MB at 100 kB/s: 25 s), the long-lived request that is in
+	// flight while node A leaves the proxy: long enough to outlast the apply's refresh and the
+	// new membership's create, shorter than drain_timeout. The node's server block includes
+	// these files.
+	if _, err := nodeA.Exec(ctx, `head -c 2500000 /dev/zero > /var/tmp/slow.bin && install -d -m 0755 /etc/nginx/hipchat-datacenter && `+
+		`printf 'location = /slow { alias /var/tmp/slow.bin; limit_rate 100k; }\n' > /etc/nginx/hipchat-datacenter/slow.conf && nginx -t 2>/dev/null && nginx -s reload`); err != nil {
 		t.Fatal(err)
 	}
 	ca, err := tlstest.NewCA("Test CA")
@@ -304,8 +319,8 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 						return fmt.Errorf("the apply returned %v before the long request to the removed node ended: the old node was not drained", long.end.Sub(applied))
 					}
 					t.Logf("apply %v; the long request ended %v after the apply began", applied.Sub(applyStart).Round(time.Millisecond), long.end.Sub(applyStart).Round(time.Millisecond))
-					if long.err != nil || long.status != http.StatusOK || long.n != 1500000 {
-						return fmt.Errorf("the long request: status %d, %d bytes, %v; want 200 with 1500000 bytes", long.status, long.n, long.err)
+					if long.err != nil || long.status != http.StatusOK || long.n != 2500000 {
+						return fmt.Errorf("the long request: status %d, %d bytes, %w; want 200 with 2500000 bytes", long.status, long.n, long.err)
 					}
 					// Requests after the switch: every one answered by node B.
 					deadline := time.Now().Add(30 * time.Second)
@@ -322,7 +337,7 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 					after, _ := load.since(applied)
 					t.Logf("requests: %v in all, %v after the apply, %d failed", all, after, len(failed))
 					if len(failed) > 0 {
-						return fmt.Errorf("%d requests failed during the replacement, the first: %v", len(failed), failed[0])
+						return fmt.Errorf("%d requests failed during the replacement, the first: %w", len(failed), failed[0])
 					}
 					if after["node-a.example.com"] > 0 || after["node-b.example.com"] < 20 {
 						return fmt.Errorf("after the replacement the requests were answered by %v; want node-b.example.com only", after)
@@ -330,11 +345,41 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 					if all["node-a.example.com"] == 0 {
 						return fmt.Errorf("no request reached node A: %v", all)
 					}
+					// The long request was still running once node B served, that is after the new
+					// membership was created and so while the old one was removed (right after).
+					if firstB := load.first("node-b.example.com"); !long.end.After(firstB) {
+						return fmt.Errorf("the long request ended (%v) before node B served (%v): it did not span the removal", long.end, firstB)
+					}
 					if got := acctest.GuestExec(t, l, name, "ls "+nginx.MembersDir); got != strings.TrimPrefix(nginx.MemberFile(nodeB.Address()), nginx.MembersDir+"/") {
 						return fmt.Errorf("membership files on the proxy: %q", got)
 					}
 					return nil
 				},
+			},
+			{
+				// The proxy VM destroyed by hand: refresh reports the membership as not verified
+				// (a warning and drift, not an error), and the test's final destroy removes the
+				// membership with a warning instead of waiting for the proxy forever.
+				PreConfig: func() {
+					acctest.WithVM(t, name, func(ctx context.Context, vm *object.VirtualMachine) {
+						task, err := vm.PowerOff(ctx)
+						if err == nil {
+							err = task.Wait(ctx)
+						}
+						if err == nil {
+							task, err = vm.Destroy(ctx)
+						}
+						if err == nil {
+							err = task.Wait(ctx)
+						}
+						if err != nil {
+							t.Fatalf("destroy the proxy VM: %v", err)
+						}
+					})
+				},
+				Config:             memberConfig(t, l, proxy, nodeB.Address()),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
 			},
 		},
 	})

@@ -606,3 +606,30 @@ func controllerOrder(devs object.VirtualDeviceList, key int32) int64 {
 	}
 	return kind<<32 | int64(bus)
 }
+
+// VMsWithAddress returns the names of the VMs whose guest reports addr (an IP address, or a
+// host name the guest reports as its DNS name), in every datacenter. Only VMware Tools' view:
+// a VM that is powered off or without running Tools may not report its address.
+func (c *Client) VMsWithAddress(ctx context.Context, addr string) ([]string, error) {
+	si := object.NewSearchIndex(c.vim)
+	var refs []object.Reference
+	var err error
+	if net.ParseIP(addr) != nil {
+		refs, err = si.FindAllByIp(ctx, nil, addr, true)
+	} else {
+		refs, err = si.FindAllByDnsName(ctx, nil, addr, true)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("search vSphere for a VM with address %s: %w", addr, err)
+	}
+	var names []string
+	for _, r := range refs {
+		vm := object.NewVirtualMachine(c.vim, r.Reference())
+		name, err := vm.ObjectName(ctx)
+		if err != nil {
+			name = r.Reference().Value
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}

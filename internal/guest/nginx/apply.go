@@ -127,10 +127,10 @@ func activateScript(files []file, disableDefault bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# activate reverse proxy configuration
 set -u
-prev=%s
+%sprev=%s
 rm -rf "$prev" && mkdir -m 0700 "$prev" || exit 1
 restore() {
-`, previousDir)
+`, lockScript, previousDir)
 	// Restore in reverse; a file that did not exist before is removed again.
 	for i := len(files) - 1; i >= 0; i-- {
 		f := files[i]
@@ -163,11 +163,27 @@ if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
 %s	echo reloaded
 	exit 0
 fi
-nginx || exit 1
+nginx 9>&- || exit 1
 echo started
 `, rejectedStatus, PIDFile, gracefulReload)
 	return b.String()
 }
+
+// LockFile serialises the scripts that change NGINX's configuration on one proxy (the site's
+// activation and each membership's add and remove): they share the drain file and reload the
+// same NGINX, and Terraform runs them in parallel.
+const LockFile = "/run/hipchatdc-nginx.lock"
+
+// lockWait bounds the wait for LockFile: a removal holds it only until its reload, not while it
+// drains.
+const lockWait = 120
+
+// lockScript takes LockFile on descriptor 9 (held until the script ends or closes it). An NGINX
+// started by the script must not inherit it (nginx 9>&-): its master would hold the lock for
+// as long as it runs.
+var lockScript = fmt.Sprintf(`exec 9>%s || exit 1
+flock -w %d 9 || { echo "another change of NGINX on this proxy has held %s for %d s" >&2; exit 1; }
+`, LockFile, lockWait, LockFile, lockWait)
 
 // gracefulReload reloads the NGINX whose master is $p and leaves the PIDs of its previous
 // workers in $old. Graceful: new workers start with the new files, old ones finish their

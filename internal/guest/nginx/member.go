@@ -128,7 +128,7 @@ type MemberState struct {
 	SiteIncludes bool // and its upstream block includes MembersDir (written by a provider that knows memberships)
 	InSiteNodes  bool // the node is also in hipchatdc_reverse_proxy's own nodes
 
-	DrainTimeout time.Duration // worker_shutdown_timeout in DrainFile, 0 when not set
+	DrainTimeout time.Duration // worker_shutdown_timeout as NGINX loads it (nginx -T), 0 when not set
 	Installed    bool
 	Running      bool
 	MasterPID    int
@@ -145,7 +145,9 @@ func ReadMemberScript(node string) string {
 	return "# read reverse proxy node " + node + "\n" +
 		section("file", "f="+guest.Quote(MemberFile(node))+`; [ -f "$f" ] && echo present && cat "$f"`) +
 		section("site", "cat "+ConfFile) +
-		section("drain", "cat "+DrainFile) +
+		// What NGINX loads, not only the file: a nginx.conf that does not include DrainFile's
+		// directory leaves the setting unset.
+		section("drain", `nginx -T 2>/dev/null | grep -v '^[[:space:]]*#' | grep worker_shutdown_timeout`) +
 		section("installed", "command -v nginx") +
 		section("pid", "p=$(cat "+PIDFile+") && kill -0 \"$p\" && echo \"$p\"") +
 		guest.EchoSection("nginx-member", "end")
@@ -211,6 +213,13 @@ func (s MemberState) Drift(m Member) []string {
 	case s.Config != want:
 		d = append(d, fmt.Sprintf("the membership file %s was changed outside Terraform", s.File))
 	}
+	if s.Present && s.DrainTimeout < m.Drain {
+		loaded := "is not set"
+		if s.DrainTimeout > 0 {
+			loaded = fmt.Sprintf("is %d s", int64(s.DrainTimeout/time.Second))
+		}
+		d = append(d, fmt.Sprintf("NGINX's worker_shutdown_timeout (%s) %s, lower than drain_timeout %d: a reload would cut requests off before the drain ends", DrainFile, loaded, int64(m.Drain/time.Second)))
+	}
 	if s.SiteDeployed && !s.SiteIncludes {
 		d = append(d, "the proxy's site does not include the membership files (written by an earlier provider version): apply hipchatdc_reverse_proxy")
 	}
@@ -245,6 +254,10 @@ type MemberResult struct {
 	Started  bool          // NGINX was not running and was started
 	Drained  time.Duration // RemoveMember: how long the retired workers took to finish their requests
 	CutOff   int           // RemoveMember: retired workers still serving at the drain timeout, stopped
+	// MayHaveChanged: the call failed after its change script started, so the file may be in
+	// place (AddMember) or gone (RemoveMember) and NGINX reloaded. False when it failed
+	// before changing anything or put everything back (a *RejectedError, a *NodeUnreachableError).
+	MayHaveChanged bool
 }
 
 // AddMember makes m a member of the proxy's upstream: it reads first and changes nothing when
@@ -272,9 +285,12 @@ func AddMember(ctx context.Context, c guest.Runner, m Member) (MemberResult, err
 		return res, fmt.Errorf("the proxy has no site of hipchatdc_reverse_proxy (%s): apply hipchatdc_reverse_proxy on it first", ConfFile)
 	case !st.SiteIncludes:
 		return res, fmt.Errorf("the proxy's site (%s) does not include %s/*.conf: it was written by an earlier provider version; apply hipchatdc_reverse_proxy with this version first", ConfFile, MembersDir)
-	case st.InSiteNodes:
-		return res, fmt.Errorf("node %s is in hipchatdc_reverse_proxy's nodes already: a node is either listed there or added by a hipchatdc_reverse_proxy_node, not both (removing the membership would not take it out of service); remove it from nodes", m.Node)
 	}
+	// A node also in hipchatdc_reverse_proxy's nodes is accepted (the caller warns): NGINX takes
+	// a server listed twice, and it is the first step of moving a node from nodes to a
+	// membership without an outage (add the membership, then empty nodes).
+	// The loaded worker_shutdown_timeout lower than m's drain timeout (or missing): the drain
+	// file is recomputed.
 	raiseDrain := st.DrainTimeout < m.Drain
 	if st.Config == conf && !raiseDrain && st.Running {
 		return res, nil
@@ -286,13 +302,16 @@ func AddMember(ctx context.Context, c guest.Runner, m Member) (MemberResult, err
 		if err := c.WriteFile(ctx, stage, []byte(conf), 0o644, "root:root"); err != nil {
 			return res, fmt.Errorf("stage %s: %w", st.File, err)
 		}
-		out, err := c.RunChange(ctx, addMemberScript(m, st.File, stage, raiseDrain), nil)
+		out, err := c.RunChange(ctx, addMemberScript(m, st.File, stage), nil)
 		if err != nil {
+			res.MayHaveChanged = true
 			var ce *guest.CommandError
 			if errors.As(err, &ce) && ce.ExitStatus == rejectedStatus {
+				res.MayHaveChanged = false
 				return res, &RejectedError{Output: ce.Stderr}
 			}
 			if errors.As(err, &ce) && ce.ExitStatus == probeStatus {
+				res.MayHaveChanged = false
 				return res, &NodeUnreachableError{Node: m.Node, Output: ce.Stderr}
 			}
 			return res, fmt.Errorf("add node %s to the reverse proxy: %w", m.Node, err)
@@ -332,43 +351,66 @@ esac
 `, guest.Quote(host), guest.Quote(port), onFail, probeStatus)
 }
 
+// drainScript sets DrainFile to the largest drain_timeout of the membership files present (the
+// drain_timeout lines RenderMember writes), written atomically (a reload may read it at any
+// time), or removes it when no membership is left, so that hipchatdc_reverse_proxy's own
+// reloads are not bounded by a membership that is gone. It calls restore and fails when the
+// main context does not include DrainFile's directory.
+var drainScript = fmt.Sprintf(`max=0
+for x in %s/*.conf; do
+	[ -e "$x" ] || continue
+	n=$(sed -n 's/^# drain_timeout \([0-9][0-9]*\)$/\1/p' "$x" | head -n 1)
+	[ -n "$n" ] && [ "$n" -gt "$max" ] && max=$n
+done
+if [ "$max" -gt 0 ]; then
+	[ -d "${d%%/*}" ] || { restore; echo "${d%%/*} does not exist: this nginx.conf does not include it in the main context" >&2; exit 1; }
+	printf '# Managed by terraform-provider-hipchatdc (hipchatdc_reverse_proxy_node): the longest drain_timeout.\nworker_shutdown_timeout %%ss;\n' "$max" > "$d.tmp" && mv -f "$d.tmp" "$d" || { rm -f "$d.tmp"; restore; exit 1; }
+else
+	rm -f "$d"
+fi
+`, MembersDir)
+
+// memberBackups names the copies a membership script keeps until nginx -t passes: one per
+// membership file (not *.conf, so NGINX does not include it), and the drain file's, which only
+// the holder of LockFile uses.
+const memberBackups = `prev="$f.previous"
+dprev=` + TLSDir + `/.drain-previous
+`
+
 // addMemberScript checks the node, moves the staged file into place (keeping the one it
-// replaces), raises worker_shutdown_timeout when asked, tests, and either restores or reloads
-// (or starts NGINX). Paths are this package's; the node is a validated host:port, quoted.
-func addMemberScript(m Member, live, stage string, raiseDrain bool) string {
+// replaces), sets the drain file, tests, and either restores or reloads (or starts NGINX),
+// holding LockFile. Paths are this package's; the node is a validated host:port, quoted.
+func addMemberScript(m Member, live, stage string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# add reverse proxy node %s\nset -u\nf=%s\ns=%s\n", m.Node, guest.Quote(live), guest.Quote(stage))
 	// Checked before anything is moved: a node that does not answer leaves the proxy as it was.
 	b.WriteString(probeScript(m.Node, `rm -f "$s"`))
-	fmt.Fprintf(&b, `prev=%s/.previous-member
-d=%s
+	b.WriteString(lockScript)
+	b.WriteString(memberBackups)
+	fmt.Fprintf(&b, `d=%s
 install -d -m 0755 %s || exit 1
-rm -f "$prev" "$prev.drain"
+rm -f "$prev" "$dprev"
 [ -e "$f" ] && { cp -p "$f" "$prev" || exit 1; }
-[ -e "$d" ] && { cp -p "$d" "$prev.drain" || exit 1; }
+[ -e "$d" ] && { cp -p "$d" "$dprev" || exit 1; }
 restore() {
 	if [ -e "$prev" ]; then mv -f "$prev" "$f"; else rm -f "$f"; fi
-	if [ -e "$prev.drain" ]; then mv -f "$prev.drain" "$d"; else rm -f "$d"; fi
+	if [ -e "$dprev" ]; then mv -f "$dprev" "$d"; else rm -f "$d"; fi
 }
 mv -f "$s" "$f" || { restore; exit 1; }
-`, TLSDir, DrainFile, MembersDir)
-	if raiseDrain {
-		fmt.Fprintf(&b, `[ -d "${d%%/*}" ] || { restore; echo "${d%%/*} does not exist: this nginx.conf does not include it in the main context" >&2; exit 1; }
-printf '# Managed by terraform-provider-hipchatdc (hipchatdc_reverse_proxy_node): the longest drain_timeout.\nworker_shutdown_timeout %ds;\n' > "$d" || { restore; exit 1; }
-`, int64(m.Drain/time.Second))
-	}
+`, DrainFile, MembersDir)
+	b.WriteString(drainScript)
 	fmt.Fprintf(&b, `if ! out=$(nginx -t 2>&1); then
 	restore
 	printf '%%s\n' "$out" >&2
 	exit %d
 fi
-rm -f "$prev" "$prev.drain"
+rm -f "$prev" "$dprev"
 p=$(cat %s 2>/dev/null)
 if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
 %s	echo reloaded
 	exit 0
 fi
-nginx || exit 1
+nginx 9>&- || exit 1
 echo started
 `, rejectedStatus, PIDFile, gracefulReload)
 	return b.String()
@@ -379,7 +421,8 @@ echo started
 // hashed to it, go to the remaining nodes), then waits until the workers the reload retired
 // have finished the requests they still hold (to this node and others) and exited, at most m's
 // drain timeout; workers still serving then are stopped (their connections close), as NGINX's
-// worker_shutdown_timeout would. A membership that is gone already changes nothing.
+// worker_shutdown_timeout would. A membership that is gone already changes nothing, but workers
+// still shutting down are waited for the same way.
 func RemoveMember(ctx context.Context, c guest.Runner, m Member) (MemberResult, error) {
 	var res MemberResult
 	if err := m.Validate(); err != nil {
@@ -391,24 +434,32 @@ func RemoveMember(ctx context.Context, c guest.Runner, m Member) (MemberResult, 
 		return res, err
 	}
 	res.Before = st
-	if !st.Present {
+	if !st.Present && !st.Running {
 		return res, nil
 	}
-	res.Changed = true
-	out, err := c.RunChange(ctx, removeMemberScript(m, st.File), nil)
+	// Run also when the file is gone already: a removal that failed after moving it (or a file
+	// removed by hand) may have left workers still draining, and the destroy waits for them.
+	run := c.RunChange
+	if !st.Present {
+		run = c.Run // only waits: nothing on the proxy changes
+	}
+	out, err := run(ctx, removeMemberScript(m, st.File), nil)
 	if err != nil {
 		var ce *guest.CommandError
 		if errors.As(err, &ce) && ce.ExitStatus == rejectedStatus {
 			return res, &RejectedError{Output: ce.Stderr}
 		}
+		res.MayHaveChanged = st.Present
 		return res, fmt.Errorf("remove node %s from the reverse proxy: %w", m.Node, err)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Fields(line)
 		switch {
+		case len(f) == 1 && f[0] == "removed":
+			res.Changed, res.Reloaded = true, true
 		case len(f) == 2 && f[0] == "drained":
 			ms, _ := strconv.ParseInt(f[1], 10, 64)
-			res.Drained, res.Reloaded = time.Duration(ms)*time.Millisecond, true
+			res.Drained = time.Duration(ms) * time.Millisecond
 		case len(f) == 2 && f[0] == "cut":
 			res.CutOff, _ = strconv.Atoi(f[1])
 		}
@@ -416,39 +467,57 @@ func RemoveMember(ctx context.Context, c guest.Runner, m Member) (MemberResult, 
 	return res, nil
 }
 
-// removeMemberScript removes the file (kept aside until nginx -t passes), reloads, and waits
-// for the retired workers as RemoveMember says. It prints "drained <ms>" and, when workers had
-// to be stopped, "cut <n>". NGINX not running: the file goes, nothing else to do.
+// removeMemberScript removes the file (kept aside until nginx -t passes), recomputes the drain
+// file, reloads, and waits for the retired workers as RemoveMember says, holding LockFile until
+// the reload (not while it drains). It prints "drained <ms>" and, when workers had to be
+// stopped, "cut <n>". NGINX not running: the file goes, nothing else to do. A file that is
+// absent already (a removal that failed after moving it, or one removed by hand) is not
+// reloaded for again, but the workers still shutting down are waited for the same way.
 func removeMemberScript(m Member, live string) string {
-	return fmt.Sprintf(`# remove reverse proxy node %s
-set -u
-f=%s
-prev=%s/.previous-member
-mv -f "$f" "$prev" || exit 1
-if ! out=$(nginx -t 2>&1); then
-	mv -f "$prev" "$f"
-	printf '%%s\n' "$out" >&2
-	exit %d
-fi
-rm -f "$prev"
-p=$(cat %s 2>/dev/null)
-if [ -z "$p" ] || ! kill -0 "$p" 2>/dev/null; then
-	exit 0
-fi
+	var b strings.Builder
+	fmt.Fprintf(&b, "# remove reverse proxy node %s\nset -u\nf=%s\nd=%s\n", m.Node, guest.Quote(live), DrainFile)
+	b.WriteString(lockScript)
+	b.WriteString(memberBackups)
+	fmt.Fprintf(&b, `p=$(cat %s 2>/dev/null)
+[ -n "$p" ] && kill -0 "$p" 2>/dev/null || p=
 start=$(date +%%s%%N)
-%s# The retired workers finish what they hold; a worker keeps its PID and is titled
-# "nginx: worker process is shutting down" until it exits.
+end=$(($(date +%%s) + %d))
+if [ -e "$f" ]; then
+	rm -f "$prev" "$dprev"
+	[ -e "$d" ] && { cp -p "$d" "$dprev" || exit 1; }
+	restore() {
+		mv -f "$prev" "$f"
+		if [ -e "$dprev" ]; then mv -f "$dprev" "$d"; else rm -f "$d"; fi
+	}
+	mv -f "$f" "$prev" || exit 1
+`, PIDFile, int64(m.Drain/time.Second))
+	b.WriteString(drainScript)
+	fmt.Fprintf(&b, `	if ! out=$(nginx -t 2>&1); then
+		restore
+		printf '%%s\n' "$out" >&2
+		exit %d
+	fi
+	rm -f "$prev" "$dprev"
+	[ -z "$p" ] && exit 0
+%s	echo removed
+else
+	[ -z "$p" ] && exit 0
+	old=$(pgrep -P "$p")
+fi
+# Other changes may go on while this one drains.
+exec 9>&-
+# The retired workers finish what they hold; a worker keeps its PID and is titled
+# "nginx: worker process is shutting down" until it exits. The deadline is by the clock, so
+# that a busy guest (slow polls) does not stretch drain_timeout.
 left=
-i=0
 while :; do
 	left=
 	for w in $old; do
-		case "$(tr -d '\0' < /proc/$w/cmdline 2>/dev/null)" in "nginx: worker process"*) left="$left $w" ;; esac
+		case "$(tr -d '\0' < /proc/$w/cmdline 2>/dev/null)" in "nginx: worker process is shutting down"*) left="$left $w" ;; esac
 	done
 	[ -z "$left" ] && break
-	[ $i -ge %d ] && break
+	[ "$(date +%%s)" -ge "$end" ] && break
 	sleep 0.1
-	i=$((i + 1))
 done
 if [ -n "$left" ]; then
 	# drain_timeout is over: stop them as worker_shutdown_timeout would (their connections close).
@@ -456,5 +525,6 @@ if [ -n "$left" ]; then
 	echo "cut $(echo $left | wc -w)"
 fi
 echo "drained $((($(date +%%s%%N) - start) / 1000000))"
-`, m.Node, guest.Quote(live), TLSDir, rejectedStatus, PIDFile, gracefulReload, int64(m.Drain/(100*time.Millisecond)))
+`, rejectedStatus, gracefulReload)
+	return b.String()
 }

@@ -288,7 +288,6 @@ func TestMembersOnLab(t *testing.T) {
 		type longResult struct {
 			status int
 			n      int64
-			node   string
 			err    error
 			end    time.Time
 		}
@@ -329,7 +328,7 @@ func TestMembersOnLab(t *testing.T) {
 		if long.end.After(removed) {
 			t.Errorf("RemoveMember returned %v before the long request ended: it did not wait for the drain", long.end.Sub(removed))
 		}
-		if left := exec(t, proxy, "pgrep -f 'worker process is shutting down' || true"); left != "" {
+		if left := exec(t, proxy, "pgrep -f '[w]orker process is shutting down' || true"); left != "" {
 			t.Errorf("retired workers still running after RemoveMember: %s", left)
 		}
 

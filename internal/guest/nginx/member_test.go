@@ -14,7 +14,7 @@ func TestMemberFileAndRender(t *testing.T) {
 		"hipchat-2.internal":  MembersDir + "/hipchat-2.internal_80.conf",
 		"[fd00::2]":           MembersDir + "/fd00__2_80.conf",
 		"[fd00::2]:80":        MembersDir + "/fd00__2_80.conf",
-		"hipchat-2.internal.": MembersDir + "/hipchat-2.internal._80.conf",
+		"Hipchat-2.Internal.": MembersDir + "/hipchat-2.internal_80.conf", // one file per node: see TestMemberFileOneSpellingPerNode
 	} {
 		if got := MemberFile(node); got != file {
 			t.Errorf("MemberFile(%q) = %q, want %q", node, got, file)
@@ -98,5 +98,57 @@ func TestParseMemberState(t *testing.T) {
 				t.Errorf("drain read back %v", st.Member.Drain)
 			}
 		})
+	}
+}
+
+// One node, however it is spelled, has one membership file: two files would put it twice in
+// the upstream, and removing one would not take it out of service.
+func TestMemberFileOneSpellingPerNode(t *testing.T) {
+	for _, c := range [][]string{
+		{"node-a.example.com", "Node-A.Example.COM", "node-a.example.com.", "NODE-A.example.com.:80"},
+		{"fd00::2", "[FD00::0002]:80", "[fd00:0::2]"},
+		{"10.0.0.5:8080", "10.0.0.5:8080"},
+	} {
+		want := MemberFile(c[0])
+		for _, n := range c[1:] {
+			if got := MemberFile(n); got != want {
+				t.Errorf("MemberFile(%q) = %s, want %s (as for %q)", n, got, want, c[0])
+			}
+		}
+	}
+}
+
+// A worker_shutdown_timeout that NGINX does not load, or loads lower than the membership's
+// drain_timeout, is drift: any reload would cut the node's requests off before the drain ends.
+func TestParseMemberStateDrainDrift(t *testing.T) {
+	cert, key := testPair(t)
+	site, err := Render(Site{ServerName: "chat.example.com", CertificatePEM: cert, PrivateKeyPEM: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Member{Node: "10.0.0.5", Drain: 45 * time.Second}
+	conf, _ := RenderMember(m)
+	for drain, want := range map[string]string{
+		"":                                 "worker_shutdown_timeout (" + DrainFile + ") is not set, lower than drain_timeout 45",
+		"    worker_shutdown_timeout 30s;": "is 30 s, lower than drain_timeout 45",
+		"worker_shutdown_timeout 45s;":     "",
+		"worker_shutdown_timeout 600s;":    "",
+	} {
+		out := strings.Join([]string{
+			"@@hipchatdc-nginx-member@@ file", "present\n" + conf,
+			"@@hipchatdc-nginx-member@@ site", site,
+			"@@hipchatdc-nginx-member@@ drain", drain, "",
+			"@@hipchatdc-nginx-member@@ installed", "/usr/sbin/nginx", "",
+			"@@hipchatdc-nginx-member@@ pid", "321", "",
+			"@@hipchatdc-nginx-member@@ end", "",
+		}, "\n")
+		st, err := ParseMemberState(out, m.Node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := strings.Join(st.Drift(m), "; ")
+		if (want == "") != (d == "") || !strings.Contains(d, want) {
+			t.Errorf("drain section %q: drift %q, want %q", drain, d, want)
+		}
 	}
 }

@@ -124,8 +124,13 @@ func NormalizeNode(n string) (string, error) {
 		if a.Zone() != "" {
 			return "", fmt.Errorf("node %q: an address with a zone cannot be proxied to", n)
 		}
+		host = a.String() // one spelling per address ("FD00::0002" is "fd00::2")
 	} else if !hostnamePattern.MatchString(host) || len(host) > 253 {
 		return "", fmt.Errorf("node %q is not an IP address or host name (optionally with :port)", n)
+	} else {
+		// DNS names are case-insensitive and "node.example.com." is "node.example.com": one
+		// spelling, so that one node never gets two membership files (two servers in the upstream).
+		host = strings.ToLower(strings.TrimSuffix(host, "."))
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		return "", fmt.Errorf("node %q: port %q is not 1-65535", n, port)
