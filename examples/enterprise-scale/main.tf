@@ -122,10 +122,11 @@ resource "hipchatdc_node" "app" {
 }
 
 # Each node in the proxy's load-balancing group, a resource of its own so that an upgrade adds
-# the new nodes before the old ones are taken out and drained.
+# the new nodes before the old ones are taken out and drained. The proxy's address from the
+# variable: see modules/small-scale-cluster for why.
 resource "hipchatdc_reverse_proxy_node" "app" {
   for_each      = hipchatdc_node.app
-  proxy_address = hipchatdc_reverse_proxy.edge.ipv4_address
+  proxy_address = var.addresses.proxy
   node_address  = each.value.ipv4_address
 
   lifecycle {

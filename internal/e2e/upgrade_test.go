@@ -550,6 +550,31 @@ func TestAccModule_upgradeNode(t *testing.T) {
 		t.Errorf("plan after the rollback is not empty: %v", err)
 	}
 
+	// 4. The proxy VM to be replaced (tainted, as after a failed create): the next apply
+	// replaces it the usual way, destroy then create, since its name and address are the
+	// service's. Had the membership taken the proxy's address from the proxy VM, Terraform
+	// would have given the proxy VM create_before_destroy, and its new VM would have clashed
+	// with the old one's name. The new proxy VM has no member yet: the next plan shows the
+	// membership's file as drift, and its apply puts the node back behind the proxy.
+	const proxyRes = "module.cluster.hipchatdc_reverse_proxy.edge"
+	w.mustTF(dir, "taint", proxyRes)
+	if got, want := changesPlanned(t, w, dir), map[string]string{proxyRes: "delete,create"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("plan with the proxy VM tainted: %v, want %v", got, want)
+	}
+	w.mustTF(dir, "apply", "-auto-approve", "-input=false")
+	if got, want := changesPlanned(t, w, dir), map[string]string{member: "update"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("plan after the proxy VM was replaced: %v, want %v (the membership's file is not on the new proxy VM)", got, want)
+	}
+	w.mustTF(dir, "apply", "-auto-approve", "-input=false")
+	tr = startTraffic(t, w, proxy)
+	stopped = false
+	waitAnswered("A")
+	tr.stop()
+	stopped = true
+	if _, err := w.tf(dir, "plan", "-detailed-exitcode", "-input=false"); err != nil {
+		t.Errorf("plan after the membership was added to the new proxy VM is not empty: %v", err)
+	}
+
 	w.mustTF(dir, "destroy", "-auto-approve", "-input=false")
 	destroyed = true
 	if n := acctest.VMCount(t, "upg-"); n != 0 {

@@ -274,6 +274,15 @@ func (r *proxyNodeResource) Update(ctx context.Context, req resource.UpdateReque
 func (r *proxyNodeResource) apply(ctx context.Context, m *proxyNodeModel, diags *diag.Diagnostics) (ok, live bool) {
 	m.ID = types.StringValue(proxyNodeID(m.ProxyAddress.ValueString(), m.NodeAddress.ValueString()))
 	m.File = types.StringValue(nginx.MemberFile(m.NodeAddress.ValueString()))
+	// The module takes proxy_address from its variable, not from the proxy VM (a dependency
+	// would give the proxy VM create_before_destroy), so Terraform may run this beside the proxy
+	// VM's create or update: wait for it to end (its own timeout bounds it), and stop when it
+	// failed.
+	if err := proxies.settle(ctx, m.ProxyAddress.ValueString()); err != nil {
+		diags.AddAttributeError(path.Root("proxy_address"), "The reverse proxy failed",
+			fmt.Sprintf("proxy_address = %q: %s. Nothing was changed on the proxy; fix what failed there and apply again.", m.ProxyAddress.ValueString(), err))
+		return false, false
+	}
 	conn, host, err := r.dial(ctx, m, 0)
 	if err != nil {
 		diags.AddAttributeError(path.Root("proxy_address"), "Cannot reach the proxy over SSH",

@@ -172,10 +172,15 @@ resource "hipchatdc_node" "app" {
 # The node in the proxy's upstream list, a resource of its own so that an upgrade adds the new
 # node before the old one is taken out and drained: create_before_destroy here and on the node
 # orders the replacement (new node, new membership, old membership removed and drained, old
-# node destroyed). It depends on the proxy and the node; the proxy does not depend on the node,
-# so the three VMs are still created at the same time.
+# node destroyed). It depends on the node only. The proxy's address comes from the variable,
+# not from hipchatdc_reverse_proxy.edge: Terraform gives create_before_destroy to everything a
+# create_before_destroy resource depends on, and a proxy VM replaced that way would clash with
+# itself (its name and address are the service's). The membership waits inside the provider for
+# a proxy VM being created or updated in the same apply, as the node waits for its data stores.
+# A proxy VM replaced later comes up without its memberships: the next plan shows them as drift
+# and the next apply adds them again.
 resource "hipchatdc_reverse_proxy_node" "app" {
-  proxy_address = hipchatdc_reverse_proxy.edge.ipv4_address
+  proxy_address = var.proxy.address
   node_address  = hipchatdc_node.app.ipv4_address
   drain_timeout = var.drain_timeout
 

@@ -141,13 +141,14 @@ resource "hipchatdc_node" "app" {
   }
 }
 
-# The node in the proxy's upstream list (see modules/small-scale-cluster): the new node is added
-# before the old one is taken out and drained. Only SSH to the proxy: the proxy's provider
-# configuration gives its SSH settings.
+# The node in the proxy's upstream list (see modules/small-scale-cluster, also for why the
+# proxy's address comes from the variable): the new node is added before the old one is taken
+# out and drained. Only SSH to the proxy: the proxy's provider configuration gives its SSH
+# settings.
 resource "hipchatdc_reverse_proxy_node" "app" {
   provider = hipchatdc.data_stores_host
 
-  proxy_address = hipchatdc_reverse_proxy.edge.ipv4_address
+  proxy_address = var.proxy.address
   node_address  = hipchatdc_node.app.ipv4_address
   drain_timeout = var.drain_timeout
 
