@@ -289,7 +289,7 @@ variable "backup_destination_private_key" {
 variable "health_checks" {
   type        = bool
   default     = true
-  description = "Evaluate the `health` check block. false passes all of it without looking at what hipchatdc_health read (Terraform has no way to leave out a check block's data source: it is still read): for `terraform test` runs with `command = plan`, which count a check that can only be evaluated in the apply as an error."
+  description = "Evaluate the `health` check block. false passes all of it without looking at what hipchatdc_health read (hipchatdc_health is still read): for `terraform test` runs with `command = plan`, which count a check that can only be evaluated in the apply as an error."
 }
 
 variable "require_self_check" {
