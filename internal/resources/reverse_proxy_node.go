@@ -453,12 +453,18 @@ func (r *proxyNodeResource) proxyGone(ctx context.Context, m *proxyNodeModel, di
 	if vc == nil {
 		return false, "vSphere could not be asked whether the proxy VM still exists"
 	}
-	vms, err := vc.VMsWithAddress(ctx, m.ProxyAddress.ValueString())
+	// Any VM that still reports the address, running or not: a proxy VM on a host vCenter lost
+	// may come back, with the member file on it.
+	vms, err := vc.VMsWithAddress(ctx, "", m.ProxyAddress.ValueString())
 	switch {
 	case err != nil:
 		return false, err.Error()
 	case len(vms) > 0:
-		return false, fmt.Sprintf("vSphere still has VM %s with that address", strings.Join(vms, ", "))
+		names := make([]string, len(vms))
+		for i, vm := range vms {
+			names[i] = vm.Name
+		}
+		return false, fmt.Sprintf("vSphere still has VM %s with that address", strings.Join(names, ", "))
 	}
 	return true, "vSphere has no VM with that address"
 }

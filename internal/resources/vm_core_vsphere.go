@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -172,12 +171,19 @@ func (o vmOps) addressFree(ctx context.Context, c *vmCore, diags *diag.Diagnosti
 	if vc == nil {
 		return false
 	}
-	names, err := vc.VMsWithIP(ctx, c.IPv4Address.ValueString())
+	// In this VM's datacenter only (another datacenter may reuse the private range), and only
+	// running VMs: vCenter keeps the last address of a VM powered off or on a lost host.
+	vms, err := vc.VMsWithAddress(ctx, c.Datacenter.ValueString(), c.IPv4Address.ValueString())
 	if err != nil {
 		tflog.Warn(ctx, "cannot look up the VMs of the new VM's address", map[string]any{"error": err.Error()})
 		return true
 	}
-	names = slices.DeleteFunc(names, func(n string) bool { return n == c.Name.ValueString() })
+	var names []string
+	for _, vm := range vms {
+		if vm.Running && vm.Name != c.Name.ValueString() {
+			names = append(names, vm.Name)
+		}
+	}
 	if len(names) == 0 {
 		return true
 	}

@@ -163,29 +163,6 @@ func (c *Client) MarkCreated(ctx context.Context, moid string) error {
 	return c.vmErr(moid, err)
 }
 
-// VMsWithIP returns the names of the VMs whose VMware Tools report ip as an address of theirs,
-// in any datacenter, sorted.
-func (c *Client) VMsWithIP(ctx context.Context, ip string) ([]string, error) {
-	refs, err := object.NewSearchIndex(c.vim).FindAllByIp(ctx, nil, ip, true)
-	if err != nil || len(refs) == 0 {
-		return nil, err
-	}
-	moids := make([]types.ManagedObjectReference, len(refs))
-	for i, r := range refs {
-		moids[i] = r.Reference()
-	}
-	var vms []mo.VirtualMachine
-	if err := property.DefaultCollector(c.vim).Retrieve(ctx, moids, []string{"name"}, &vms); err != nil {
-		return nil, err
-	}
-	names := make([]string, len(vms))
-	for i, vm := range vms {
-		names[i] = vm.Name
-	}
-	sort.Strings(names)
-	return names, nil
-}
-
 // FindVM resolves an inventory path (/DC0/vm/name), a managed object ID
 // (vm-42), a BIOS UUID or an instance UUID (what `terraform import` takes)
 // to the VM's managed object ID. A name alone is looked up in the default
@@ -607,29 +584,53 @@ func controllerOrder(devs object.VirtualDeviceList, key int32) int64 {
 	return kind<<32 | int64(bus)
 }
 
-// VMsWithAddress returns the names of the VMs whose guest reports addr (an IP address, or a
-// host name the guest reports as its DNS name), in every datacenter. Only VMware Tools' view:
-// a VM that is powered off or without running Tools may not report its address.
-func (c *Client) VMsWithAddress(ctx context.Context, addr string) ([]string, error) {
+// AddressedVM is a VM whose guest reports an address (VMware Tools' view).
+type AddressedVM struct {
+	Name string
+	// Running: powered on, on a host vCenter is connected to. vCenter keeps the last address
+	// Tools reported for a VM on a disconnected host or one powered off moments ago.
+	Running bool
+}
+
+// VMsWithAddress returns the VMs whose guest reports addr (an IP address, or a host name the
+// guest reports as its DNS name), sorted by name: in the datacenter named (name, path or
+// managed object ID), or in every one when datacenter is "". Only VMware Tools' view: a VM
+// without running Tools may not report its address.
+func (c *Client) VMsWithAddress(ctx context.Context, datacenter, addr string) ([]AddressedVM, error) {
+	var dc *object.Datacenter
+	if datacenter != "" {
+		var err error
+		if dc, err = find.NewFinder(c.vim, false).Datacenter(ctx, datacenter); err != nil {
+			return nil, fmt.Errorf("search vSphere for a VM with address %s: datacenter %q: %w", addr, datacenter, err)
+		}
+	}
 	si := object.NewSearchIndex(c.vim)
 	var refs []object.Reference
 	var err error
 	if net.ParseIP(addr) != nil {
-		refs, err = si.FindAllByIp(ctx, nil, addr, true)
+		refs, err = si.FindAllByIp(ctx, dc, addr, true)
 	} else {
-		refs, err = si.FindAllByDnsName(ctx, nil, addr, true)
+		refs, err = si.FindAllByDnsName(ctx, dc, addr, true)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("search vSphere for a VM with address %s: %w", addr, err)
 	}
-	var names []string
-	for _, r := range refs {
-		vm := object.NewVirtualMachine(c.vim, r.Reference())
-		name, err := vm.ObjectName(ctx)
-		if err != nil {
-			name = r.Reference().Value
-		}
-		names = append(names, name)
+	if len(refs) == 0 {
+		return nil, nil
 	}
-	return names, nil
+	moids := make([]types.ManagedObjectReference, len(refs))
+	for i, r := range refs {
+		moids[i] = r.Reference()
+	}
+	var vms []mo.VirtualMachine
+	if err := property.DefaultCollector(c.vim).Retrieve(ctx, moids, []string{"name", "runtime.powerState", "runtime.connectionState"}, &vms); err != nil {
+		return nil, fmt.Errorf("search vSphere for a VM with address %s: %w", addr, err)
+	}
+	out := make([]AddressedVM, len(vms))
+	for i, vm := range vms {
+		out[i] = AddressedVM{Name: vm.Name, Running: vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn &&
+			vm.Runtime.ConnectionState == types.VirtualMachineConnectionStateConnected}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
 }
