@@ -197,7 +197,24 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 				Check:  resource.TestCheckResourceAttr("hipchatdc_backup.b", "last_backup_ok", "true"),
 			},
 			{
-				// To another host over SSH with a pinned host key.
+				// A destination without room for a backup (a 4 MiB disk holding two older
+				// backups): the run refuses before writing, naming the attribute and the
+				// space, and the backups there stay.
+				PreConfig: func() {
+					on(`mkdir -p /var/backups/small && mount -t tmpfs -o size=4m small /var/backups/small && cp -a ` + dest + `/hipchatdc-* /var/backups/small/`)
+					before = backupDirs(t, l, name, "/var/backups/small")
+				},
+				Config:      backupConfig(t, l, name, addr, "  retention = 1\n  destination_path = \"/var/backups/small\""),
+				ExpectError: regexp.MustCompile(`(?s)Backup failed.*destination_path.*` + acctest.Wrapped("failed: destination: /var/backups/small has ") + `\d+` + acctest.Wrapped(" KiB free, a backup needs about")),
+			},
+			{
+				// To another host over SSH with a pinned host key. The full disk kept its
+				// backups: the failed run deleted nothing, retention = 1 notwithstanding.
+				PreConfig: func() {
+					if after := backupDirs(t, l, name, "/var/backups/small"); len(before) != 2 || strings.Join(after, " ") != strings.Join(before, " ") {
+						t.Errorf("backups on the full destination before the failed run %v, after %v", before, after)
+					}
+				},
 				Config: backupConfig(t, l, name, addr, remoteCfg),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr("hipchatdc_backup.b", "last_backup_ok", "true"),
