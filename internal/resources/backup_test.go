@@ -109,8 +109,10 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 	if _, err := remote.Exec(ctx, "printf '%s\\n' '"+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))+"' >>/root/.ssh/authorized_keys && mkdir -p /srv/backups"); err != nil {
 		t.Fatal(err)
 	}
-	remoteCfg := fmt.Sprintf("  retention = 2\n  destination_path = \"/srv/backups\"\n  destination_host = %q\n  destination_private_key = %q\n  destination_host_key = %q",
-		remote.Address(), key, remote.HostKey())
+	// The remote guest also stands in for the node whose configuration files each apply
+	// copies into the backups (a debian guest has the node's /etc/network/interfaces).
+	remoteCfg := fmt.Sprintf("  retention = 2\n  destination_path = \"/srv/backups\"\n  destination_host = %q\n  destination_private_key = %q\n  destination_host_key = %q\n  node_host = %q",
+		remote.Address(), key, remote.HostKey(), remote.Address())
 	onRemote := func(cmd string) string {
 		out, err := remote.Exec(context.Background(), cmd)
 		if err != nil {
@@ -225,6 +227,9 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 						}
 						if got := onRemote(`cd /srv/backups/hipchatdc-* && sha256sum -c --quiet SHA256SUMS && pg_restore --list postgres.dump | grep -c 'TABLE DATA public backup_probe'`); got != "1" {
 							return fmt.Errorf("remote backup: %q", got)
+						}
+						if got := onRemote(`cd /srv/backups/hipchatdc-* && cmp config/node/etc/network/interfaces /etc/network/interfaces && grep -c ' config/node/etc/network/interfaces$' SHA256SUMS`); got != "1" {
+							return fmt.Errorf("the node's configuration file in the remote backup: %q", got)
 						}
 						return nil
 					},
