@@ -110,8 +110,10 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 	if _, err := remote.Exec(ctx, "printf '%s\\n' '"+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))+"' >>/root/.ssh/authorized_keys && mkdir -p /srv/backups"); err != nil {
 		t.Fatal(err)
 	}
-	remoteCfg := fmt.Sprintf("  retention = 2\n  destination_path = \"/srv/backups\"\n  destination_host = %q\n  destination_private_key = %q\n  destination_host_key = %q",
-		remote.Address(), key, remote.HostKey())
+	// The remote guest also stands in for the node whose configuration files each apply
+	// copies into the backups (a debian guest has the node's /etc/network/interfaces).
+	remoteCfg := fmt.Sprintf("  retention = 2\n  destination_path = \"/srv/backups\"\n  destination_host = %q\n  destination_private_key = %q\n  destination_host_key = %q\n  node_host = %q",
+		remote.Address(), key, remote.HostKey(), remote.Address())
 	onRemote := func(cmd string) string {
 		out, err := remote.Exec(context.Background(), cmd)
 		if err != nil {
@@ -198,7 +200,24 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 				Check:  resource.TestCheckResourceAttr("hipchatdc_backup.b", "last_backup_ok", "true"),
 			},
 			{
-				// To another host over SSH with a pinned host key.
+				// A destination without room for a backup (a 4 MiB disk holding two older
+				// backups): the run refuses before writing, naming the attribute and the
+				// space, and the backups there stay.
+				PreConfig: func() {
+					on(`mkdir -p /var/backups/small && mount -t tmpfs -o size=4m small /var/backups/small && cp -a ` + dest + `/hipchatdc-* /var/backups/small/`)
+					before = backupDirs(t, l, name, "/var/backups/small")
+				},
+				Config:      backupConfig(t, l, name, addr, "  retention = 1\n  destination_path = \"/var/backups/small\""),
+				ExpectError: regexp.MustCompile(`(?s)Backup failed.*destination_path.*` + acctest.Wrapped("failed: destination: /var/backups/small has ") + `\d+` + acctest.Wrapped(" KiB free, a backup needs about")),
+			},
+			{
+				// To another host over SSH with a pinned host key. The full disk kept its
+				// backups: the failed run deleted nothing, retention = 1 notwithstanding.
+				PreConfig: func() {
+					if after := backupDirs(t, l, name, "/var/backups/small"); len(before) != 2 || strings.Join(after, " ") != strings.Join(before, " ") {
+						t.Errorf("backups on the full destination before the failed run %v, after %v", before, after)
+					}
+				},
 				Config: backupConfig(t, l, name, addr, remoteCfg),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr("hipchatdc_backup.b", "last_backup_ok", "true"),
@@ -209,6 +228,9 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 						}
 						if got := onRemote(`cd /srv/backups/hipchatdc-* && sha256sum -c --quiet SHA256SUMS && pg_restore --list postgres.dump | grep -c 'TABLE DATA public backup_probe'`); got != "1" {
 							return fmt.Errorf("remote backup: %q", got)
+						}
+						if got := onRemote(`cd /srv/backups/hipchatdc-* && cmp config/node/etc/network/interfaces /etc/network/interfaces && grep -c ' config/node/etc/network/interfaces$' SHA256SUMS`); got != "1" {
+							return fmt.Errorf("the node's configuration file in the remote backup: %q", got)
 						}
 						return nil
 					},
