@@ -116,6 +116,32 @@ func (rf *restoreFrom) open(ctx context.Context, timeout time.Duration) (restore
 	return restore.Remote{Conn: conn, Dir: rf.Path.ValueString()}, nil
 }
 
+// warnRestore warns, on a plan that creates the VM, that restore_from will be restored. The
+// provider cannot tell the restore a user asks for from a restore_from left in the
+// configuration after one: Terraform plans a replacement (a tainted VM, -replace, a changed
+// attribute that forces one) and a VM lost outside Terraform as a create like any other. So
+// every create says which backup it restores, and that restore_from is to be removed once
+// the VM is back.
+func warnRestore(ctx context.Context, o types.Object, diags *diag.Diagnostics) {
+	var d diag.Diagnostics
+	rf, _ := restoreSource(ctx, o, &d)
+	if rf == nil {
+		return
+	}
+	where := "a backup known at apply"
+	if known(rf.Path) {
+		where = fmt.Sprintf("%q", rf.Path.ValueString())
+		if known(rf.Host) {
+			where = fmt.Sprintf("%q", rf.Host.ValueString()+":"+rf.Path.ValueString())
+		}
+	}
+	diags.AddAttributeWarning(path.Root("restore_from"), "The data stores VM will be created from a backup",
+		"This plan creates the data stores VM and restores restore_from = "+where+" into it (the database, the Redis keys, the NFS files). "+
+			"If that is not the restore you mean, because the VM is replaced (tainted, -replace, an attribute that forces a replacement) or was lost "+
+			"and restore_from is left over from an earlier restore, do not apply: that old backup would replace the data. "+
+			"Stop every Hipchat node that uses these data stores before the restoring apply, and remove restore_from from the configuration once the VM is back.")
+}
+
 // verifyRestore verifies the backup restore_from names. atPlan: a backup that cannot be read
 // now (a host down, a path from another resource) is only a warning, as the create checks it
 // again before anything is made.
@@ -216,5 +242,11 @@ func (s *restoreSteps) close() {
 }
 
 func (s *restoreSteps) fail(err error, diags *diag.Diagnostics) {
+	if errors.Is(err, restore.ErrNotEmpty) {
+		diags.AddAttributeError(path.Root("restore_from"), "Cannot restore the data stores: the database is in use",
+			fmt.Sprintf("restore_from = %q: %s. The restore goes only into the empty database it made; this VM is tainted and the next apply replaces it "+
+				"and restores again, which races again while the node writes.", s.src.Where(), err))
+		return
+	}
 	diags.AddAttributeError(path.Root("restore_from"), "Cannot restore the data stores", err.Error())
 }
