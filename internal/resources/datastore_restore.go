@@ -41,8 +41,11 @@ func restoreFromAttribute() schema.Attribute {
 			"listable) at plan time when it can be read then, and again first thing at create, before a VM exists: a refused backup names the file and nothing is made. " +
 			"After the packages are in place the files are copied to the guest, checked there again, and restored before the services are started or opened: the RDB " +
 			"before Redis starts, the roles and then the dump into `postgres_database` (the configured `postgres_user` password wins over the backup's), the files " +
-			"into the NFS export with their owners. It matters only at create: changing or removing it later records the new value and does nothing to the running " +
-			"VM (no replacement). See the guide \"Restore the data stores\".",
+			"into the NFS export with their owners (not the setuid/setgid bits of root's files; links that leave the share are refused), all before the firewall " +
+			"lets the nodes in (SSH only until then, with `firewall`) and the share is exported; a database a node wrote into meanwhile is refused. Stop the " +
+			"nodes before the restoring apply. It matters only at create: changing or removing it later records the new value and does nothing to the running " +
+			"VM (no replacement). **Remove it once the VM is back**: left set, any later creation of this VM (a replacement, a tainted VM, a VM lost) restores " +
+			"that backup again; every plan that creates the VM with it set warns on it. See the guide \"Restore the data stores\".",
 		Attributes: map[string]schema.Attribute{
 			"path": schema.StringAttribute{Required: true, MarkdownDescription: "Absolute path of the backup directory.",
 				Validators: []validator.String{matches(absPath, "must be an absolute path")}},
