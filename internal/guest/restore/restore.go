@@ -152,7 +152,7 @@ func checkEmpty(ctx context.Context, r guest.Runner, port int, database string) 
 	}
 	if rels := strings.Fields(string(out)); len(rels) > 0 {
 		return fmt.Errorf("restore: database %q already has relations before the dump is restored (%s): %w; a Hipchat node (or another client) is probably "+
-			"writing into it, with the address and password of the data stores: stop every node that uses them (or scale them to zero), then apply again",
+			"writing into it, with the address and password of the data stores: stop every node that uses them (power their VMs off), then apply again",
 			database, strings.Join(rels, ", "), ErrNotEmpty)
 	}
 	return nil
