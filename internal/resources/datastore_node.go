@@ -222,6 +222,7 @@ func (datastoreRole) modifyPlan(ctx context.Context, plan, state *datastoreModel
 		plan.NFSExport = types.StringValue(endpoint.ValueString() + ":" + plan.NFSExportPath.ValueString())
 	}
 	if state == nil && !diags.HasError() {
+		warnRestore(ctx, plan.RestoreFrom, diags)
 		// A backup that is readable now is refused now, before an OVA is uploaded.
 		verifyRestore(ctx, plan.RestoreFrom, true, diags)
 	}
@@ -337,6 +338,20 @@ func (datastoreRole) apply(ctx context.Context, conn *guest.Conn, plan, state *d
 		}
 		defer rs.close()
 	}
+	if rs != nil && plan.Firewall.ValueBool() {
+		// A node still running at this address with the same passwords (the old data stores
+		// VM lost under it) would write into the empty database, or Redis, while the backup
+		// goes in. Until the restore is done the firewall lets in SSH only: one rule set,
+		// applied by the recipe that is applied last anyway, rather than keeping each of the
+		// three services local-only and opening it afterwards. Without the firewall the
+		// restore still refuses a database someone wrote into, and the export is published
+		// after the files are in; the guide says to stop the nodes first.
+		fw := plan.guestFirewall(ctx)
+		fw.Rules = slices.DeleteFunc(fw.Rules, func(r firewall.Rule) bool { return !r.Provider })
+		if applyFirewall(ctx, conn, fw, diags); diags.HasError() {
+			return
+		}
+	}
 	if res, err := redis.Apply(ctx, conn, rc); err != nil {
 		diags.AddAttributeError(path.Root("redis_password"), "Cannot configure Redis", err.Error())
 		return
@@ -357,6 +372,17 @@ func (datastoreRole) apply(ctx context.Context, conn *guest.Conn, plan, state *d
 			}
 		}
 	}
+	if rs != nil {
+		// The files go in before the directory is exported: no node mounts it half-filled.
+		if _, err := nfs.Prepare(ctx, conn, nc); err != nil {
+			diags.AddAttributeError(path.Root("nfs_export_path"), "Cannot configure the NFS export", err.Error())
+			return
+		}
+		if err := restore.NFS(ctx, conn, plan.NFSExportPath.ValueString()); err != nil {
+			rs.fail(err, diags)
+			return
+		}
+	}
 	if res, err := nfs.Apply(ctx, conn, nc); err != nil {
 		diags.AddAttributeError(path.Root("nfs_export_path"), "Cannot configure the NFS export", err.Error())
 		return
@@ -364,10 +390,6 @@ func (datastoreRole) apply(ctx context.Context, conn *guest.Conn, plan, state *d
 		tflog.Info(ctx, "nfs export configured", map[string]any{"changed": res.Changed})
 	}
 	if rs != nil {
-		if err := restore.NFS(ctx, conn, plan.NFSExportPath.ValueString()); err != nil {
-			rs.fail(err, diags)
-			return
-		}
 		if rs.finish(ctx, conn, diags); diags.HasError() {
 			return
 		}

@@ -41,8 +41,11 @@ func restoreFromAttribute() schema.Attribute {
 			"listable) at plan time when it can be read then, and again first thing at create, before a VM exists: a refused backup names the file and nothing is made. " +
 			"After the packages are in place the files are copied to the guest, checked there again, and restored before the services are started or opened: the RDB " +
 			"before Redis starts, the roles and then the dump into `postgres_database` (the configured `postgres_user` password wins over the backup's), the files " +
-			"into the NFS export with their owners. It matters only at create: changing or removing it later records the new value and does nothing to the running " +
-			"VM (no replacement). See the guide \"Restore the data stores\".",
+			"into the NFS export with their owners (not the setuid/setgid bits of root's files; links that leave the share are refused), all before the firewall " +
+			"lets the nodes in (SSH only until then, with `firewall`) and the share is exported; a database a node wrote into meanwhile is refused. Stop the " +
+			"nodes before the restoring apply. It matters only at create: changing or removing it later records the new value and does nothing to the running " +
+			"VM (no replacement). **Remove it once the VM is back**: left set, any later creation of this VM (a replacement, a tainted VM, a VM lost) restores " +
+			"that backup again; every plan that creates the VM with it set warns on it. See the guide \"Restore the data stores\".",
 		Attributes: map[string]schema.Attribute{
 			"path": schema.StringAttribute{Required: true, MarkdownDescription: "Absolute path of the backup directory.",
 				Validators: []validator.String{matches(absPath, "must be an absolute path")}},
@@ -114,6 +117,32 @@ func (rf *restoreFrom) open(ctx context.Context, timeout time.Duration) (restore
 		return nil, fmt.Errorf("cannot reach the backup host restore_from.host = %q: %w", rf.Host.ValueString(), err)
 	}
 	return restore.Remote{Conn: conn, Dir: rf.Path.ValueString()}, nil
+}
+
+// warnRestore warns, on a plan that creates the VM, that restore_from will be restored. The
+// provider cannot tell the restore a user asks for from a restore_from left in the
+// configuration after one: Terraform plans a replacement (a tainted VM, -replace, a changed
+// attribute that forces one) and a VM lost outside Terraform as a create like any other. So
+// every create says which backup it restores, and that restore_from is to be removed once
+// the VM is back.
+func warnRestore(ctx context.Context, o types.Object, diags *diag.Diagnostics) {
+	var d diag.Diagnostics
+	rf, _ := restoreSource(ctx, o, &d)
+	if rf == nil {
+		return
+	}
+	where := "a backup known at apply"
+	if known(rf.Path) {
+		where = fmt.Sprintf("%q", rf.Path.ValueString())
+		if known(rf.Host) {
+			where = fmt.Sprintf("%q", rf.Host.ValueString()+":"+rf.Path.ValueString())
+		}
+	}
+	diags.AddAttributeWarning(path.Root("restore_from"), "The data stores VM will be created from a backup",
+		"This plan creates the data stores VM and restores restore_from = "+where+" into it (the database, the Redis keys, the NFS files). "+
+			"If that is not the restore you mean, because the VM is replaced (tainted, -replace, an attribute that forces a replacement) or was lost "+
+			"and restore_from is left over from an earlier restore, do not apply: that old backup would replace the data. "+
+			"Stop every Hipchat node that uses these data stores before the restoring apply, and remove restore_from from the configuration once the VM is back.")
 }
 
 // verifyRestore verifies the backup restore_from names. atPlan: a backup that cannot be read
@@ -216,5 +245,11 @@ func (s *restoreSteps) close() {
 }
 
 func (s *restoreSteps) fail(err error, diags *diag.Diagnostics) {
+	if errors.Is(err, restore.ErrNotEmpty) {
+		diags.AddAttributeError(path.Root("restore_from"), "Cannot restore the data stores: the database is in use",
+			fmt.Sprintf("restore_from = %q: %s. The restore goes only into the empty database it made; this VM is tainted and the next apply replaces it "+
+				"and restores again, which races again while the node writes.", s.src.Where(), err))
+		return
+	}
 	diags.AddAttributeError(path.Root("restore_from"), "Cannot restore the data stores", err.Error())
 }

@@ -228,6 +228,17 @@ setsid ganesha.nfsd -f ` + GaneshaConf + ` -L ` + GaneshaLog + ` -p ` + GaneshaP
 // Apply brings the guest's export to c, changing only what differs; a second Apply with the
 // same c runs no changing command. Switching servers leaves the other one's files alone.
 func Apply(ctx context.Context, r guest.Runner, c Config) (Result, error) {
+	return apply(ctx, r, c, true)
+}
+
+// Prepare makes the export directory (on its volume when c has a Device) as Apply does, but
+// does not export it: a restore fills the directory before any node can mount it. Apply
+// afterwards exports it and finds the rest in place.
+func Prepare(ctx context.Context, r guest.Runner, c Config) (Result, error) {
+	return apply(ctx, r, c, false)
+}
+
+func apply(ctx context.Context, r guest.Runner, c Config, export bool) (Result, error) {
 	var res Result
 	st, err := Read(ctx, r, c)
 	if err != nil {
@@ -254,6 +265,9 @@ func Apply(ctx context.Context, r guest.Runner, c Config) (Result, error) {
 		if err := change("directory", "# create nfs export directory\nmkdir -p '"+c.path()+"' && chmod 0777 '"+c.path()+"'"); err != nil {
 			return res, err
 		}
+	}
+	if !export {
+		return res, nil
 	}
 	switch c.server() {
 	case Kernel:

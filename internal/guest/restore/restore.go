@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -100,7 +101,8 @@ install -m 0660 -o redis -g redis ` + StageDir + "/" + RDB + " " + redis.DataDir
 // Postgres restores the roles (each created when missing, then altered as the backup has it),
 // runs setupSQL again so that the configured user's password and ownership win over the
 // backup's, and restores the dump into database in one transaction (all or nothing). The
-// cluster and the database must exist (the postgres recipe), the database empty.
+// cluster and the database must exist (the postgres recipe), the database empty: one that has
+// relations is refused (ErrNotEmpty) rather than restored into.
 func Postgres(ctx context.Context, r guest.Runner, port int, database, setupSQL string) error {
 	psql := "cd /tmp && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h /var/run/postgresql -p " + strconv.Itoa(port) + " -d postgres"
 	// pg_dumpall --roles-only writes `CREATE ROLE name;` then `ALTER ROLE name WITH ...`: the
@@ -113,10 +115,45 @@ func Postgres(ctx context.Context, r guest.Runner, port int, database, setupSQL 
 	if _, err := r.RunChange(ctx, "# set up postgres user and database after the roles\n"+psql, strings.NewReader(setupSQL)); err != nil {
 		return fmt.Errorf("restore: set up the database after the roles: %w", err)
 	}
+	// Checked first, and again when pg_restore fails: the single transaction rolls back all of
+	// the dump, so relations there after a failure are someone else's.
+	if err := checkEmpty(ctx, r, port, database); err != nil {
+		return err
+	}
 	pgr := "# restore postgres dump\nset -e\npg=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)\ncd /tmp && runuser -u postgres -- \"$pg/pg_restore\" --exit-on-error --single-transaction -h /var/run/postgresql -p " +
 		strconv.Itoa(port) + " -d " + guest.Quote(database) + " < " + StageDir + "/" + Dump
 	if _, err := r.RunChange(ctx, pgr, nil); err != nil {
+		if e := checkEmpty(ctx, r, port, database); e != nil {
+			return e
+		}
 		return fmt.Errorf("restore: pg_restore %s into %s: %w", Dump, database, err)
+	}
+	return nil
+}
+
+// ErrNotEmpty is a restore refused because the database already has relations.
+var ErrNotEmpty = errors.New("the database is not empty")
+
+// relationsSQL lists up to five relations of the connected database outside the system
+// schemas: a database the postgres recipe just made has none.
+const relationsSQL = `SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'
+ORDER BY 1 LIMIT 5;
+`
+
+// checkEmpty refuses a database that has relations: the dump only goes into the empty one the
+// recipe made. One that has them was written by a client between the recipe opening Postgres
+// and the restore: a Hipchat node still running with the same address and password.
+func checkEmpty(ctx context.Context, r guest.Runner, port int, database string) error {
+	out, err := r.Run(ctx, "# list the relations of the database\ncd /tmp && runuser -u postgres -- psql -X -q -tA -v ON_ERROR_STOP=1 -h /var/run/postgresql -p "+
+		strconv.Itoa(port)+" -d "+guest.Quote(database), strings.NewReader(relationsSQL))
+	if err != nil {
+		return fmt.Errorf("restore: list the relations of %s: %w", database, err)
+	}
+	if rels := strings.Fields(string(out)); len(rels) > 0 {
+		return fmt.Errorf("restore: database %q already has relations before the dump is restored (%s): %w; a Hipchat node (or another client) is probably "+
+			"writing into it, with the address and password of the data stores: stop every node that uses them (power their VMs off), then apply again",
+			database, strings.Join(rels, ", "), ErrNotEmpty)
 	}
 	return nil
 }
@@ -127,13 +164,21 @@ const rolesAwk = `/^CREATE ROLE .*;$/ { n = substr($0, 13, length($0) - 13); ` +
 	`printf "SELECT $hcdc$CREATE ROLE %s$hcdc$ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE quote_ident(rolname) = $hcdc$%s$hcdc$)\\gexec\n", n, n; next } { print }`
 
 // NFS extracts the archive into the export directory, owners and modes as archived (numeric
-// ids: the nodes' uids, whatever the data stores guest's user names), and gives the export
-// directory back the mode the nfs recipe sets (the archive's "." entry must not change it).
+// ids: the nodes' uids, whatever the data stores guest's user names) except the setuid and
+// setgid bits of root's files, and gives the export directory back the mode the nfs recipe
+// sets (the archive's "." entry must not change it). The directory must exist (nfs.Prepare)
+// and not be exported yet: a node writing into it during the extraction would mix its files
+// with the backup's.
 func NFS(ctx context.Context, r guest.Runner, export string) error {
 	script := "# restore nfs files\nset -e\nd=" + guest.Quote(export) + "\n[ -d \"$d\" ]\n" +
 		"mode=$(stat -c %a \"$d\")\n" +
 		"tar -C \"$d\" -xzpf " + StageDir + "/" + Archive + " --same-owner --numeric-owner --no-overwrite-dir\n" +
-		"chmod \"$mode\" \"$d\"\n"
+		"chmod \"$mode\" \"$d\"\n" +
+		// A setuid or setgid file of root's from the archive would run as root on the data
+		// stores VM and on any node that mounts the share without nosuid; Hipchat never needs
+		// one on its share. The export is not published yet, so nothing sees the bits between
+		// the extraction and this.
+		"find \"$d\" -xdev -type f \\( -user 0 -o -group 0 \\) -perm /6000 -exec chmod ug-s {} +\n"
 	if _, err := r.RunChange(ctx, script, nil); err != nil {
 		return fmt.Errorf("restore: extract %s into %s: %w", Archive, export, err)
 	}

@@ -203,11 +203,29 @@ func listArchive(r io.Reader) string {
 		if name != "" && (path.IsAbs(hdr.Name) || name == ".." || strings.HasPrefix(path.Clean(name), "../")) {
 			return fmt.Sprintf("entry %q is not a relative path inside the share (make the archive with tar -C <export> -czf ... .)", hdr.Name)
 		}
+		// A link whose target leaves the share would let a later entry, or a node following
+		// it, write or read outside the export directory (tar follows an extracted symlink).
+		if (hdr.Typeflag == tar.TypeSymlink || hdr.Typeflag == tar.TypeLink) && !insideLink(hdr.Linkname) {
+			return fmt.Sprintf("entry %q is a link to %q, an absolute path or one with \"..\": a restore only makes links that stay inside the share; remove the link from the share and make the backup again", hdr.Name, hdr.Linkname)
+		}
 		if _, err := io.Copy(io.Discard, tr); err != nil {
 			return "tar cannot list it: " + err.Error()
 		}
 	}
 	return ""
+}
+
+// insideLink says whether a link target is relative and has no ".." component.
+func insideLink(target string) bool {
+	if target == "" || path.IsAbs(target) {
+		return false
+	}
+	for _, part := range strings.Split(target, "/") {
+		if part == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 type countReader struct {

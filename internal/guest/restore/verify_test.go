@@ -70,6 +70,32 @@ func tarGz(t *testing.T, names ...string) []byte {
 	return b.Bytes()
 }
 
+// tarLink is a tar.gz of the share's "./" and one link entry name → target.
+func tarLink(t *testing.T, typ byte, name, target string) []byte {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	tw := tar.NewWriter(zw)
+	must(t, tw.WriteHeader(&tar.Header{Name: "./", Mode: 0o755, Typeflag: tar.TypeDir}))
+	must(t, tw.WriteHeader(&tar.Header{Name: name, Linkname: target, Mode: 0o777, Typeflag: typ}))
+	must(t, tw.Close())
+	must(t, zw.Close())
+	return b.Bytes()
+}
+
+// TestVerifyAcceptsLinksInsideTheShare: links that stay inside the share are data, kept.
+func TestVerifyAcceptsLinksInsideTheShare(t *testing.T) {
+	for _, c := range []struct {
+		typ          byte
+		name, target string
+	}{{tar.TypeSymlink, "./uploads/latest", "a.txt"}, {tar.TypeSymlink, "./l", "uploads/a.txt"}, {tar.TypeLink, "./uploads/b.txt", "./uploads/a.txt"}} {
+		files := goodFiles(t)
+		files[Archive] = tarLink(t, c.typ, c.name, c.target)
+		if _, err := Verify(context.Background(), Local(writeBackup(t, files))); err != nil {
+			t.Errorf("%s -> %s: %v", c.name, c.target, err)
+		}
+	}
+}
+
 func goodFiles(t *testing.T) map[string][]byte {
 	return map[string][]byte{
 		Dump:                              append([]byte("PGDMP\x01\x0f\x00\x04\x08\x01"), bytes.Repeat([]byte{0}, 100)...),
@@ -147,6 +173,11 @@ func TestVerifyRefusesContent(t *testing.T) {
 		{Archive, "tar cannot list it", func(t *testing.T) []byte { b := tarGz(t, "a", "b"); return b[:len(b)/2] }},
 		{Archive, "not a relative path", func(t *testing.T) []byte { return tarGz(t, "../escape") }},
 		{Archive, "not a relative path", func(t *testing.T) []byte { return tarGz(t, "/etc/cron.d/x") }},
+		{Archive, `a link to "/etc/cron.d"`, func(t *testing.T) []byte { return tarLink(t, tar.TypeSymlink, "./cron", "/etc/cron.d") }},
+		{Archive, `a link to "../../etc"`, func(t *testing.T) []byte { return tarLink(t, tar.TypeSymlink, "./uploads/up", "../../etc") }},
+		{Archive, `a link to "a/../../x"`, func(t *testing.T) []byte { return tarLink(t, tar.TypeSymlink, "./l", "a/../../x") }},
+		{Archive, `a link to "/etc/shadow"`, func(t *testing.T) []byte { return tarLink(t, tar.TypeLink, "./shadow", "/etc/shadow") }},
+		{Archive, `a link to "../etc/shadow"`, func(t *testing.T) []byte { return tarLink(t, tar.TypeLink, "./shadow", "../etc/shadow") }},
 	} {
 		t.Run(c.file+" "+c.want, func(t *testing.T) {
 			files := goodFiles(t)
