@@ -109,7 +109,7 @@ func backupSchema(ctx context.Context) schema.Schema {
 	}
 	return schema.Schema{
 		MarkdownDescription: "Scheduled backups of the data-stores VM (`hipchatdc_datastore_node`): the guide's \"make sure your configuration files are backed up, and take frequent backups of the data stores node\". " +
-			"Each run makes one directory `hipchatdc-<UTC time>` at the destination with a `pg_dump` of the Hipchat database and its roles, the Redis snapshot of a `BGSAVE`, an archive of the NFS share, " +
+			"Each run makes one directory `hipchatdc-<host name>-<UTC time>` (the data-stores VM's host name: retention counts only its own) at the destination with a `pg_dump` of the Hipchat database and its roles, the Redis snapshot of a `BGSAVE`, an archive of the NFS share, " +
 			"the configuration files the provider wrote on the three VMs and `SHA256SUMS`, written last. Creating the resource runs a first backup and fails if it fails; " +
 			"each refresh reads the last run, and a failed run or backups that stopped show as `drift`, which the next apply answers by running a backup. See the guide below.",
 		Attributes: map[string]schema.Attribute{
@@ -144,13 +144,13 @@ func backupSchema(ctx context.Context) schema.Schema {
 			},
 			"retention": schema.Int64Attribute{
 				Optional: true, Computed: true, Default: int64default.StaticInt64(7),
-				MarkdownDescription: "How many complete backups to keep at the destination. After each successful run the oldest complete ones beyond this count are removed; a failed run removes nothing but its own incomplete directory. Default 7.",
+				MarkdownDescription: "How many complete backups to keep at the destination. After each successful run the oldest complete ones beyond this count are removed; a failed run removes nothing but its own incomplete directory. Only this VM's backups (its host name in their name) are counted and removed: another deployment's in the same place are left alone. Default 7.",
 				Validators:          []validator.Int64{int64validator.Between(1, 1000)},
 			},
 			"destination_path": schema.StringAttribute{
 				Required: true,
 				MarkdownDescription: "Directory the backups go to, which must exist: on `destination_host` when it is set, otherwise on the data-stores VM, ideally on a disk of its own " +
-					"(a backup on the VM's own system disk is lost with the VM). Each run checks that it is there, writable and has room for the database, the share and Redis before writing anything.",
+					"(a backup on the VM's own system disk is lost with the VM); not inside `nfs_export_path`, `/var/lib/postgresql` or `/var/lib/redis` (refused at plan time). Each run checks that it is there, writable and has room for the database, the share and Redis before writing anything.",
 				Validators: []validator.String{matches(backupPath, "must be an absolute path of letters, digits and . _ - /")},
 			},
 			"destination_host": schema.StringAttribute{
@@ -187,7 +187,7 @@ func backupSchema(ctx context.Context) schema.Schema {
 				MarkdownDescription: "Address of the reverse proxy, whose NGINX site and certificate (`" + nginx.ConfFile + "`, `" + nginx.CertFile + "`, `" + identity.InterfacesFile + "`) are copied like the node's, under `config/proxy/`. " +
 					"Never the private key `" + nginx.KeyFile + "`: keep it where you keep the certificate's other secrets.",
 			},
-			"last_backup":       computed("Name of the last backup run's directory (`hipchatdc-<UTC YYYYMMDDTHHMMSSZ>`), read back at each refresh."),
+			"last_backup":       computed("Name of the last backup run's directory (`hipchatdc-<host name>-<UTC YYYYMMDDTHHMMSSZ>`), read back at each refresh."),
 			"last_backup_time":  computed("When the last run finished (RFC 3339, UTC)."),
 			"last_backup_bytes": schema.Int64Attribute{Computed: true, MarkdownDescription: "Size in bytes of the last backup (0 when it failed)."},
 			"last_backup_ok":    schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the last run succeeded."},
