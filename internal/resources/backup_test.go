@@ -307,7 +307,7 @@ resource "hipchatdc_backup" "b" {
 		{"  schedule = \"@daily\"\n  destination_path = \"/srv/hipchat-nfs/backups\"", `(?s)Backup destination inside the data stores.*` + acctest.Wrapped(`destination_path = "/srv/hipchat-nfs/backups" is inside /srv/hipchat-nfs`)},
 		{"  schedule = \"@daily\"\n  nfs_export_path = \"/data/share\"\n  destination_path = \"/var/lib/redis/b\"", `(?s)Backup destination inside the data stores.*` + acctest.Wrapped(`destination_path = "/var/lib/redis/b" is inside /var/lib/redis`)},
 		// A host that ssh would read as an option.
-		{"  schedule = \"@daily\"\n  destination_host = \"-oProxyCommand\"\n  destination_private_key = \"k\"\n  destination_host_key = \"k\"", `(?s)destination_host.*a host name or IPv4 address`},
+		{"  schedule = \"@daily\"\n  destination_host = \"-oProxyCommand\"\n  destination_private_key = \"k\"\n  destination_host_key = \"k\"", `(?s)Invalid destination_host.*` + acctest.Wrapped(`destination_host = "-oProxyCommand": a host name or IPv4 address`)},
 	} {
 		resource.Test(t, resource.TestCase{
 			ProtoV6ProviderFactories: acctest.Factories(),
