@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -67,6 +68,7 @@ type backupModel struct {
 	LastBackupOK          types.Bool       `tfsdk:"last_backup_ok"`
 	LastBackupError       types.String     `tfsdk:"last_backup_error"`
 	Drift                 types.List       `tfsdk:"drift"`
+	Timeouts              timeouts.Value   `tfsdk:"timeouts"`
 }
 
 // config is the guest recipe's configuration (without the captured files, which Apply adds).
@@ -92,17 +94,22 @@ func (r *backupResource) Metadata(_ context.Context, req resource.MetadataReques
 	resp.TypeName = req.ProviderTypeName + "_backup"
 }
 
-func (r *backupResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
-	resp.Schema = backupSchema()
+func (r *backupResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = backupSchema(ctx)
 }
 
-func backupSchema() schema.Schema {
+// backupTimeout bounds a create or update, the backup it runs included, unless `timeouts` says
+// otherwise: a dump that hangs on a lock or a destination that stops answering must not hold
+// the apply for ever.
+const backupTimeout = 2 * time.Hour
+
+func backupSchema(ctx context.Context) schema.Schema {
 	computed := func(doc string) schema.StringAttribute {
 		return schema.StringAttribute{Computed: true, MarkdownDescription: doc}
 	}
 	return schema.Schema{
 		MarkdownDescription: "Scheduled backups of the data-stores VM (`hipchatdc_datastore_node`): the guide's \"make sure your configuration files are backed up, and take frequent backups of the data stores node\". " +
-			"Each run makes one directory `hipchatdc-<UTC time>` at the destination with a `pg_dump` of the Hipchat database and its roles, the Redis snapshot of a `BGSAVE`, an archive of the NFS share, " +
+			"Each run makes one directory `hipchatdc-<host name>-<UTC time>` (the data-stores VM's host name: retention counts only its own) at the destination with a `pg_dump` of the Hipchat database and its roles, the Redis snapshot of a `BGSAVE`, an archive of the NFS share, " +
 			"the configuration files the provider wrote on the three VMs and `SHA256SUMS`, written last. Creating the resource runs a first backup and fails if it fails; " +
 			"each refresh reads the last run, and a failed run or backups that stopped show as `drift`, which the next apply answers by running a backup. See the guide below.",
 		Attributes: map[string]schema.Attribute{
@@ -137,13 +144,13 @@ func backupSchema() schema.Schema {
 			},
 			"retention": schema.Int64Attribute{
 				Optional: true, Computed: true, Default: int64default.StaticInt64(7),
-				MarkdownDescription: "How many complete backups to keep at the destination. After each successful run the oldest complete ones beyond this count are removed; a failed run removes nothing but its own incomplete directory. Default 7.",
+				MarkdownDescription: "How many complete backups to keep at the destination. After each successful run the oldest complete ones beyond this count are removed; a failed run removes nothing but its own incomplete directory. Only this VM's backups (its host name in their name) are counted and removed: another deployment's in the same place are left alone. Default 7.",
 				Validators:          []validator.Int64{int64validator.Between(1, 1000)},
 			},
 			"destination_path": schema.StringAttribute{
 				Required: true,
 				MarkdownDescription: "Directory the backups go to, which must exist: on `destination_host` when it is set, otherwise on the data-stores VM, ideally on a disk of its own " +
-					"(a backup on the VM's own system disk is lost with the VM). Each run checks that it is there, writable and has room for the database, the share and Redis before writing anything.",
+					"(a backup on the VM's own system disk is lost with the VM); not inside `nfs_export_path`, `/var/lib/postgresql` or `/var/lib/redis` (refused at plan time). Each run checks that it is there, writable and has room for the database, the share and Redis before writing anything.",
 				Validators: []validator.String{matches(backupPath, "must be an absolute path of letters, digits and . _ - /")},
 			},
 			"destination_host": schema.StringAttribute{
@@ -180,7 +187,7 @@ func backupSchema() schema.Schema {
 				MarkdownDescription: "Address of the reverse proxy, whose NGINX site and certificate (`" + nginx.ConfFile + "`, `" + nginx.CertFile + "`, `" + identity.InterfacesFile + "`) are copied like the node's, under `config/proxy/`. " +
 					"Never the private key `" + nginx.KeyFile + "`: keep it where you keep the certificate's other secrets.",
 			},
-			"last_backup":       computed("Name of the last backup run's directory (`hipchatdc-<UTC YYYYMMDDTHHMMSSZ>`), read back at each refresh."),
+			"last_backup":       computed("Name of the last backup run's directory (`hipchatdc-<host name>-<UTC YYYYMMDDTHHMMSSZ>`), read back at each refresh."),
 			"last_backup_time":  computed("When the last run finished (RFC 3339, UTC)."),
 			"last_backup_bytes": schema.Int64Attribute{Computed: true, MarkdownDescription: "Size in bytes of the last backup (0 when it failed)."},
 			"last_backup_ok":    schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the last run succeeded."},
@@ -198,12 +205,17 @@ func backupSchema() schema.Schema {
 				MarkdownDescription: "How to reach the data-stores VM over SSH, as in `hipchatdc_datastore_node`; unset attributes come from the provider's `ssh` block.",
 				Attributes:          connectionAttributes(),
 			},
+			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true,
+				CreateDescription: "How long a create, with its first backup, may take (default `2h`). The backup is stopped " + backup.RunMargin.String() + " before, and fails with the reason.",
+				UpdateDescription: "How long an update, with the backup it runs, may take (default `2h`). The backup is stopped " + backup.RunMargin.String() + " before, and fails with the reason.",
+			}),
 		},
 	}
 }
 
 var (
-	backupWord = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	// No leading '-': the host and the user must not read as options of ssh.
+	backupWord = regexp.MustCompile(`^[A-Za-z0-9._][A-Za-z0-9._-]*$`)
 	backupPath = regexp.MustCompile(`^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$`)
 )
 
@@ -226,6 +238,19 @@ func (r *backupResource) ValidateConfig(ctx context.Context, req resource.Valida
 		return
 	}
 	remote := known(m.DestinationHost)
+	if !remote && known(m.DestinationPath) {
+		nfsDir := nfs.DefaultPath
+		if !m.NFSExportPath.IsNull() {
+			nfsDir = m.NFSExportPath.ValueString() // "" while unknown: only the fixed directories are checked
+		}
+		if in := backup.InsideDataStores(m.DestinationPath.ValueString(), nfsDir); in != "" {
+			resp.Diagnostics.AddAttributeError(path.Root("destination_path"), "Backup destination inside the data stores",
+				fmt.Sprintf("destination_path = %q is inside %s on the data-stores VM: every backup would hold all the earlier ones (the NFS share is archived whole) "+
+					"and the Postgres roles and Redis password would land among the data the backup is of (on the share, readable by the Hipchat node). "+
+					"Use a directory outside %s, %s and %s (ideally a disk of its own), or keep the backups on another host with destination_host.",
+					m.DestinationPath.ValueString(), in, nfsDir, backup.DataStoreDirs[0], backup.DataStoreDirs[1]))
+		}
+	}
 	for _, a := range []struct {
 		name string
 		v    types.String
@@ -357,13 +382,15 @@ func (r *backupResource) apply(ctx context.Context, m *backupModel, diags *diag.
 	if len(changed) > 0 {
 		tflog.Info(ctx, "backup installed", map[string]any{"changed": changed})
 	}
-	st, err := backup.Run(ctx, conn)
+	st, err := backup.Run(ctx, conn) // bounded by the create or update timeout
+	rctx, cancel := afterwards(ctx)
+	defer cancel()
 	if err != nil {
+		// The state records the last run that did record itself, an earlier one.
+		r.read(rctx, conn, m, diags)
 		diags.AddAttributeError(path.Root("host"), "Cannot run a backup", err.Error())
 		return true
 	}
-	rctx, cancel := afterwards(ctx)
-	defer cancel()
 	r.read(rctx, conn, m, diags)
 	if !st.OK {
 		diags.AddAttributeError(stepAttribute(m, st.Step()), "Backup failed",
@@ -405,6 +432,11 @@ func (r *backupResource) Create(ctx context.Context, req resource.CreateRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel, ok := withTimeout(ctx, m.Timeouts.Create, backupTimeout, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	defer cancel()
 	if !r.apply(ctx, &m, &resp.Diagnostics) {
 		return // nothing on the VM: no state
 	}
@@ -418,6 +450,11 @@ func (r *backupResource) Update(ctx context.Context, req resource.UpdateRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel, ok := withTimeout(ctx, m.Timeouts.Update, backupTimeout, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	defer cancel()
 	r.apply(ctx, &m, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 	nullUnknowns(&resp.State)

@@ -35,10 +35,17 @@ resource "hipchatdc_backup" "b" {
 `
 }
 
-// backupDirs lists the complete backups (with SHA256SUMS) under dir on the guest, oldest first.
+// backupDirs lists the guest's own complete backups (hipchatdc-<its host name>-<time>, with
+// SHA256SUMS) under dir on the guest, oldest first.
 func backupDirs(t *testing.T, l *lab.Lab, vm, dir string) []string {
-	out := acctest.GuestExec(t, l, vm, `cd `+dir+` && for d in hipchatdc-*; do [ -f "$d/SHA256SUMS" ] && echo "$d"; done | sort`)
+	out := acctest.GuestExec(t, l, vm, `cd `+dir+` && for d in hipchatdc-"$(uname -n)"-*; do [ -f "$d/SHA256SUMS" ] && echo "$d"; done | sort`)
 	return strings.Fields(out)
+}
+
+// destinationListing is every path under dir on the guest with the checksum of every file:
+// equal listings mean no backup was removed or changed and no directory was left behind.
+func destinationListing(t *testing.T, l *lab.Lab, vm, dir string) string {
+	return acctest.GuestExec(t, l, vm, `cd `+dir+` && find . | sort && find . -type f -exec sha256sum {} + | sort`)
 }
 
 // checkBackupContents verifies, on the guest that holds it, the newest backup under dir as an
@@ -93,6 +100,9 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 	dest := "/var/backups/hipchatdc"
 	on := func(cmd string) string { return acctest.GuestExec(t, l, name, cmd) }
 	local := fmt.Sprintf("  retention = 2\n  destination_path = %q", dest)
+	local3 := fmt.Sprintf("  retention = 3\n  destination_path = %q", dest)
+	// The lock the backup program takes, and the file where the run holding it says since when.
+	const lock, running = "/run/hipchatdc-backup.lock", "/run/hipchatdc-backup.running"
 
 	// The remote destination: another guest on the lab network, reached with a key of its own
 	// and its host key pinned.
@@ -140,8 +150,11 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 					resource.TestCheckResourceAttr("hipchatdc_backup.b", "last_backup_ok", "true"),
 					resource.TestCheckResourceAttr("hipchatdc_backup.b", "last_backup_error", ""),
 					resource.TestCheckResourceAttr("hipchatdc_backup.b", "drift.#", "0"),
-					resource.TestMatchResourceAttr("hipchatdc_backup.b", "last_backup", regexp.MustCompile(`^hipchatdc-\d{8}T\d{6}Z$`)),
 					func(s *terraform.State) error {
+						// Named after the VM: retention counts only its own.
+						if got, want := s.RootModule().Resources["hipchatdc_backup.b"].Primary.Attributes["last_backup"], `^hipchatdc-`+regexp.QuoteMeta(on("uname -n"))+`-\d{8}T\d{6}Z$`; !regexp.MustCompile(want).MatchString(got) {
+							return fmt.Errorf("last_backup = %q, want a match of %s", got, want)
+						}
 						if got := on(`grep -c '^0 3 \* \* \* root /etc/hipchatdc/backup/run' /etc/cron.d/hipchatdc-backup`); got != "1" {
 							return fmt.Errorf("cron line: %s", got)
 						}
@@ -156,8 +169,11 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 				),
 			},
 			{
-				// Two more runs, as cron starts them: retention keeps the newest two.
+				// Two more runs, as cron starts them: retention keeps the newest two of this VM's
+				// and leaves alone the older backups of another deployment sharing the
+				// destination, and a directory of the old unprefixed name.
 				PreConfig: func() {
+					on(`cd ` + dest + ` && for d in hipchatdc-other-data-20200101T000000Z hipchatdc-20200101T000000Z; do mkdir -m 0700 $d && echo other >$d/postgres.dump && (cd $d && sha256sum postgres.dump >SHA256SUMS); done`)
 					before = backupDirs(t, l, name, dest)
 					runBackup(t, l, name, true)
 					runBackup(t, l, name, true)
@@ -168,8 +184,33 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 					if len(after) != 2 || len(before) != 1 || after[0] <= before[0] {
 						return fmt.Errorf("retention 2: before the runs %v, after %v", before, after)
 					}
+					if got := on(`cd ` + dest + ` && ls -d hipchatdc-other-data-20200101T000000Z hipchatdc-20200101T000000Z | wc -l`); got != "2" {
+						return fmt.Errorf("retention removed backups that are not this VM's: %s", on(`ls `+dest))
+					}
 					return nil
 				},
+			},
+			{
+				// A run that fails with the destination there (the database refuses
+				// connections, so pg_dump fails after the run made its directory): the earlier
+				// backups, this VM's and the other deployment's, are untouched and nothing of
+				// the failed run is left. The plan shows the failure; the apply runs a backup,
+				// which succeeds again.
+				PreConfig: func() {
+					listing := destinationListing(t, l, name, dest)
+					on(`runuser -u postgres -- psql -X -q -d postgres -c "ALTER DATABASE hipchat_postgres ALLOW_CONNECTIONS false"`)
+					runBackup(t, l, name, false)
+					on(`runuser -u postgres -- psql -X -q -d postgres -c "ALTER DATABASE hipchat_postgres ALLOW_CONNECTIONS true"`)
+					if got := destinationListing(t, l, name, dest); got != listing {
+						t.Errorf("the failed run changed the destination:\nbefore:\n%s\nafter:\n%s", listing, got)
+					}
+				},
+				Config: backupConfig(t, l, name, addr, local),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("hipchatdc_backup.b", plancheck.ResourceActionUpdate),
+					driftContains{"hipchatdc_backup.b", "failed: postgres: "},
+				}},
+				Check: resource.TestCheckResourceAttr("hipchatdc_backup.b", "last_backup_ok", "true"),
 			},
 			{
 				// The destination goes away (its disk unmounted): the next scheduled run fails,
@@ -211,12 +252,36 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 				ExpectError: regexp.MustCompile(`(?s)Backup failed.*destination_path.*` + acctest.Wrapped("failed: destination: /var/backups/small has ") + `\d+` + acctest.Wrapped(" KiB free, a backup needs about")),
 			},
 			{
-				// To another host over SSH with a pinned host key. The full disk kept its
-				// backups: the failed run deleted nothing, retention = 1 notwithstanding.
+				// A run that cannot even make its temporary directory (/tmp read-only) after a
+				// successful one: the apply reports this run's failure, not the earlier
+				// backup as this run's. Before it: the full disk kept its backups, the failed
+				// run deleted nothing, retention = 1 notwithstanding.
 				PreConfig: func() {
 					if after := backupDirs(t, l, name, "/var/backups/small"); len(before) != 2 || strings.Join(after, " ") != strings.Join(before, " ") {
 						t.Errorf("backups on the full destination before the failed run %v, after %v", before, after)
 					}
+					on(`mount -t tmpfs -o ro,size=1m hipchatdc-test-ro /tmp`)
+				},
+				Config: backupConfig(t, l, name, addr, local3),
+				ExpectError: regexp.MustCompile(`(?s)Backup failed.*` +
+					acctest.Wrapped("failed: temporary directory: cannot create one in /tmp")),
+			},
+			{
+				// A run that holds the lock (a scheduled one hanging since 2026-01-01): the
+				// provider's run does not wait for it and says since when it runs.
+				PreConfig: func() {
+					on(`umount /tmp`)
+					on(`rm -f ` + running + ` && (setsid bash -c 'exec 9>` + lock + `; flock 9; echo 2026-01-01T00:00:00Z >` + running + `; exec sleep 3600' </dev/null >/dev/null 2>&1 & echo $! >/run/test-lock-holder.pid) && ` +
+						`i=0; until [ -s ` + running + ` ]; do i=$((i+1)); [ $i -lt 600 ] || { echo "the lock holder did not start"; exit 1; }; sleep 0.1; done`)
+				},
+				Config: backupConfig(t, l, name, addr, local),
+				ExpectError: regexp.MustCompile(`(?s)Cannot run a backup.*` +
+					acctest.Wrapped("another backup has been running since 2026-01-01T00:00:00Z")),
+			},
+			{
+				// To another host over SSH with a pinned host key, once the hanging run is gone.
+				PreConfig: func() {
+					on(`kill "$(cat /run/test-lock-holder.pid)" && i=0; until flock -n ` + lock + ` true; do i=$((i+1)); [ $i -lt 600 ] || { echo "the lock was not released"; exit 1; }; sleep 0.1; done`)
 				},
 				Config: backupConfig(t, l, name, addr, remoteCfg),
 				Check: resource.ComposeAggregateTestCheckFunc(
@@ -226,7 +291,7 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 						if got := on(`stat -c %a /etc/hipchatdc/backup/id_destination`); got != "600" {
 							return fmt.Errorf("the destination key's mode is %s", got)
 						}
-						if got := onRemote(`cd /srv/backups/hipchatdc-* && sha256sum -c --quiet SHA256SUMS && pg_restore --list postgres.dump | grep -c 'TABLE DATA public backup_probe'`); got != "1" {
+						if got := onRemote(`cd /srv/backups/hipchatdc-` + on("uname -n") + `-* && sha256sum -c --quiet SHA256SUMS && pg_restore --list postgres.dump | grep -c 'TABLE DATA public backup_probe'`); got != "1" {
 							return fmt.Errorf("remote backup: %q", got)
 						}
 						if got := onRemote(`cd /srv/backups/hipchatdc-* && cmp config/node/etc/network/interfaces /etc/network/interfaces && grep -c ' config/node/etc/network/interfaces$' SHA256SUMS`); got != "1" {
@@ -244,11 +309,13 @@ func TestAccBackup_badInput(t *testing.T) {
 	t.Parallel()
 	l := acctest.Lab(t)
 	cfg := func(extra string) string {
+		if !strings.Contains(extra, "destination_path") {
+			extra += "\n  destination_path = \"/var/backups/hipchatdc\""
+		}
 		return acctest.ProviderConfigFor(l) + `
 resource "hipchatdc_backup" "b" {
   host              = "192.0.2.10"
   postgres_database = "hipchat_postgres"
-  destination_path  = "/var/backups/hipchatdc"
 ` + extra + `
 }
 `
@@ -257,6 +324,12 @@ resource "hipchatdc_backup" "b" {
 		{`  schedule = "0 3 * *"`, `(?s)Invalid schedule.*schedule = "0 3 \* \*".*` + acctest.Wrapped(`schedule = "0 3 * *": it has 4 fields, cron takes 5`)},
 		{`  schedule = "0 25 * * *"`, `(?s)Invalid schedule.*` + acctest.Wrapped(`schedule = "0 25 * * *": end of range (25) above maximum (23)`)},
 		{"  schedule = \"@daily\"\n  destination_host = \"backup.example.com\"", `(?s)Missing destination_private_key.*` + acctest.Wrapped(`a remote destination needs destination_private_key`)},
+		// A local destination in the share would put every backup, secrets included, on the
+		// share and into each next archive of it.
+		{"  schedule = \"@daily\"\n  destination_path = \"/srv/hipchat-nfs/backups\"", `(?s)Backup destination inside the data stores.*` + acctest.Wrapped(`destination_path = "/srv/hipchat-nfs/backups" is inside /srv/hipchat-nfs`)},
+		{"  schedule = \"@daily\"\n  nfs_export_path = \"/data/share\"\n  destination_path = \"/var/lib/redis/b\"", `(?s)Backup destination inside the data stores.*` + acctest.Wrapped(`destination_path = "/var/lib/redis/b" is inside /var/lib/redis`)},
+		// A host that ssh would read as an option.
+		{"  schedule = \"@daily\"\n  destination_host = \"-oProxyCommand\"\n  destination_private_key = \"k\"\n  destination_host_key = \"k\"", `(?s)Invalid destination_host.*` + acctest.Wrapped(`destination_host = "-oProxyCommand": a host name or IPv4 address`)},
 	} {
 		resource.Test(t, resource.TestCase{
 			ProtoV6ProviderFactories: acctest.Factories(),

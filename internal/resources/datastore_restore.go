@@ -35,7 +35,7 @@ type restoreFrom struct {
 func restoreFromAttribute() schema.Attribute {
 	return schema.SingleNestedAttribute{
 		Optional: true,
-		MarkdownDescription: "A backup to restore the data stores from when the VM is created: one directory `hipchatdc-<UTC time>` of the backup layout (`postgres.dump`, " +
+		MarkdownDescription: "A backup to restore the data stores from when the VM is created: one directory `hipchatdc-<host name>-<UTC time>` of the backup layout (`postgres.dump`, " +
 			"`postgres-roles.sql`, `redis.rdb`, `nfs.tar.gz`, `SHA256SUMS`). With `host` it lies on that host, read over SSH with its host key pinned; without, on the " +
 			"machine running Terraform. The backup is verified (complete, every file matching `SHA256SUMS`, the dump a pg_dump custom-format archive, the archive " +
 			"listable) at plan time when it can be read then, and again first thing at create, before a VM exists: a refused backup names the file and nothing is made. " +

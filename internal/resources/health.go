@@ -183,7 +183,7 @@ func healthSchema() schema.Schema {
 		"last_backup_age":      num("Seconds since the last backup run ended. Null when no backup has ever run."),
 		"last_backup_ok":       schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the last backup run succeeded. Null when no backup has ever run."},
 		"last_backup_error":    computed("Why the last backup run failed, in one line. Null when it succeeded or none ran."),
-		"last_backup_name":     computed("Name of the last backup (`hipchatdc-<UTC time>`)."),
+		"last_backup_name":     computed("Name of the last backup (`hipchatdc-<host name>-<UTC time>`)."),
 		"last_backup_bytes":    num("Size of the last backup in bytes."),
 		"problems": schema.ListAttribute{
 			ElementType: types.StringType, Computed: true,

@@ -159,7 +159,7 @@ variable "restore_from" {
     host_key    = optional(string)
   })
   default     = null
-  description = "A backup (one `hipchatdc-<UTC time>` directory) to restore the data stores from when their VM is created: on the machine running Terraform, or with `host` (and its pinned `host_key`) on a host reached over SSH. Stop the node before the restoring apply. Changing it later does nothing to a running VM; remove it once the VM is back, or any later creation of the data stores VM (a replacement, a tainted VM) restores that backup again. See the guide \"Restore the data stores\"."
+  description = "A backup (one `hipchatdc-<host name>-<UTC time>` directory) to restore the data stores from when their VM is created: on the machine running Terraform, or with `host` (and its pinned `host_key`) on a host reached over SSH. Changing it later does nothing to a running VM. See the guide \"Restore the data stores\"."
 }
 
 variable "proxy" {

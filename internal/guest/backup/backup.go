@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
@@ -109,8 +110,9 @@ type Config struct {
 }
 
 var (
-	safePath  = regexp.MustCompile(`^/[A-Za-z0-9._/-]*$`)
-	safeWord  = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	safePath = regexp.MustCompile(`^/[A-Za-z0-9._/-]*$`)
+	// No leading '-': a host or user must not read as an option of ssh.
+	safeWord  = regexp.MustCompile(`^[A-Za-z0-9._][A-Za-z0-9._-]*$`)
 	cronChars = regexp.MustCompile(`^[A-Za-z0-9*/,@ -]+$`)
 	// cronParser reads what Debian's cron reads: five fields (names of months and days too)
 	// and the @ shortcuts.
@@ -137,6 +139,23 @@ func ParseSchedule(s string) (cron.Schedule, error) {
 	return sched, nil
 }
 
+// DataStoreDirs are the data-stores VM's directories that a local destination must not be
+// inside, besides the NFS export: Postgres's (Debian keeps its clusters in
+// /var/lib/postgresql/<version>/main) and Redis's.
+var DataStoreDirs = []string{"/var/lib/postgresql", "/var/lib/redis"}
+
+// InsideDataStores is the data store's directory (nfsDir or one of DataStoreDirs) that the
+// local destination p is in, or "": backups there would land on the share and in every next
+// archive of it, or among the database's files.
+func InsideDataStores(p, nfsDir string) string {
+	for _, d := range append([]string{nfsDir}, DataStoreDirs...) {
+		if d != "" && (p == d || strings.HasPrefix(p, strings.TrimSuffix(d, "/")+"/")) {
+			return d
+		}
+	}
+	return ""
+}
+
 // Validate checks c before anything is written.
 func (c Config) Validate() error {
 	var errs []error
@@ -154,7 +173,11 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: an absolute, clean path other than / of letters, digits and . _ - /", name, p))
 		}
 	}
-	if d := c.Destination; d.Remote() {
+	if d := c.Destination; !d.Remote() {
+		if in := InsideDataStores(d.Path, c.NFSDir); in != "" {
+			errs = append(errs, fmt.Errorf("destination path %q is inside %s: a local destination must be outside the NFS export and the data stores' directories", d.Path, in))
+		}
+	} else {
 		if !safeWord.MatchString(d.Host) || !safeWord.MatchString(d.User) {
 			errs = append(errs, fmt.Errorf("destination %s@%s: a host name or address and a user name", d.User, d.Host))
 		}
@@ -251,6 +274,8 @@ type Status struct {
 	Name        string    `json:"name"`
 	Bytes       int64     `json:"bytes"`
 	Destination string    `json:"destination"`
+	// Run is the id the provider gave the run (HIPCHATDC_BACKUP_RUN), "" for a scheduled one.
+	Run string `json:"run"`
 }
 
 // Step is the part of the run the error names ("destination", "postgres", "redis", "nfs",
@@ -433,18 +458,42 @@ func Apply(ctx context.Context, r guest.Runner, c Config) ([]string, error) {
 	return changed, nil
 }
 
+// RunMargin is what Run keeps of its context's deadline, after stopping the run on the guest,
+// to read the status the stopped run recorded.
+const RunMargin = 2 * time.Minute
+
 // Run runs one backup now and returns the status it recorded. A failed backup is a Status
-// with OK false, not an error; the error is for a run that could not even record its status.
+// with OK false, not an error; the error is for a run that recorded no status of its own
+// (settings unreadable, another run holding the lock, the status file not writable): its
+// exit and output, never the status of an earlier run. When ctx has a deadline the run is
+// stopped (SIGTERM, then SIGKILL) RunMargin before it, and records why it failed.
 func Run(ctx context.Context, r guest.Runner) (Status, error) {
-	_, runErr := r.RunChange(ctx, "# run a backup\nHIPCHATDC_BACKUP_WAIT=1 "+ScriptFile+" 2>&1 | tee -a "+LogFile+" >&2", nil)
-	out, ok, err := readStatus(ctx, r)
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return Status{}, fmt.Errorf("backup: %w", err)
+	}
+	id := hex.EncodeToString(b[:])
+	limit := ""
+	if dl, ok := ctx.Deadline(); ok {
+		secs := max(int((time.Until(dl)-RunMargin)/time.Second), 30)
+		limit = fmt.Sprintf("timeout -k 30 %d ", secs)
+	}
+	// bash for pipefail: the script's exit, not tee's, is the command's.
+	cmd := "HIPCHATDC_BACKUP_WAIT=1 HIPCHATDC_BACKUP_RUN=" + id + " " + limit + ScriptFile + " 2>&1 | tee -a " + LogFile + " >&2"
+	_, runErr := r.RunChange(ctx, "# run a backup\nexec bash -o pipefail -c "+guest.Quote(cmd), nil)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RunMargin)
+	defer cancel()
+	out, ok, err := readStatus(rctx, r)
 	if err != nil {
 		return Status{}, err
 	}
-	if !ok {
-		return Status{}, fmt.Errorf("backup: the run recorded no status: %w", runErr)
+	if ok && out.Run == id {
+		return out, nil
 	}
-	return out, nil
+	if runErr == nil {
+		runErr = errors.New("it exited 0")
+	}
+	return Status{}, fmt.Errorf("backup: the run recorded no status (%s is not this run's): %w", StatusFile, runErr)
 }
 
 func readStatus(ctx context.Context, r guest.Runner) (Status, bool, error) {

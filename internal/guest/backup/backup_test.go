@@ -46,3 +46,43 @@ func TestRunDriftAfterTwoMissedRuns(t *testing.T) {
 		t.Errorf("never ran: %v", d)
 	}
 }
+
+func TestValidateRefusesDestinationsInsideTheDataStores(t *testing.T) {
+	base := Config{Schedule: "@daily", Retention: 2, Database: "hipchat_postgres", NFSDir: "/srv/hipchat-nfs"}
+	for p, want := range map[string]string{
+		"/srv/hipchat-nfs":                  "/srv/hipchat-nfs",
+		"/srv/hipchat-nfs/backups":          "/srv/hipchat-nfs",
+		"/var/lib/postgresql/15/main/b":     "/var/lib/postgresql",
+		"/var/lib/redis":                    "/var/lib/redis",
+		"/srv/hipchat-nfs-backups":          "",
+		"/var/backups/hipchatdc":            "",
+		"/var/lib/postgresql-backups/daily": "",
+	} {
+		if got := InsideDataStores(p, base.NFSDir); got != want {
+			t.Errorf("InsideDataStores(%q) = %q, want %q", p, got, want)
+		}
+		c := base
+		c.Destination.Path = p
+		err := c.Validate()
+		if (err != nil) != (want != "") || (err != nil && !strings.Contains(err.Error(), "is inside "+want)) {
+			t.Errorf("local destination %q: %v", p, err)
+		}
+		// On another host the path is that host's.
+		c.Destination = Destination{Path: p, Host: "backup.example.com", User: "root", PrivateKey: "k", HostKey: "h"}
+		if err := c.Validate(); err != nil {
+			t.Errorf("remote destination %q: %v", p, err)
+		}
+	}
+}
+
+func TestValidateRefusesOptionLikeHosts(t *testing.T) {
+	c := Config{Schedule: "@daily", Retention: 2, Database: "hipchat_postgres", NFSDir: "/srv/hipchat-nfs",
+		Destination: Destination{Path: "/srv/backups", Host: "-v", User: "root", PrivateKey: "k", HostKey: "h"}}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "a host name or address") {
+		t.Errorf("host %q: %v", c.Destination.Host, err)
+	}
+	c.Destination.Host, c.Destination.User = "backup.example.com", "-lroot"
+	if err := c.Validate(); err == nil {
+		t.Errorf("user %q accepted", c.Destination.User)
+	}
+}

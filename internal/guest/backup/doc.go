@@ -2,13 +2,17 @@
 // configuration files are backed up, and take frequent backups of the data stores node".
 //
 // What one run makes (the on-disk contract shared with the restore and the health data source):
-// a directory <destination>/hipchatdc-<UTC YYYYMMDDTHHMMSSZ>/ with postgres.dump (pg_dump
+// a directory <destination>/hipchatdc-<VM host name>-<UTC YYYYMMDDTHHMMSSZ>/ with postgres.dump (pg_dump
 // --format=custom of the Hipchat database), postgres-roles.sql (pg_dumpall --roles-only),
 // redis.rdb (the RDB a BGSAVE wrote, copied once LASTSAVE changed), nfs.tar.gz (the export's
 // contents, relative paths), config/<role>/<absolute path> (the configuration files the
 // provider writes on the three VMs) and SHA256SUMS, written last: a directory without it is
 // incomplete, is never restored from and is not counted for retention. Each run, also a failed
-// one, ends by replacing StatusFile atomically. A failed run removes only its own directory.
+// one, ends by replacing StatusFile atomically. A failed run removes only its own directory;
+// retention counts only the directories with this VM's host name, so that deployments sharing
+// a destination keep each other's. A run the provider starts carries an id
+// (HIPCHATDC_BACKUP_RUN) that its status records: Run never takes an earlier run's status for
+// its own, and a run that ends without recording one is an error with the script's output.
 //
 // The program is a bash script the provider writes (Conn.WriteFile) to ScriptFile, with its
 // settings in SettingsFile (mode 0600, sourced by the script). No secret is on a command line
@@ -23,7 +27,9 @@
 // has installed and running (on a systemd VM as cron.service, enabled by the package). The lab
 // guests have no init system: the lab's boot script starts cron as it starts sshd, and Apply
 // starts it when it is not running, as the redis recipe starts redis-server. A lock (flock)
-// keeps a scheduled run and one the provider starts from overlapping.
+// keeps a scheduled run and one the provider starts from overlapping; the provider's waits 10 s
+// and then fails naming since when the holder runs. The provider's run is bounded by its
+// context's deadline (the resource's timeouts), stopped with SIGTERM RunMargin before it.
 //
 // Read costs one command: it prints the status file and digests of the installed files, and
 // says whether cron runs. The configuration files of the Hipchat node and the reverse proxy are

@@ -6,28 +6,39 @@
 set -uo pipefail
 umask 077
 export LC_ALL=C
-. /etc/hipchatdc/backup/settings
 
 status=/var/lib/hipchatdc/backup/last.json
-work=$(mktemp -d /tmp/hipchatdc-backup.XXXXXX) || exit 1
-dir= # the directory this run made at the destination, removed again if the run fails
+# The provider names its run (HIPCHATDC_BACKUP_RUN, not a secret) and accepts only a status
+# carrying that name: a run that ends without writing one must not pass for the previous run.
+run_id=${HIPCHATDC_BACKUP_RUN:-}
+work= # this run's temporary directory
+dir=  # the directory this run made at the destination, removed again if the run fails
+name=
 trap 'rm -rf "$work"' EXIT
 
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+started=$(now)
 
 # json_text makes one line of text safe inside a JSON string: no quotes, backslashes or
 # control characters, at most 400 bytes.
 json_text() { printf '%s' "$1" | tr '\n\t' '  ' | tr -d '\000-\037"\\' | cut -c1-400; }
 
-where() { if [ -n "$DEST_HOST" ]; then printf '%s:%s' "$DEST_HOST" "$DEST_PATH"; else printf '%s' "$DEST_PATH"; fi; }
+where() { if [ -n "${DEST_HOST:-}" ]; then printf '%s:%s' "$DEST_HOST" "${DEST_PATH:-}"; else printf '%s' "${DEST_PATH:-}"; fi; }
 
+# write_status replaces the status file; a failure says so on stderr (the provider shows it).
 write_status() { # ok error bytes
 	local tmp
-	tmp=$(mktemp /var/lib/hipchatdc/backup/.last.json.XXXXXX) || return
-	printf '{"started":"%s","finished":"%s","ok":%s,"error":"%s","name":"%s","bytes":%s,"destination":"%s"}\n' \
-		"$started" "$(now)" "$1" "$(json_text "$2")" "$name" "${3:-0}" "$(json_text "$(where)")" >"$tmp"
-	chmod 0644 "$tmp"
-	mv -f "$tmp" "$status"
+	if ! tmp=$(mktemp /var/lib/hipchatdc/backup/.last.json.XXXXXX); then
+		echo "hipchatdc-backup: cannot write $status (mktemp failed)" >&2
+		return 1
+	fi
+	if ! printf '{"started":"%s","finished":"%s","ok":%s,"error":"%s","name":"%s","bytes":%s,"destination":"%s","run":"%s"}\n' \
+		"$started" "$(now)" "$1" "$(json_text "$2")" "$name" "${3:-0}" "$(json_text "$(where)")" "$(json_text "$run_id")" >"$tmp" ||
+		! chmod 0644 "$tmp" || ! mv -f "$tmp" "$status"; then
+		echo "hipchatdc-backup: cannot write $status" >&2
+		rm -f "$tmp"
+		return 1
+	fi
 }
 
 # dest runs a shell command where the backups are: over SSH with the pinned host key, or here.
@@ -36,7 +47,7 @@ dest() {
 		ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o HostKeyAlias=hipchatdc-backup-destination \
 			-o UserKnownHostsFile=/etc/hipchatdc/backup/known_hosts -o GlobalKnownHostsFile=/dev/null \
 			-o IdentitiesOnly=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 \
-			-i /etc/hipchatdc/backup/id_destination -p "$DEST_PORT" -l "$DEST_USER" "$DEST_HOST" "umask 077; $1"
+			-i /etc/hipchatdc/backup/id_destination -p "$DEST_PORT" -l "$DEST_USER" -- "$DEST_HOST" "umask 077; $1"
 	else
 		bash -c "umask 077; $1"
 	fi
@@ -49,6 +60,7 @@ put() { dest "cat > '$dir/$1'"; }
 # the reason and exits 1. The reason is the step and the last line the step printed.
 fail() {
 	local why=$1
+	trap - TERM HUP INT
 	if [ -n "$dir" ]; then dest "rm -rf '$dir'" </dev/null >/dev/null 2>&1; fi
 	echo "hipchatdc-backup: $why" >&2
 	write_status false "$why" 0
@@ -62,23 +74,36 @@ step() { # description function
 	fi
 }
 
-exec 9>/run/hipchatdc-backup.lock
-started=$(now)
-name=
+settings=/etc/hipchatdc/backup/settings
+[ -r "$settings" ] && . "$settings" || fail "settings: cannot read $settings (apply hipchatdc_backup again)"
+
+lock=/run/hipchatdc-backup.lock
+running=/run/hipchatdc-backup.running # when the run holding the lock started
+exec 9>"$lock" || fail "lock: cannot open $lock"
 # A scheduled run that finds another one running gives way; a run the provider starts
-# (HIPCHATDC_BACKUP_WAIT) waits for it, up to an hour, and then makes its own backup.
-if ! if [ -n "${HIPCHATDC_BACKUP_WAIT:-}" ]; then flock -w 3600 9; else flock -n 9; fi; then
+# (HIPCHATDC_BACKUP_WAIT) waits a little for it and then fails saying since when the other
+# has been running: a run that hangs must not make the apply hang behind it.
+if ! if [ -n "${HIPCHATDC_BACKUP_WAIT:-}" ]; then flock -w 10 9; else flock -n 9; fi; then
 	# Another run holds the lock: this one records nothing, the other one will.
-	echo "hipchatdc-backup: another backup is running" >&2
+	echo "hipchatdc-backup: another backup has been running since $(cat "$running" 2>/dev/null || echo 'an unknown time') (lock $lock); wait for it to end or stop it" >&2
 	exit 75
 fi
 started=$(now)
-name=hipchatdc-$(date -u +%Y%m%dT%H%M%SZ)
+echo "$started" >"$running"
+# Stopped (the provider's deadline for its run passed, or by hand): a failed run like any
+# other. Set only now: a run stopped while waiting for the lock records nothing.
+trap 'fail "stopped by a signal (the run took longer than the apply allows, or it was stopped by hand)"' TERM HUP INT
+work=$(mktemp -d /tmp/hipchatdc-backup.XXXXXX) || fail "temporary directory: cannot create one in /tmp"
+# Backups are named after this VM, and retention counts only those: deployments sharing a
+# destination keep each other's backups.
+vm=$(uname -n | tr -c 'A-Za-z0-9.\n-' '_')
+stamp() { date -u +%Y%m%dT%H%M%SZ; }
+name=hipchatdc-$vm-$(stamp)
 # Two runs in one second would share a name: the second waits for the next second.
 while dest "test -e '$DEST_PATH/$name'" </dev/null 2>/dev/null; do
 	sleep 1
 	started=$(now)
-	name=hipchatdc-$(date -u +%Y%m%dT%H%M%SZ)
+	name=hipchatdc-$vm-$(stamp)
 done
 
 # Sizes here, to check the destination's free space before anything is written.
@@ -107,7 +132,9 @@ check_destination() {
 	fi
 }
 make_dir() { dest "mkdir -m 0700 '$DEST_PATH/$name'" && dir=$DEST_PATH/$name; }
-dump_postgres() { pg pg_dump -p "$PG_PORT" --format=custom --dbname="$DATABASE" | put postgres.dump; }
+# A table locked exclusively (a migration, VACUUM FULL) fails the dump after 10 minutes
+# instead of holding the run, and the lock, for ever.
+dump_postgres() { pg pg_dump -p "$PG_PORT" --lock-wait-timeout=600000 --format=custom --dbname="$DATABASE" | put postgres.dump; }
 dump_roles() { pg pg_dumpall -p "$PG_PORT" --roles-only | put postgres-roles.sql; }
 dump_redis() {
 	local before after i rdb
@@ -133,7 +160,16 @@ dump_redis() {
 archive_nfs() {
 	# GNU tar exits 1 when a file changed while it was read (the share is live): the archive
 	# is still complete and readable, so that is not a failure.
-	{ tar -C "$NFS_DIR" -czf - . ; [ $? -le 1 ]; } | put nfs.tar.gz
+	# The plan refuses a local destination inside the share; should one be there anyway, its
+	# backups stay out of the archive (each would hold all the earlier ones).
+	local exclude=()
+	if [ -z "$DEST_HOST" ]; then
+		case $DEST_PATH/ in
+		"$NFS_DIR"/) exclude=(--exclude="./hipchatdc-*") ;;
+		"$NFS_DIR"/*) exclude=(--exclude="./${DEST_PATH#"$NFS_DIR"/}") ;;
+		esac
+	fi
+	{ tar -C "$NFS_DIR" "${exclude[@]}" -czf - . ; [ $? -le 1 ]; } | put nfs.tar.gz
 }
 copy_config() {
 	local f
@@ -155,8 +191,9 @@ write_sums() {
 	dest "cd '$dir' && find . -type f ! -name SHA256SUMS ! -name '.*' | sed 's|^\./||' | sort | xargs -d '\n' sha256sum >.SHA256SUMS && mv .SHA256SUMS SHA256SUMS"
 }
 retention() {
-	# The newest RETENTION complete backups stay; incomplete ones are neither counted nor removed.
-	dest "cd '$DEST_PATH' && for d in hipchatdc-*; do [ -f \"\$d/SHA256SUMS\" ] && echo \"\$d\"; done | sort | head -n -$RETENTION | while read -r d; do rm -rf \"\$d\"; done"
+	# The newest RETENTION complete backups of this VM stay; incomplete ones and other VMs'
+	# are neither counted nor removed.
+	dest "cd '$DEST_PATH' && for d in hipchatdc-$vm-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z; do [ -f \"\$d/SHA256SUMS\" ] && echo \"\$d\"; done | sort | head -n -$RETENTION | while read -r d; do rm -rf \"\$d\"; done"
 }
 
 step "destination" check_destination
@@ -170,5 +207,5 @@ step "destination" write_sums
 bytes=$(dest "du -sb '$dir'" </dev/null | cut -f1)
 dir= # complete: from here on nothing removes it
 step "retention" retention
-write_status true "" "${bytes:-0}"
+write_status true "" "${bytes:-0}" || exit 1
 echo "hipchatdc-backup: $name complete, $bytes bytes at $(where)"
