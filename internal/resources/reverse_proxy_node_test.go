@@ -38,7 +38,7 @@ func memberConfig(t *testing.T, l *lab.Lab, proxy proxyOpts, nodes ...string) st
 resource "hipchatdc_reverse_proxy_node" %q {
   proxy_address = hipchatdc_reverse_proxy.edge.ipv4_address
   node_address  = %q
-  drain_timeout = 30
+  drain_timeout = 150
   lifecycle {
     create_before_destroy = true
   }
@@ -161,12 +161,15 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A slow download on node A (2.5 MB at 100 kB/s: 25 s), the long-lived request that is in
-	// flight while node A leaves the proxy: long enough to outlast the apply's refresh and the
-	// new membership's create, shorter than drain_timeout. The node's server block includes
+	// A slow download on node A (2.5 MB at 28 kB/s: about 90 s), the long-lived request that is
+	// in flight while node A leaves the proxy: long enough to outlast the apply's refresh and the
+	// new membership's create (under load, with four busy loops and other suites beside it, node
+	// B first served 32 s into the apply; a 25-s download ended before that), and ending within
+	// drain_timeout (150 s) of the removal. Still a margin, not a handshake: a request held
+	// open until the test sees node A's file removed would need none. The node's server block includes
 	// these files.
 	if _, err := nodeA.Exec(ctx, `head -c 2500000 /dev/zero > /var/tmp/slow.bin && install -d -m 0755 /etc/nginx/hipchat-datacenter && `+
-		`printf 'location = /slow { alias /var/tmp/slow.bin; limit_rate 100k; }\n' > /etc/nginx/hipchat-datacenter/slow.conf && nginx -t 2>/dev/null && nginx -s reload`); err != nil {
+		`printf 'location = /slow { alias /var/tmp/slow.bin; limit_rate 28k; }\n' > /etc/nginx/hipchat-datacenter/slow.conf && nginx -t 2>/dev/null && nginx -s reload`); err != nil {
 		t.Fatal(err)
 	}
 	ca, err := tlstest.NewCA("Test CA")
@@ -288,7 +291,7 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 					headers := make(chan struct{})
 					go func() {
 						c := httpsClient(ca, addr)
-						c.Timeout = 2 * time.Minute
+						c.Timeout = 5 * time.Minute
 						resp, err := c.Get("https://" + publicName + "/slow")
 						close(headers)
 						if err != nil {
@@ -312,7 +315,7 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 					var long longResult
 					select {
 					case long = <-longDone:
-					case <-time.After(2 * time.Minute):
+					case <-time.After(5 * time.Minute):
 						return fmt.Errorf("the long request did not end")
 					}
 					if long.end.After(applied) {
@@ -404,7 +407,7 @@ func TestAccReverseProxyNode_rejectedAtPlan(t *testing.T) {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			cfg := memberConfig(t, l, proxy, c.node)
 			if c.extra != "" {
-				cfg = strings.Replace(cfg, "drain_timeout = 30", c.extra, 1)
+				cfg = strings.Replace(cfg, "drain_timeout = 150", c.extra, 1)
 			}
 			resource.Test(t, resource.TestCase{
 				ProtoV6ProviderFactories: acctest.Factories(),
