@@ -158,16 +158,22 @@ restore() {
 	exit %d
 fi
 rm -rf "$prev"
-p=$(cat %s 2>/dev/null)
+`, rejectedStatus)
+	b.WriteString(reloadOrStart)
+	return b.String()
+}
+
+// reloadOrStart ends a script that changed the configuration and passed nginx -t: a running
+// NGINX is reloaded gracefully, a stopped one started (without the lock's descriptor, which it
+// would hold for as long as it runs).
+const reloadOrStart = `p=$(cat ` + PIDFile + ` 2>/dev/null)
 if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
-%s	echo reloaded
+` + gracefulReload + `	echo reloaded
 	exit 0
 fi
 nginx 9>&- || exit 1
 echo started
-`, rejectedStatus, PIDFile, gracefulReload)
-	return b.String()
-}
+`
 
 // LockFile serialises the scripts that change NGINX's configuration on one proxy (the site's
 // activation and each membership's add and remove): they share the drain file and reload the

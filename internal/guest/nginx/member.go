@@ -405,14 +405,8 @@ mv -f "$s" "$f" || { restore; exit 1; }
 	exit %d
 fi
 rm -f "$prev" "$dprev"
-p=$(cat %s 2>/dev/null)
-if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
-%s	echo reloaded
-	exit 0
-fi
-nginx 9>&- || exit 1
-echo started
-`, rejectedStatus, PIDFile, gracefulReload)
+`, rejectedStatus)
+	b.WriteString(reloadOrStart)
 	return b.String()
 }
 
