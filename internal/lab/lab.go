@@ -512,14 +512,8 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 			vg.g.reportAgain()
 			return
 		}
-		if d := l.bootDelayOf(ev.kind, ev.name); d > 0 {
-			time.Sleep(d)
-			l.mu.Lock()
-			desired, destroyed, stopped = vg.desired, vg.destroyed, l.stopped
-			l.mu.Unlock()
-			if stopped || destroyed || desired != types.VirtualMachinePowerStatePoweredOn {
-				return // the VM went away or off while it was "booting": the next event follows it
-			}
+		if d := l.bootDelayOf(ev.kind, ev.name); d > 0 && !l.waitBoot(vg, time.Now().Add(d)) {
+			return // the VM went away or off while it was "booting": the next event follows it
 		}
 		if err := vg.g.boot(); err != nil {
 			l.logf("lab: VM %s: %v", ev.name, err)
@@ -530,6 +524,27 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 		vg.g.powerOff()
 		ev.vc.reportGuest(ev.moid, nil)
 		l.logf("lab: guest %s powered off", vg.g.VMName)
+	}
+}
+
+// waitBoot lets a powered-on VM "boot" until the time given and tells whether it is still to
+// boot then. The wait ends early, with false, once the VM is destroyed or switched off or the lab
+// stops: neither the destroy of a VM still booting nor Stop (which waits for power operations in
+// flight) waits out a long boot delay.
+func (l *Lab) waitBoot(vg *vmGuest, until time.Time) bool {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		l.mu.Lock()
+		desired, destroyed, stopped := vg.desired, vg.destroyed, l.stopped
+		l.mu.Unlock()
+		if stopped || destroyed || desired != types.VirtualMachinePowerStatePoweredOn {
+			return false
+		}
+		if !time.Now().Before(until) {
+			return true
+		}
+		<-tick.C
 	}
 }
 

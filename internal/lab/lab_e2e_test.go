@@ -334,6 +334,31 @@ func TestLab(t *testing.T) {
 				t.Errorf("guest disk %s still there: %v", g.Dir(), err)
 			}
 		})
+
+		t.Run("a VM destroyed while it boots is not waited for", func(t *testing.T) {
+			// A guest that boots for an hour (a test's "never gets an address"), destroyed
+			// during its boot: the power operations in flight end at once, or Stop (which
+			// waits for them) would hang the test binary for the rest of the hour.
+			pub.SetVMBootDelay("slow-1", time.Hour)
+			defer pub.SetVMBootDelay("slow-1", 0)
+			vm := createVM(t, ctx, c, pub, "slow-1", KindDebianBare, net0)
+			power(t, ctx, vm, true)
+			power(t, ctx, vm, false)
+			task, err := vm.Destroy(ctx)
+			if err == nil {
+				err = task.Wait(ctx)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			idle := make(chan struct{})
+			go func() { pub.wg.Wait(); close(idle) }()
+			select {
+			case <-idle:
+			case <-time.After(guestBootTimeout):
+				t.Fatalf("the destroyed VM's boot is still waited for after %v", guestBootTimeout)
+			}
+		})
 	})
 
 	t.Run("private", func(t *testing.T) {

@@ -175,7 +175,8 @@ func (d *nodeDataStoresModel) recipe() (hipchat.DataStores, hipchat.Commands) {
 
 // apply wires the node to its data stores: the appliance's configuration file, its configure
 // command and its self-check, whose own words fail the apply when a data store is not reachable.
-func (nodeRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *nodeModel, diags *diag.Diagnostics) {
+func (nodeRole) apply(ctx context.Context, conn *guest.Conn, plan, prior *nodeModel, diags *diag.Diagnostics) {
+	created := prior == nil
 	if plan.DataStores == nil {
 		return
 	}
@@ -203,18 +204,14 @@ func (nodeRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *nodeModel,
 		switch {
 		case errors.As(err, &failed):
 			diags.AddAttributeError(path.Root("data_stores"), "The node's data stores failed",
-				"data_stores: "+err.Error()+". Fix what failed there and apply again. The node VM is kept in the state without its data stores "+
-					"configuration (Terraform taints a failed create: the next apply replaces the VM; `terraform untaint` it first to finish "+
-					"the wiring on this VM without importing the OVA again).")
+				"data_stores: "+err.Error()+". Fix what failed there and apply again."+failedNodeFate(created))
 			return
 		case hipchat.IsSelfCheckFailure(err):
 			summary = selfCheckFailed
 		case errors.As(err, &silent):
 			diags.AddAttributeError(path.Root("data_stores"), "The node's data stores do not answer",
 				"data_stores: "+err.Error()+". Check the hosts and ports in the data_stores block and that those services run and "+
-					"let the node in (the wait ends with the resource's create or update timeout, `timeouts`). The node VM is kept in the state "+
-					"without its data stores configuration (Terraform taints a failed create: the next apply replaces the VM; "+
-					"`terraform untaint` it first to finish the wiring on this VM without importing the OVA again).")
+					"let the node in (the wait ends with the resource's create or update timeout, `timeouts`)."+failedNodeFate(created))
 			return
 		}
 		diags.AddAttributeError(path.Root("data_stores"), summary, err.Error())
@@ -225,25 +222,28 @@ func (nodeRole) apply(ctx context.Context, conn *guest.Conn, plan, _ *nodeModel,
 	}
 }
 
-// selfCheckFailed is the summary of a failed self-check: the one failure after which a new node
-// VM is removed again (discardFailedCreate).
+// selfCheckFailed is the summary of a failed self-check.
 const selfCheckFailed = "The node's self-check failed"
 
-// discardFailedCreate: a new node VM that failed its self-check is destroyed by its create. The
-// self-check decides whether a node may serve, and such a VM would only be in the way: kept
-// (tainted), under create_before_destroy it stays the current object and the node it was to
-// replace stays deposed, and the next apply then needs a third VM name and address while both
-// still run, and destroys the deposed (serving) node once any new one passes. Removed, the
-// create leaves no object, Terraform restores the old node as the current one, and the next
-// apply is the same replacement again. Other failures keep the VM, as before: their message
-// says how to finish the wiring on it (`terraform untaint`) without importing the OVA again.
-func (nodeRole) discardFailedCreate(diags diag.Diagnostics) bool {
-	for _, d := range diags.Errors() {
-		if d.Summary() == selfCheckFailed {
-			return true
-		}
+// failedNodeFate ends the message of a failed data stores step: what became of the node VM.
+func failedNodeFate(created bool) string {
+	if created {
+		return " The new node VM is destroyed again (see the warning): the next apply creates it afresh."
 	}
-	return false
+	return " The node VM keeps its previous data stores configuration; the next apply tries again."
+}
+
+// discardFailedCreate: a new node VM whose create failed after the VM was made (its self-check,
+// data stores that never answer, a guest that never gets an address, SSH, an interrupted apply)
+// is destroyed by its create. Kept (tainted), under create_before_destroy, as the module and the
+// upgrade guide use it, it would stay the current object with the node it was to replace
+// deposed; the next apply would then stop at "A VM of this name already exists" (its
+// replacement takes the same name and address), or, given a third identity, destroy the deposed
+// (serving) node once any new one passes. Removed, the create leaves no object, Terraform
+// restores the old node as the current one, and the next apply is the same create or
+// replacement again, with nothing to clear by hand. The price is a new import of the OVA.
+func (nodeRole) discardFailedCreate(diags diag.Diagnostics) bool {
+	return diags.HasError()
 }
 
 // readScript always reads the appliance's configuration: an imported node shows where it points.

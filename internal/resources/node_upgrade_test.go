@@ -105,8 +105,8 @@ func (c onlyChange) CheckPlan(ctx context.Context, req plancheck.CheckPlanReques
 // imported. A release whose self-check fails stops the apply with the
 // self-check's words, and its VM is removed again, so that the old node is still the current
 // object in the state (not deposed, which the next apply would destroy), still running and
-// untouched; the next apply, with a good release, replaces it: the new VM first, then the old
-// one destroyed.
+// untouched; so is a new node whose guest never gets an address. The next apply, with a good
+// release, replaces it: the new VM first, then the old one destroyed.
 func TestAccNode_createBeforeDestroy(t *testing.T) {
 	t.Parallel()
 	l := acctest.Lab(t)
@@ -114,6 +114,7 @@ func TestAccNode_createBeforeDestroy(t *testing.T) {
 	broken := acctest.ReleaseOVA(t, "C-broken", true)
 	releaseB := acctest.ReleaseOVA(t, "B", false)
 	addrA, addrB := acctest.LabAddress(t, l, false, 119), acctest.LabAddress(t, l, false, 120)
+	t.Cleanup(func() { l.SetVMBootDelay("tf-cbd-node-b", 0) })
 	var idA string
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.Factories(),
@@ -141,9 +142,25 @@ func TestAccNode_createBeforeDestroy(t *testing.T) {
 				ExpectError: regexp.MustCompile(`(?s)self-check failed.*release: FAILED`),
 			},
 			{
+				// A new node that fails for another reason than its self-check: its guest
+				// does not boot within the create timeout, so it never gets an address.
+				// Its VM is destroyed again as well: kept (tainted), it would be the current
+				// object and the next apply would stop at "A VM of this name already exists".
 				PreConfig: func() {
 					if _, ok := acctest.VM(t, "tf-cbd-node-b"); ok {
 						t.Error("the VM of the release whose self-check failed is still in vSphere")
+					}
+					l.SetVMBootDelay("tf-cbd-node-b", 30*time.Minute)
+				},
+				Config: strings.Replace(cbdNodeConfig(t, l, "b", releaseB), "  lifecycle {\n    create_before_destroy = true",
+					"  timeouts {\n    create = \"120s\"\n  }\n\n  lifecycle {\n    create_before_destroy = true", 1),
+				ExpectError: regexp.MustCompile(`(?s)Guest address unknown`),
+			},
+			{
+				PreConfig: func() {
+					l.SetVMBootDelay("tf-cbd-node-b", 0)
+					if n := acctest.VMCount(t, "tf-cbd-node-b"); n != 0 {
+						t.Errorf("%d VMs of the new node whose guest never got an address are in vSphere, want 0", n)
 					}
 					if page, err := nodePage(addrA); err != nil || !strings.Contains(page, "release: A") {
 						t.Errorf("after the failed upgrade, node a's page: %q %v", page, err)

@@ -206,9 +206,9 @@ func TestAccNode_waitsForDataStoresThatComeUpLate(t *testing.T) {
 
 // TestAccNode_dataStoresNeverAnswer: nothing answers at the data stores' address. The node's
 // create waits until its create timeout and fails naming data_stores and what did not answer;
-// the VM is kept in the state (tainted, as Terraform does with a failed create) without a data
-// stores configuration, and once the data stores exist the next apply finishes the cluster
-// (replacing the tainted node) with nothing left behind.
+// the new VM is destroyed again (a tainted node would block a create_before_destroy replacement
+// with its name and address), so nothing is left in vSphere or in the state, and once the data
+// stores exist the next apply creates the cluster with nothing to clear by hand.
 func TestAccNode_dataStoresNeverAnswer(t *testing.T) {
 	t.Parallel()
 	l := acctest.Lab(t)
@@ -222,22 +222,19 @@ func TestAccNode_dataStoresNeverAnswer(t *testing.T) {
 				Config: parallelConfig(t, l, "tf-silent", 218, 215, "", timeouts),
 				// Terraform wraps the message: words are separated by any space.
 				ExpectError: regexp.MustCompile(`(?s)data stores do not answer.*data_stores: after waiting.*postgres\s+at\s+` +
-					regexp.QuoteMeta(dsAddr) + `:5432:.*redis\s+at.*nfs\s+at.*untaint`),
+					regexp.QuoteMeta(dsAddr) + `:5432:.*redis\s+at.*nfs\s+at.*destroyed\s+again`),
 			},
 			{
 				PreConfig: func() {
-					// The VM is there, with no data stores configuration on its guest.
-					if _, ok := acctest.VM(t, "tf-silent-node"); !ok {
-						t.Fatal("the node VM of the failed create is gone")
-					}
-					if out := acctest.GuestExec(t, l, "tf-silent-node", "test -e /hipchat/config/site.json && echo configured || echo none"); out != "none" {
-						t.Fatalf("the node's guest after the failed wait: %q", out)
+					// The failed create left no VM behind.
+					if n := acctest.VMCount(t, "tf-silent-node"); n != 0 {
+						t.Fatalf("%d VMs named tf-silent-node in vSphere after the failed create, want 0", n)
 					}
 				},
 				Config: parallelConfig(t, l, "tf-silent", 218, 215, lab.KindDebian, ""),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					// Recorded in the state (tainted): replaced, not created beside the first.
-					plancheck.ExpectResourceAction("hipchatdc_node.app", plancheck.ResourceActionReplace),
+					// Nothing in the state: a plain create.
+					plancheck.ExpectResourceAction("hipchatdc_node.app", plancheck.ResourceActionCreate),
 				}},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr("hipchatdc_node.app", "drift.#", "0"),

@@ -165,7 +165,7 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	if conn != nil {
 		defer conn.Close()
 	}
-	if d, ok := r.role.(failedCreateDiscarder); ok && d.discardFailedCreate(resp.Diagnostics) && r.discard(ctx, c, &resp.Diagnostics) {
+	if r.discardFailed(ctx, c, &resp.Diagnostics) {
 		resp.State.RemoveResource(ctx)
 		return
 	}
@@ -174,16 +174,34 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	rctx, rcancel := afterwards(ctx)
 	defer rcancel()
 	r.readBack(rctx, &plan, conn, true, &resp.Diagnostics)
+	// The read-back fails a create whose guest still differs from the configuration.
+	if r.discardFailed(ctx, c, &resp.Diagnostics) {
+		resp.State.RemoveResource(ctx)
+		return
+	}
 	// The VM goes to the state with this response: it is no longer a create in progress.
 	r.vm.markCreated(ctx, c, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	nullUnknowns(&resp.State)
 }
 
-// failedCreateDiscarder is a role whose new VM, after some failures of its create, is destroyed
+// failedCreateDiscarder is a role whose new VM, after a failure of its create, is destroyed
 // rather than kept in the state tainted (nodeRole.discardFailedCreate says why).
 type failedCreateDiscarder interface {
 	discardFailedCreate(diags diag.Diagnostics) bool
+}
+
+// discardFailed destroys the VM of a failed create when the role asks for it, and tells whether
+// it did (the create then leaves no object).
+func (r *vmResource[M, PM]) discardFailed(ctx context.Context, c *vmCore, diags *diag.Diagnostics) bool {
+	d, ok := r.role.(failedCreateDiscarder)
+	return ok && d.discardFailedCreate(*diags) && r.discard(ctx, c, diags)
+}
+
+// keepsFailedCreate tells whether a VM whose create failed stays in the state (tainted).
+func (r *vmResource[M, PM]) keepsFailedCreate() bool {
+	_, discards := r.role.(failedCreateDiscarder)
+	return !discards
 }
 
 // discard destroys the VM a failed create made, even when the apply is being interrupted, and
@@ -249,9 +267,11 @@ func (r *vmResource[M, PM]) readBack(ctx context.Context, m *M, conn *guest.Conn
 		return
 	}
 	next := "The state records this, and the next apply tries again."
-	if created {
+	if created && r.keepsFailedCreate() {
 		// Terraform taints a resource whose create failed.
 		next = "The VM is kept in the state, tainted: the next apply replaces it (`terraform untaint` to try again on this one)."
+	} else if created {
+		next = "The new VM is destroyed again (see the warning): the next apply creates it afresh."
 	}
 	diags.AddAttributeError(path.Root("drift"), "The guest still differs from the configuration after the apply",
 		"Read back after configuring it: "+strings.Join(drift, "; ")+". "+next)
