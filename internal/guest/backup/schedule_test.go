@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +24,8 @@ func cronAccepts(t *testing.T, schedule string) bool {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(crontab, "-n", f).CombinedOutput()
-	if _, exited := err.(*exec.ExitError); err != nil && !exited {
+	var exited *exec.ExitError
+	if err != nil && !errors.As(err, &exited) {
 		t.Fatal(err)
 	}
 	if err == nil && !strings.Contains(string(out), "successfully checked") {
