@@ -139,8 +139,10 @@ func backupSchema(ctx context.Context) schema.Schema {
 			},
 			"schedule": schema.StringAttribute{
 				Required: true,
-				MarkdownDescription: "When backups run, as a line of `/etc/cron.d` has it, in the VM's time zone: cron's five fields `minute hour day-of-month month day-of-week` (`30 2 * * *` is 02:30 every day, `0 */6 * * *` every six hours) " +
-					"or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`. Checked at plan time. A backup older than two scheduled intervals shows as `drift`.",
+				MarkdownDescription: "When backups run, as a line of `/etc/cron.d` has it, in the VM's time zone: cron's five fields `minute hour day-of-month month day-of-week` (`30 2 * * *` is 02:30 every day, `0 */6 * * *` every six hours, `0 3 * * sun` or `0 3 * * 7` Sundays at 03:00; " +
+					"three-letter names of months and days in any case) or `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@yearly`, `@annually`. " +
+					"Checked at plan time against the grammar of Debian's cron (not `?`, seconds or `@every`); also refused, though cron takes them: a range going down (`fri-mon`), text cron would ignore after a value (`1-2-3`) and a day that never comes (`0 0 31 2 *`). " +
+					"A day-of-month or day-of-week starting with `*` makes cron run on days matching both (`0 0 */2 * 1`: odd days that are Mondays), otherwise on days matching either. A backup older than two scheduled intervals shows as `drift`.",
 			},
 			"retention": schema.Int64Attribute{
 				Optional: true, Computed: true, Default: int64default.StaticInt64(7),

@@ -271,7 +271,7 @@ func TestAccBackup_localAndRemote(t *testing.T) {
 				// provider's run does not wait for it and says since when it runs.
 				PreConfig: func() {
 					on(`umount /tmp`)
-					on(`rm -f ` + running + ` && (setsid bash -c 'exec 9>` + lock + `; flock 9; echo 2026-01-01T00:00:00Z >` + running + `; exec sleep 3600' </dev/null >/dev/null 2>&1 & echo $! >/run/test-lock-holder.pid) && ` +
+					on(`rm -f ` + running + ` && (setsid bash -c 'exec 9>` + lock + `; flock 9; echo "$$ 2026-01-01T00:00:00Z" >` + running + `; exec sleep 3600' </dev/null >/dev/null 2>&1 & echo $! >/run/test-lock-holder.pid) && ` +
 						`i=0; until [ -s ` + running + ` ]; do i=$((i+1)); [ $i -lt 600 ] || { echo "the lock holder did not start"; exit 1; }; sleep 0.1; done`)
 				},
 				Config: backupConfig(t, l, name, addr, local),
@@ -322,7 +322,7 @@ resource "hipchatdc_backup" "b" {
 	}
 	for _, c := range []struct{ extra, want string }{
 		{`  schedule = "0 3 * *"`, `(?s)Invalid schedule.*schedule = "0 3 \* \*".*` + acctest.Wrapped(`schedule = "0 3 * *": it has 4 fields, cron takes 5`)},
-		{`  schedule = "0 25 * * *"`, `(?s)Invalid schedule.*` + acctest.Wrapped(`schedule = "0 25 * * *": end of range (25) above maximum (23)`)},
+		{`  schedule = "0 25 * * *"`, `(?s)Invalid schedule.*` + acctest.Wrapped(`schedule = "0 25 * * *": hour "25": 25 is outside 0-23`)},
 		{"  schedule = \"@daily\"\n  destination_host = \"backup.example.com\"", `(?s)Missing destination_private_key.*` + acctest.Wrapped(`a remote destination needs destination_private_key`)},
 		// A local destination in the share would put every backup, secrets included, on the
 		// share and into each next archive of it.

@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 )
 
@@ -114,30 +112,7 @@ var (
 	// No leading '-': a host or user must not read as an option of ssh.
 	safeWord  = regexp.MustCompile(`^[A-Za-z0-9._][A-Za-z0-9._-]*$`)
 	cronChars = regexp.MustCompile(`^[A-Za-z0-9*/,@ -]+$`)
-	// cronParser reads what Debian's cron reads: five fields (names of months and days too)
-	// and the @ shortcuts.
-	cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 )
-
-// ParseSchedule checks a schedule as Debian's cron reads a line of /etc/cron.d, and returns
-// it for computing run times. The error says what is wrong, without the attribute's name.
-func ParseSchedule(s string) (cron.Schedule, error) {
-	const want = "give cron's five fields (minute hour day-of-month month day-of-week, for example \"30 2 * * *\" for 02:30 daily) or one of @hourly, @daily, @weekly, @monthly, @yearly"
-	if strings.TrimSpace(s) != s || !cronChars.MatchString(s) {
-		return nil, fmt.Errorf("only letters, digits, spaces and * / , - @ are allowed, on one line; %s", want)
-	}
-	if strings.HasPrefix(s, "@every") || s == "@reboot" {
-		return nil, fmt.Errorf("%s is not a schedule cron can keep an interval for; %s", strings.Fields(s)[0], want)
-	}
-	if !strings.HasPrefix(s, "@") && len(strings.Fields(s)) != 5 {
-		return nil, fmt.Errorf("it has %d fields, cron takes 5; %s", len(strings.Fields(s)), want)
-	}
-	sched, err := cronParser.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("%w; %s", err, want)
-	}
-	return sched, nil
-}
 
 // DataStoreDirs are the data-stores VM's directories that a local destination must not be
 // inside, besides the NFS export: Postgres's (Debian keeps its clusters in
@@ -335,8 +310,10 @@ func (s State) RunDrift(c Config, now time.Time) []string {
 	if loc == nil {
 		loc = time.UTC
 	}
-	// Two scheduled runs after the last backup have come and gone without a newer one.
-	if due := sched.Next(sched.Next(st.Finished.In(loc))); now.After(due) {
+	// Two scheduled runs after the last backup have come and gone without a newer one. (A
+	// schedule whose runs are more than five years apart, robfig/cron's horizon, has no due
+	// time: never drift.)
+	if due := sched.Next(sched.Next(st.Finished.In(loc))); !due.IsZero() && now.After(due) {
 		return []string{fmt.Sprintf("the last backup (%s) finished at %s, and the runs scheduled after it (%q) made none: backups have stopped",
 			st.Name, st.Finished.Format(time.RFC3339), c.Schedule)}
 	}

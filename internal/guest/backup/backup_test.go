@@ -14,12 +14,12 @@ func TestParseScheduleNamesTheProblem(t *testing.T) {
 	}
 	for s, want := range map[string]string{
 		"30 2 * *":              "it has 4 fields, cron takes 5",
-		"30 25 * * *":           "above maximum",
+		"30 25 * * *":           `hour "25": 25 is outside 0-23`,
 		"@every 1h":             "@every is not a schedule cron",
 		"30 2 * * *\n* * * * *": "on one line",
 		"30 2 * * * rm -rf /":   "it has 8 fields",
 		"TZ=UTC 30 2 * * *":     "only letters",
-		"0 2 * * mnday":         "failed to parse",
+		"0 2 * * mnday":         `day-of-week "mnday": "mnday" is neither a number 0-7 nor a three-letter name (sun, mon, tue, wed, thu, fri, sat)`,
 	} {
 		_, err := ParseSchedule(s)
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -28,7 +28,10 @@
 // guests have no init system: the lab's boot script starts cron as it starts sshd, and Apply
 // starts it when it is not running, as the redis recipe starts redis-server. A lock (flock)
 // keeps a scheduled run and one the provider starts from overlapping; the provider's waits 10 s
-// and then fails naming since when the holder runs. The provider's run is bounded by its
+// and then fails naming since when the holder runs (from /run/hipchatdc-backup.running, "PID
+// TIME", which each run removes when it exits; one left by a killed run names a pid that is
+// gone and is not believed: only the lock says whether a run is on). The schedule is parsed as
+// Debian's cron parses it (schedule.go). The provider's run is bounded by its
 // context's deadline (the resource's timeouts), stopped with SIGTERM RunMargin before it.
 //
 // Read costs one command: it prints the status file and digests of the installed files, and

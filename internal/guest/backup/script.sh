@@ -14,7 +14,16 @@ run_id=${HIPCHATDC_BACKUP_RUN:-}
 work= # this run's temporary directory
 dir=  # the directory this run made at the destination, removed again if the run fails
 name=
-trap 'rm -rf "$work"' EXIT
+lock=/run/hipchatdc-backup.lock
+# While a run holds the lock this file says which (its pid) and since when. Removed by the run
+# on every exit (below); one left by a run that was killed outright names a pid that is gone,
+# and is then neither believed nor in anyone's way: the lock alone says whether a run is on.
+running=/run/hipchatdc-backup.running
+cleanup() {
+	rm -rf "$work"
+	if [ "$(cut -d' ' -f1 "$running" 2>/dev/null)" = "$$" ]; then rm -f "$running"; fi
+}
+trap cleanup EXIT
 
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 started=$(now)
@@ -77,19 +86,21 @@ step() { # description function
 settings=/etc/hipchatdc/backup/settings
 [ -r "$settings" ] && . "$settings" || fail "settings: cannot read $settings (apply hipchatdc_backup again)"
 
-lock=/run/hipchatdc-backup.lock
-running=/run/hipchatdc-backup.running # when the run holding the lock started
 exec 9>"$lock" || fail "lock: cannot open $lock"
 # A scheduled run that finds another one running gives way; a run the provider starts
 # (HIPCHATDC_BACKUP_WAIT) waits a little for it and then fails saying since when the other
 # has been running: a run that hangs must not make the apply hang behind it.
 if ! if [ -n "${HIPCHATDC_BACKUP_WAIT:-}" ]; then flock -w 10 9; else flock -n 9; fi; then
 	# Another run holds the lock: this one records nothing, the other one will.
-	echo "hipchatdc-backup: another backup has been running since $(cat "$running" 2>/dev/null || echo 'an unknown time') (lock $lock); wait for it to end or stop it" >&2
+	since='an unknown time'
+	if read -r pid when <"$running" 2>/dev/null && [ -n "$when" ] && kill -0 "$pid" 2>/dev/null; then
+		since="$when (pid $pid)"
+	fi
+	echo "hipchatdc-backup: another backup has been running since $since (lock $lock); wait for it to end or stop it" >&2
 	exit 75
 fi
 started=$(now)
-echo "$started" >"$running"
+echo "$$ $started" >"$running"
 # Stopped (the provider's deadline for its run passed, or by hand): a failed run like any
 # other. Set only now: a run stopped while waiting for the lock records nothing.
 trap 'fail "stopped by a signal (the run took longer than the apply allows, or it was stopped by hand)"' TERM HUP INT
@@ -136,6 +147,16 @@ make_dir() { dest "mkdir -m 0700 '$DEST_PATH/$name'" && dir=$DEST_PATH/$name; }
 # instead of holding the run, and the lock, for ever.
 dump_postgres() { pg pg_dump -p "$PG_PORT" --lock-wait-timeout=600000 --format=custom --dbname="$DATABASE" | put postgres.dump; }
 dump_roles() { pg pg_dumpall -p "$PG_PORT" --roles-only | put postgres-roles.sql; }
+# redis_log_error is ": " and Redis's last logged failure, the reason a save failed, if any.
+redis_log_error() {
+	local log line
+	log=$(sed -n 's/^logfile[[:space:]]\{1,\}"\{0,1\}\([^"]*\)"\{0,1\}[[:space:]]*$/\1/p' "$redis_conf" 2>/dev/null | tail -n 1)
+	[ -n "$log" ] && [ -r "$log" ] || return 0
+	# The child's reason ("Failed opening the temp RDB file ...: Permission denied"), not the
+	# parent's "Background saving error" that follows it.
+	line=$(tail -n 50 "$log" | grep -i -e 'fail' -e 'error' | grep -v 'Background saving error' | tail -n 1 | sed 's/^[0-9]*:[A-Z] .*[0-9] [*#.-] //')
+	[ -z "$line" ] || printf ': %s' "$line"
+}
 dump_redis() {
 	local before after i rdb
 	before=$(redis LASTSAVE) && [ -n "$before" ] || { echo "redis does not answer LASTSAVE: $before" >&2; return 1; }
@@ -146,9 +167,17 @@ dump_redis() {
 	*started* | *scheduled* | *"already in progress"*) ;; # a save under way also changes LASTSAVE
 	*) echo "redis refused BGSAVE" >&2; return 1 ;;
 	esac
-	# LASTSAVE changes when the background save has finished (up to 10 minutes).
+	# LASTSAVE changes when the background save has finished (up to 10 minutes). One that
+	# failed (no space, no permission in Redis's dir) leaves it as it was and says so at once
+	# in INFO persistence: no save in progress any more, and the last one's status err. (BGSAVE
+	# has forked its child before it answers: in progress from then on until it ends.)
 	i=0
 	while after=$(redis LASTSAVE) && [ "$after" = "$before" ]; do
+		info=$(redis 'INFO persistence' | tr -d '\r')
+		if grep -qx 'rdb_bgsave_in_progress:0' <<<"$info" && grep -qx 'rdb_last_bgsave_status:err' <<<"$info"; then
+			echo "redis BGSAVE failed (INFO persistence: rdb_last_bgsave_status:err)$(redis_log_error)" >&2
+			return 1
+		fi
 		i=$((i + 1))
 		[ $i -lt 3000 ] || { echo "redis BGSAVE did not finish within 10 minutes" >&2; return 1; }
 		sleep 0.2

@@ -39,7 +39,8 @@ for server in sys.argv[2:]:
             req = bytearray(48)
             req[0] = 0x23  # leap indicator 0, version 4, mode 3 (client)
             t1 = time.time()
-            struct.pack_into("!II", req, 40, int(t1) + EPOCH, int((t1 % 1) * 2**32))
+            # On the wire the seconds are modulo 2**32: era 1 begins in February 2036.
+            struct.pack_into("!II", req, 40, (int(t1) + EPOCH) % 2**32, int((t1 % 1) * 2**32))
             s.sendto(req, addr)
             deadline = t1 + TIMEOUT
             while True:
@@ -57,8 +58,14 @@ for server in sys.argv[2:]:
         if data[0] >> 6 == 3:
             raise ValueError("the server's own clock is not synchronized (leap indicator 3)")
         def ts(at):
+            # A server timestamp carries no era: it is read as the time within 68 years of
+            # this clock (RFC 5905, section 6: the difference of two timestamps in signed
+            # 32-bit arithmetic), so that an offset stays right across 2036's wrap.
             sec, frac = struct.unpack_from("!II", data, at)
-            return sec - EPOCH + frac / 2**32
+            diff = (sec - (int(t1) + EPOCH)) % 2**32
+            if diff >= 2**31:
+                diff -= 2**32
+            return int(t1) + diff + frac / 2**32
         t2, t3 = ts(32), ts(40)
         # RFC 5905: the server's offset from the guest and the round trip.
         offset = ((t2 - t1) + (t3 - t4)) / 2

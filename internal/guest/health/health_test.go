@@ -173,3 +173,25 @@ func TestParseClock(t *testing.T) {
 		t.Error("a server without a result was not refused")
 	}
 }
+
+// TestMeasureClockAcrossTheNTPEra: a server whose clock is past 7 February 2036, when NTP's
+// 32-bit seconds wrap (era 1), sends small seconds; the offset is still the clocks' difference,
+// not 136 years off (RFC 5905's signed 32-bit difference from this clock).
+func TestMeasureClockAcrossTheNTPEra(t *testing.T) {
+	base := fmt.Sprintf("127.214.%d.", os.Getpid()%250+1)
+	era1 := time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(1<<32) * time.Second)
+	if era1.Format(time.RFC3339) != "2036-02-07T06:28:16Z" {
+		t.Fatalf("era 1 begins at %s", era1)
+	}
+	skew := time.Until(era1.Add(30 * 24 * time.Hour)).Round(time.Second)
+	sntpServer(t, base+"1", skew)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	samples, err := MeasureClock(ctx, local{}, []string{base + "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(samples) != 1 || samples[0].Err != "" || math.Abs((samples[0].Offset+skew).Seconds()) > samples[0].Delay.Seconds()/2+1e-3 {
+		t.Errorf("samples %+v: want an offset of %s (this clock behind a server in NTP era 1)", samples, -skew)
+	}
+}

@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/guest"
 )
@@ -39,15 +43,58 @@ func (e *StepError) Error() string {
 func (e *StepError) Unwrap() error { return e.err }
 
 // redact replaces each non-empty secret in s, so that a command's output that echoes one back
-// does not carry it into an error, a log or Terraform's diagnostics.
+// does not carry it into an error, a log or Terraform's diagnostics. A client may print the
+// password as it holds it rather than as typed: percent-encoded in a postgres:// or redis://
+// URL ("p%40ss", "p%40SS", "p+ss" for a space) or escaped in JSON ("p\"ss", "\u0026"), so each
+// is matched in any of those spellings (secretPattern).
 func redact(s string, secrets []string) string {
-	for _, p := range secrets {
+	// Longest first: a password that contains another is replaced whole.
+	sorted := slices.Clone(secrets)
+	slices.SortFunc(sorted, func(a, b string) int { return len(b) - len(a) })
+	var alts []string
+	for _, p := range sorted {
 		if p != "" {
-			s = strings.ReplaceAll(s, p, "(sensitive value)")
+			alts = append(alts, secretPattern(p))
 		}
 	}
-	return s
+	if len(alts) == 0 {
+		return s
+	}
+	return regexp.MustCompile(strings.Join(alts, "|")).ReplaceAllLiteralString(s, "(sensitive value)")
 }
+
+// secretPattern is a regular expression matching p with each character as typed,
+// percent-encoded (either case of hex digits, '+' for a space, as url.QueryEscape and
+// url.PathEscape write it, and as most clients do) or JSON-escaped (\uXXXX in either case, or
+// its short escape: \" \\ \/ \n ...).
+func secretPattern(p string) string {
+	var b strings.Builder
+	for _, r := range p {
+		alts := []string{regexp.QuoteMeta(string(r))}
+		var pct strings.Builder
+		for _, c := range []byte(string(r)) {
+			fmt.Fprintf(&pct, "%%(?i:%02x)", c)
+		}
+		alts = append(alts, pct.String())
+		if r == ' ' {
+			alts = append(alts, `\+`)
+		}
+		// JSON: \uXXXX, a pair of them beyond the basic plane, and the short escapes.
+		if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
+			alts = append(alts, fmt.Sprintf(`\\u(?i:%04x)\\u(?i:%04x)`, r1, r2))
+		} else {
+			alts = append(alts, fmt.Sprintf(`\\u(?i:%04x)`, r))
+		}
+		if e, ok := jsonShort[r]; ok {
+			alts = append(alts, regexp.QuoteMeta(e))
+		}
+		b.WriteString("(?:" + strings.Join(alts, "|") + ")")
+	}
+	return b.String()
+}
+
+// jsonShort are the two-character escapes of JSON (RFC 8259, section 7).
+var jsonShort = map[rune]string{'"': `\"`, '\\': `\\`, '/': `\/`, '\b': `\b`, '\f': `\f`, '\n': `\n`, '\r': `\r`, '\t': `\t`}
 
 // Apply points the node at d: it reads first (one command) and, when the node differs from d
 // (State.Drift), writes the config file with the passwords on stdin (0600 root:root), runs the
