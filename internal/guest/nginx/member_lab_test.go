@@ -251,6 +251,9 @@ func TestMembersOnLab(t *testing.T) {
 		if _, err := AddMember(ctx, conn, m); err != nil {
 			t.Fatal(err)
 		}
+		if got := exec(t, proxy, "ls "+PlaceholderFile+" 2>&1 || true"); !strings.Contains(got, "No such file") {
+			t.Errorf("the placeholder is still there next to the only membership: %s", got)
+		}
 		// One client connection: NGINX serves it with one worker, which reuses the connection to
 		// the node it kept from the previous request.
 		c := client(ca, proxy.Address(), nil, true)
@@ -278,6 +281,13 @@ func TestMembersOnLab(t *testing.T) {
 		}
 		if _, err := RemoveMember(ctx, conn, m); err != nil {
 			t.Fatal(err)
+		}
+		// No membership left: the placeholder is back, so that NGINX still accepts the site.
+		if resp, _, err := get(client(ca, proxy.Address(), nil, false), https+"/"); err != nil || resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("GET through a proxy without members: %v %v; want 502", resp, err)
+		}
+		if out, err := proxy.Exec(ctx, "nginx -t 2>&1 && cat "+PlaceholderFile); err != nil || !strings.Contains(string(out), placeholderServer+" down;") {
+			t.Errorf("nginx -t or the placeholder after the last membership was removed: %s %v", out, err)
 		}
 	})
 
