@@ -151,6 +151,9 @@ restore() {
 	if len(files) > 0 {
 		fmt.Fprintf(&b, "rmdir %s 2>/dev/null\n", stagingDir)
 	}
+	// A site without nodes of its own needs the placeholder while no membership is listed.
+	b.WriteString(placeholderScript)
+	b.WriteString("placeholder || { restore; exit 1; }\n")
 	fmt.Fprintf(&b, `if ! out=$(nginx -t 2>&1); then
 	restore
 	rm -rf "$prev"

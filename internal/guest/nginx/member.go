@@ -33,17 +33,50 @@ const (
 	DefaultDrainTimeout = 30 * time.Second
 	// MaxDrainTimeout bounds drain_timeout: a destroy must not wait for hours.
 	MaxDrainTimeout = time.Hour
-	// No passive failure detection on a member (max_fails=0): with the placeholder as the
-	// upstream's other server, NGINX would take the only node out of service for fail_timeout
-	// after one failed connection and answer 502 to everyone meanwhile (measured: a node back
-	// after a restart got no request for 10 s). proxy_next_upstream already moves each request
-	// that meets a failing node to a live one, and a node is taken out of the proxy (drained)
+	// No passive failure detection on a member (max_fails=0): next to another server in the
+	// upstream (a node being replaced, or the placeholder of a site written by an earlier
+	// version), NGINX would take the only live node out of service for fail_timeout after one
+	// failed connection and answer 502 to everyone meanwhile (measured: a node back after a
+	// restart got no request for 10 s). proxy_next_upstream already moves each request that
+	// meets a failing node to a live one, and a node is taken out of the proxy (drained)
 	// before it is destroyed, so nothing is gained by also marking it failed.
-	// placeholderServer stands in the upstream block when hipchatdc_reverse_proxy lists no
-	// node, marked down: NGINX refuses an upstream without servers, and a down server is
-	// never chosen (clients get 502 until a membership is added).
+	// placeholderServer stands in the upstream block when it has no node at all, marked down:
+	// NGINX refuses an upstream without servers, and a down server is never chosen (clients
+	// get 502 until a membership is added).
 	placeholderServer = "unix:/run/hipchatdc-no-node.sock"
+	// PlaceholderFile holds placeholderServer for a site without nodes of its own, and exists
+	// only while MembersDir holds no membership (placeholderScript keeps it so). It must not
+	// stay next to a membership: NGINX retries a request whose kept-alive connection the node
+	// closed (the node's web server reloading or restarting, its keep-alive timeout ending)
+	// on a new connection to the same node only when the upstream has a single server; with
+	// any other server, even a down one, that node counts as tried, and the request gets 502
+	// ("no live upstreams"). The site includes it by a pattern (placeholderGlob), which NGINX
+	// accepts when it matches no file.
+	PlaceholderFile = TLSDir + "/no-node.conf"
+	placeholderGlob = TLSDir + "/no-node*.conf"
 )
+
+// EarlierPlaceholder says whether conf, the site's file, holds the placeholder server itself, as
+// an earlier version wrote it: beside one membership NGINX then answers 502 to a request that
+// meets a kept-alive connection the node closed, instead of retrying it (see PlaceholderFile).
+// Applying the site again rewrites it.
+func EarlierPlaceholder(conf string) bool {
+	return strings.Contains(conf, "server "+placeholderServer+" down;")
+}
+
+// placeholderScript defines the shell function placeholder, which writes PlaceholderFile when
+// the site includes it (it has no nodes of its own) and MembersDir holds no membership file,
+// and removes it otherwise. The scripts that change the site or a membership call it, holding
+// LockFile, before nginx -t, and again when they restore the previous files.
+var placeholderScript = fmt.Sprintf(`placeholder() {
+	for x in %s/*.conf; do
+		[ -e "$x" ] && { rm -f %s; return; }
+	done
+	grep -qF 'include %s;' %s 2>/dev/null || { rm -f %[2]s; return; }
+	[ -e %[2]s ] && return
+	printf '# Managed by terraform-provider-hipchatdc: there while the site lists no node and no hipchatdc_reverse_proxy_node is listed (NGINX refuses an upstream without servers).\nserver %[5]s down;\n' > %[2]s.tmp && mv -f %[2]s.tmp %[2]s
+}
+`, MembersDir, PlaceholderFile, placeholderGlob, ConfFile, placeholderServer)
 
 // Member is one node added to the proxy by hipchatdc_reverse_proxy_node.
 type Member struct {
@@ -387,6 +420,7 @@ func addMemberScript(m Member, live, stage string) string {
 	b.WriteString(probeScript(m.Node, `rm -f "$s"`))
 	b.WriteString(lockScript)
 	b.WriteString(memberBackups)
+	b.WriteString(placeholderScript)
 	fmt.Fprintf(&b, `d=%s
 install -d -m 0755 %s || exit 1
 rm -f "$prev" "$dprev"
@@ -395,8 +429,10 @@ rm -f "$prev" "$dprev"
 restore() {
 	if [ -e "$prev" ]; then mv -f "$prev" "$f"; else rm -f "$f"; fi
 	if [ -e "$dprev" ]; then mv -f "$dprev" "$d"; else rm -f "$d"; fi
+	placeholder
 }
 mv -f "$s" "$f" || { restore; exit 1; }
+placeholder || { restore; exit 1; }
 `, DrainFile, MembersDir)
 	b.WriteString(drainScript)
 	fmt.Fprintf(&b, `if ! out=$(nginx -t 2>&1); then
@@ -472,6 +508,7 @@ func removeMemberScript(m Member, live string) string {
 	fmt.Fprintf(&b, "# remove reverse proxy node %s\nset -u\nf=%s\nd=%s\n", m.Node, guest.Quote(live), DrainFile)
 	b.WriteString(lockScript)
 	b.WriteString(memberBackups)
+	b.WriteString(placeholderScript)
 	fmt.Fprintf(&b, `p=$(cat %s 2>/dev/null)
 [ -n "$p" ] && kill -0 "$p" 2>/dev/null || p=
 start=$(date +%%s%%N)
@@ -482,8 +519,10 @@ if [ -e "$f" ]; then
 	restore() {
 		mv -f "$prev" "$f"
 		if [ -e "$dprev" ]; then mv -f "$dprev" "$d"; else rm -f "$d"; fi
+		placeholder
 	}
 	mv -f "$f" "$prev" || exit 1
+	placeholder || { restore; exit 1; }
 `, PIDFile, int64(m.Drain/time.Second))
 	b.WriteString(drainScript)
 	fmt.Fprintf(&b, `	if ! out=$(nginx -t 2>&1); then

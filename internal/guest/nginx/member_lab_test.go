@@ -6,10 +6,12 @@ package nginx
 // added and the other one removed.
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -104,6 +106,62 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
+// closingNode is a node stand-in on the lab host that closes every kept-alive connection when
+// the next request arrives on it, without answering: what a node does to the proxy whenever it
+// closes an idle keep-alive connection just as the proxy sends a request on it (its web server
+// reloads or restarts, or its keep-alive timeout ends). A real node does so at a moment chance
+// decides (the 502 seen once under load); here every reused connection meets it. HTTP allows a
+// server to close an idle connection at any time, and a client (the proxy) to retry an
+// idempotent request on a new connection when that happens (RFC 9112, section 9.3.1).
+type closingNode struct {
+	ln             net.Listener
+	served, closed atomic.Int64
+}
+
+func startClosingNode(t *testing.T, addr string) *closingNode {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &closingNode{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go n.serve(c)
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return n
+}
+
+// serve answers the connection's first request (keeping the connection open) and closes it
+// when a second one arrives.
+func (n *closingNode) serve(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, req.Body)
+	page := "<p>node: host-stand-in</p>\n"
+	head := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n", len(page))
+	if req.Method != http.MethodHead {
+		head += page
+	}
+	if _, err := io.WriteString(c, head); err != nil {
+		return
+	}
+	n.served.Add(1)
+	if _, err := http.ReadRequest(br); err == nil {
+		n.closed.Add(1)
+	}
+}
+
 func TestMembersOnLab(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -184,6 +242,52 @@ func TestMembersOnLab(t *testing.T) {
 		}
 		if after := nginxProcesses(t, proxy); after != before {
 			t.Errorf("NGINX was reloaded: %s -> %s", before, after)
+		}
+	})
+
+	t.Run("the only node closes a kept-alive connection as the proxy reuses it: the request is retried, not answered 502", func(t *testing.T) {
+		stand := startClosingNode(t, l.HostAddress())
+		m := Member{Node: stand.ln.Addr().String(), Drain: 5 * time.Second}
+		if _, err := AddMember(ctx, conn, m); err != nil {
+			t.Fatal(err)
+		}
+		if got := exec(t, proxy, "ls "+PlaceholderFile+" 2>&1 || true"); !strings.Contains(got, "No such file") {
+			t.Errorf("the placeholder is still there next to the only membership: %s", got)
+		}
+		// One client connection: NGINX serves it with one worker, which reuses the connection to
+		// the node it kept from the previous request.
+		c := client(ca, proxy.Address(), nil, true)
+		const n = 20
+		var failed []string
+		for i := range n {
+			resp, body, err := get(c, fmt.Sprintf("%s/closing?i=%d", https, i))
+			if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(body, "node: host-stand-in") {
+				status := "no answer"
+				if resp != nil {
+					status = resp.Status
+				}
+				failed = append(failed, fmt.Sprintf("request %d: %s %q %v", i, status, body, err))
+			}
+		}
+		t.Logf("%d requests through the proxy, %d failed; the stand-in answered %d and closed %d reused connections",
+			n, len(failed), stand.served.Load(), stand.closed.Load())
+		if len(failed) > 0 {
+			t.Errorf("requests answered with an error instead of being retried on a new connection:\n%s\nproxy error log:\n%s",
+				strings.Join(failed, "\n"), exec(t, proxy, "tail -n 20 /var/log/nginx/error.log"))
+		}
+		// The case was exercised: the proxy did reuse connections the node then closed.
+		if stand.closed.Load() < n/2 {
+			t.Errorf("the stand-in closed only %d reused connections in %d requests: the proxy did not keep connections alive", stand.closed.Load(), n)
+		}
+		if _, err := RemoveMember(ctx, conn, m); err != nil {
+			t.Fatal(err)
+		}
+		// No membership left: the placeholder is back, so that NGINX still accepts the site.
+		if resp, _, err := get(client(ca, proxy.Address(), nil, false), https+"/"); err != nil || resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("GET through a proxy without members: %v %v; want 502", resp, err)
+		}
+		if out, err := proxy.Exec(ctx, "nginx -t 2>&1 && cat "+PlaceholderFile); err != nil || !strings.Contains(string(out), placeholderServer+" down;") {
+			t.Errorf("nginx -t or the placeholder after the last membership was removed: %s %v", out, err)
 		}
 	})
 
@@ -356,6 +460,9 @@ func TestMembersOnLab(t *testing.T) {
 			}
 		}
 		t.Logf("%d requests (%d failed): %v; %d after the removal (%d with a route cookie)", len(all), failed, perNode, len(after), cookieAfter)
+		if failed > 0 {
+			t.Logf("the load began at %s; proxy error log:\n%s", all[0].start.UTC().Format("15:04:05.000"), exec(t, proxy, "tail -n 30 /var/log/nginx/error.log"))
+		}
 		if len(wrong) > 0 {
 			t.Errorf("%d requests after the removal were answered by %v, not node-new", len(wrong), wrong)
 		}

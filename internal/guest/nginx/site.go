@@ -215,9 +215,10 @@ upstream hipchatdc_nodes {
 {{- end}}
 {{- if not .Site.Nodes}}
 	# No node in hipchatdc_reverse_proxy's nodes: NGINX needs a server here to accept the
-	# block. This one is down, so it is never chosen while a membership below is listed;
-	# without any, clients get 502.
-	server {{.Placeholder}} down;
+	# block. While no membership below is listed, this file holds one that is down (clients
+	# get 502); it is gone while one is, so that a single node is the upstream's only server,
+	# which NGINX retries on a new connection when it closes a kept-alive one.
+	include {{.PlaceholderGlob}};
 {{- end}}
 	# Nodes added by hipchatdc_reverse_proxy_node, one file each.
 	include {{.MembersGlob}};
@@ -294,9 +295,10 @@ func Render(s Site) (string, error) {
 		CertFile, KeyFile, Ciphers string
 		ReadTimeout                int64
 		ConnectTimeout             int64
-		Placeholder, MembersGlob   string
+		PlaceholderGlob            string
+		MembersGlob                string
 	}{Site: s, Cookie: RouteCookie, CertFile: CertFile, KeyFile: KeyFile, Ciphers: sslCiphers, ReadTimeout: int64(s.ReadTimeout / time.Second),
-		ConnectTimeout: int64(ConnectTimeout / time.Second), Placeholder: placeholderServer, MembersGlob: MembersDir + "/*.conf"}
+		ConnectTimeout: int64(ConnectTimeout / time.Second), PlaceholderGlob: placeholderGlob, MembersGlob: MembersDir + "/*.conf"}
 	// Affinity is rendered with one node too: clients then already carry their route cookie
 	// when a second node is added, and the file says which affinity was asked for.
 	switch s.Affinity {
@@ -320,7 +322,7 @@ var directive = regexp.MustCompile(`^\s*([a-z_0-9]+)\s+([^;{]*);\s*(#.*)?$`)
 func ParseSite(conf string) (Site, error) {
 	var s Site
 	block := ""
-	upstream := false // the upstream block has a server line (a node or the placeholder)
+	upstream := false // the upstream block has a server line (a node or the placeholder) or includes the placeholder
 	for _, line := range strings.Split(conf, "\n") {
 		t := strings.TrimSpace(line)
 		switch {
@@ -341,9 +343,12 @@ func ParseSite(conf string) (Site, error) {
 		}
 		switch {
 		case block == "upstream" && name == "server":
+			// A site written by an earlier version holds the placeholder itself.
 			if args[0] != placeholderServer {
 				s.Nodes = append(s.Nodes, args[0])
 			}
+			upstream = true
+		case block == "upstream" && name == "include" && args[0] == placeholderGlob:
 			upstream = true
 		case block == "upstream" && name == "hash":
 			if args[0] == "$remote_addr" {

@@ -170,3 +170,28 @@ func TestParseState(t *testing.T) {
 		t.Error("truncated output accepted")
 	}
 }
+
+// A site without nodes written by an earlier version held the placeholder server itself: it
+// still reads back as a site without nodes.
+func TestParseSiteEarlierPlaceholder(t *testing.T) {
+	cert, key := testPair(t)
+	conf, err := Render(Site{ServerName: "chat.example.com", CertificatePEM: cert, PrivateKeyPEM: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	include := "include " + placeholderGlob + ";"
+	if !strings.Contains(conf, include) {
+		t.Fatalf("the site does not include %s", placeholderGlob)
+	}
+	if EarlierPlaceholder(conf) {
+		t.Error("EarlierPlaceholder is true for the site as this version writes it")
+	}
+	earlier := strings.Replace(conf, include, "server "+placeholderServer+" down;", 1)
+	if !EarlierPlaceholder(earlier) {
+		t.Error("EarlierPlaceholder is false for a site with the placeholder server")
+	}
+	got, err := ParseSite(earlier)
+	if err != nil || got.Nodes != nil || got.ServerName != "chat.example.com" {
+		t.Errorf("ParseSite = %+v, %v; want chat.example.com without nodes", got, err)
+	}
+}
