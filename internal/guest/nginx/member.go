@@ -56,14 +56,6 @@ const (
 	placeholderGlob = TLSDir + "/no-node*.conf"
 )
 
-// EarlierPlaceholder says whether conf, the site's file, holds the placeholder server itself, as
-// an earlier version wrote it: beside one membership NGINX then answers 502 to a request that
-// meets a kept-alive connection the node closed, instead of retrying it (see PlaceholderFile).
-// Applying the site again rewrites it.
-func EarlierPlaceholder(conf string) bool {
-	return strings.Contains(conf, "server "+placeholderServer+" down;")
-}
-
 // placeholderScript defines the shell function placeholder, which writes PlaceholderFile when
 // the site includes it (it has no nodes of its own) and MembersDir holds no membership file,
 // and removes it otherwise. The scripts that change the site or a membership call it, holding

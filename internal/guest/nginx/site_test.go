@@ -183,14 +183,7 @@ func TestParseSiteEarlierPlaceholder(t *testing.T) {
 	if !strings.Contains(conf, include) {
 		t.Fatalf("the site does not include %s", placeholderGlob)
 	}
-	if EarlierPlaceholder(conf) {
-		t.Error("EarlierPlaceholder is true for the site as this version writes it")
-	}
-	earlier := strings.Replace(conf, include, "server "+placeholderServer+" down;", 1)
-	if !EarlierPlaceholder(earlier) {
-		t.Error("EarlierPlaceholder is false for a site with the placeholder server")
-	}
-	got, err := ParseSite(earlier)
+	got, err := ParseSite(strings.Replace(conf, include, "server "+placeholderServer+" down;", 1))
 	if err != nil || got.Nodes != nil || got.ServerName != "chat.example.com" {
 		t.Errorf("ParseSite = %+v, %v; want chat.example.com without nodes", got, err)
 	}
