@@ -16,6 +16,7 @@ import (
 
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/acctest"
 	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/lab"
+	"github.com/hipchatdc/terraform-provider-hipchatdc/internal/ovatest"
 )
 
 // cbdNodeConfig is the data stores VM and a node under create_before_destroy, of the node
@@ -105,14 +106,16 @@ func (c onlyChange) CheckPlan(ctx context.Context, req plancheck.CheckPlanReques
 // imported. A release whose self-check fails stops the apply with the
 // self-check's words, and its VM is removed again, so that the old node is still the current
 // object in the state (not deposed, which the next apply would destroy), still running and
-// untouched; so is a new node whose guest never gets an address. The next apply, with a good
-// release, replaces it: the new VM first, then the old one destroyed.
+// untouched; so is a release whose OVA cannot be imported, and a new node whose guest never
+// gets an address. The next apply, with a good release, replaces it: the new VM first, then the
+// old one destroyed.
 func TestAccNode_createBeforeDestroy(t *testing.T) {
 	t.Parallel()
 	l := acctest.Lab(t)
 	releaseA := acctest.ReleaseOVA(t, "A", false)
 	broken := acctest.ReleaseOVA(t, "C-broken", true)
 	releaseB := acctest.ReleaseOVA(t, "B", false)
+	corrupt, _ := integrityOVA(t, ovatest.Options{Manifest: "SHA256", WrongDigest: ovatest.DiskFileName})
 	addrA, addrB := acctest.LabAddress(t, l, false, 119), acctest.LabAddress(t, l, false, 120)
 	t.Cleanup(func() { l.SetVMBootDelay("tf-cbd-node-b", 0) })
 	var idA string
@@ -140,6 +143,12 @@ func TestAccNode_createBeforeDestroy(t *testing.T) {
 			{
 				Config:      cbdNodeConfig(t, l, "b", broken),
 				ExpectError: regexp.MustCompile(`(?s)self-check failed.*release: FAILED`),
+			},
+			{
+				// A release whose OVA cannot be imported (its disk is not the one its manifest
+				// vouches for): refused before a VM exists.
+				Config:      cbdNodeConfig(t, l, "b", corrupt),
+				ExpectError: regexp.MustCompile(`(?s)ova_path.*does not match the manifest`),
 			},
 			{
 				// A new node that fails for another reason than its self-check: its guest
