@@ -432,11 +432,16 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 					applied := time.Now()
 					released, why := hold.stop()
 					if released.IsZero() {
+						select {
+						case long := <-longDone:
+							return fmt.Errorf("the long request to node A ended before the test released it (%s): status %d, body %q, %v: node A's requests were cut off, not drained", why, long.status, long.body, long.err)
+						default:
+						}
 						// Let it end, so that the step does not leave it open.
 						if err := hold.release(context.Background()); err != nil {
 							t.Log(err)
 						}
-						return fmt.Errorf("the apply returned while the long request to node A was still open (held until node A's membership file was gone, the proxy reloaded and the removal still draining; %s): node A was not drained", why)
+						return fmt.Errorf("the apply returned while the long request to node A was still open (it is released once node A's membership file is gone, the proxy has reloaded and the removal is still draining; %s): node A was not drained", why)
 					}
 					var long longResult
 					select {
