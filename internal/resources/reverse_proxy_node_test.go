@@ -434,7 +434,7 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 					if released.IsZero() {
 						select {
 						case long := <-longDone:
-							return fmt.Errorf("the long request to node A ended before the test released it (%s): status %d, body %q, %v: node A's requests were cut off, not drained", why, long.status, long.body, long.err)
+							return fmt.Errorf("the long request to node A ended before the test released it (%s): status %d, body %q, %w: node A's requests were cut off, not drained", why, long.status, long.body, long.err)
 						default:
 						}
 						// Let it end, so that the step does not leave it open.
@@ -454,7 +454,7 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 					// Its whole body: node A's line, the lines sent while held, and the end written
 					// only after the release (a connection cut by the switch ends it short).
 					if long.err != nil || long.status != http.StatusOK || !strings.HasPrefix(long.body, "<p>node: node-a.example.com</p>") || !strings.HasSuffix(long.body, "\nreleased\n") {
-						return fmt.Errorf("the long request to node A, open while node A's membership was removed: status %d, body %q, %v; want 200, node-a.example.com's answer ending with \"released\"", long.status, long.body, long.err)
+						return fmt.Errorf("the long request to node A, open while node A's membership was removed: status %d, body %q, %w; want 200, node-a.example.com's answer ending with \"released\"", long.status, long.body, long.err)
 					}
 					// Requests after the switch: every one answered by node B.
 					deadline := time.Now().Add(30 * time.Second)
