@@ -35,7 +35,9 @@
 //     "release: R", R from the OVA's ReleaseKey ("unknown" without it), and GET /longpoll
 //     answers after ?seconds=N (default 3, at most 60) with the same node and release lines,
 //     as a long poll or WebSocket holds a request open (a python3 server behind the node's
-//     nginx). An OVA with SelfCheckKey = SelfCheckFails is a broken release: its self-check
+//     nginx); GET /hold?release=NAME answers 200 at once but holds the body open (a "." line a
+//     second) until the file /run/hipchatdc-lab-hold/NAME exists in the guest, then ends it with
+//     "released": a request that a test ends after the event it must span. An OVA with SelfCheckKey = SelfCheckFails is a broken release: its self-check
 //     fails with a "release:" line whatever the data stores answer.
 //   - debian (default): a Debian server with the host's programs (redis-server, postgres,
 //     nginx, ganesha) on a read-only /usr, none of them started, and a 256 MB tmpfs on /srv at

@@ -10,7 +10,8 @@ import (
 )
 
 // TestNodeReleases: a node VM says on its page which release its OVA is, holds a long poll open
-// for the seconds asked, and a broken release's self-check fails, as an upgrade test needs.
+// for the seconds asked and a held request until its release file exists, and a broken
+// release's self-check fails, as upgrade and replacement tests need.
 func TestNodeReleases(t *testing.T) {
 	l, _ := startLabNoFatal(t, false)
 	if l == nil {
@@ -75,6 +76,33 @@ func TestNodeReleases(t *testing.T) {
 	}
 	if !strings.Contains(poll, "node: hipchat") || !strings.Contains(poll, "release: B") || !strings.Contains(poll, "long poll: 2s") {
 		t.Errorf("long poll: %q", poll)
+	}
+
+	// A held request answers 200 at once, names its node, and ends only once the test creates
+	// its release file: "released" can only be written after that.
+	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Get("http://" + b.Address() + "/hold?release=t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// X-Accel-Buffering: no lets a reverse proxy's NGINX pass the answer on as it comes.
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Hipchat-Node") != "hipchat" || resp.Header.Get("X-Accel-Buffering") != "no" {
+		t.Fatalf("/hold: %s, headers %v; want 200, X-Hipchat-Node hipchat and X-Accel-Buffering no", resp.Status, resp.Header)
+	}
+	first := make([]byte, len("<p>node: hipchat</p><p>release: B</p>\n"))
+	if _, err := io.ReadFull(resp.Body, first); err != nil || string(first) != "<p>node: hipchat</p><p>release: B</p>\n" {
+		t.Fatalf("/hold's first line: %q %v", first, err)
+	}
+	if _, err := b.Exec(ctx, "install -d /run/hipchatdc-lab-hold && touch /run/hipchatdc-lab-hold/t1"); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || !strings.HasSuffix(string(rest), "released\n") || strings.Trim(strings.TrimSuffix(string(rest), "released\n"), ".\n") != "" {
+		t.Errorf("/hold after its release: %q %v; want \".\" lines, then released", rest, err)
+	}
+	// Its bound: without a release file, ?seconds=0 gives up at once and says so.
+	if got := get(b, "/hold?release=never&seconds=0"); !strings.HasSuffix(got, "not released after 0s\n") {
+		t.Errorf("/hold?seconds=0: %q", got)
 	}
 
 	// The broken release fails its self-check with its own line; the others do not have it.

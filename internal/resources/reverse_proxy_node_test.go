@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
@@ -111,18 +112,6 @@ func (cl *clientLoad) run(c *http.Client) {
 	}()
 }
 
-// first is when the first request answered by node started.
-func (cl *clientLoad) first(node string) time.Time {
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	for _, s := range cl.served {
-		if s.node == node {
-			return s.start
-		}
-	}
-	return time.Time{}
-}
-
 // since returns the nodes that answered requests started after t, and the failures.
 func (cl *clientLoad) since(t time.Time) (nodes map[string]int, failed []error) {
 	cl.mu.Lock()
@@ -139,6 +128,118 @@ func (cl *clientLoad) since(t time.Time) (nodes map[string]int, failed []error) 
 		nodes[s.node]++
 	}
 	return nodes, failed
+}
+
+// heldRequest ends the long request of TestAccReverseProxyNode_replaceUnderLoad, which node A
+// holds open (the lab's /hold), once node A has left the proxy: its membership file is gone, no
+// change of NGINX is in progress on the proxy any more (the removal holds nginx.LockFile until
+// its graceful reload is done), and the removal of the membership has not returned (it is
+// draining). A removal that does not wait for the drain returns while the request is held, and
+// then it is never released before the apply ends.
+type heldRequest struct {
+	release func(ctx context.Context) error // creates the request's release file on node A
+
+	mu       sync.Mutex
+	released time.Time // when run decided to release it; zero while held
+	stopped  bool
+	why      string // what run saw last, for a failure message
+	done     chan struct{}
+	once     sync.Once
+}
+
+func newHeldRequest(release func(ctx context.Context) error) *heldRequest {
+	return &heldRequest{release: release, done: make(chan struct{})}
+}
+
+// run looks at the proxy (every 100 ms, for at most 10 minutes) until the request is to be
+// released, releases it, and returns; or returns when stop is called.
+func (h *heldRequest) run(proxy *lab.Guest, file string, removing *atomic.Int32) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	look := fmt.Sprintf("[ -e %s ] && echo present; flock -n %s true && echo unlocked; true", guest.Quote(file), nginx.LockFile)
+	for {
+		out, err := proxy.Exec(ctx, look)
+		seen := ""
+		switch {
+		case err != nil:
+			seen = fmt.Sprintf("looking at the proxy failed: %v", err)
+		case strings.Contains(string(out), "present"):
+			seen = "node A's membership file " + file + " was still on the proxy"
+		case !strings.Contains(string(out), "unlocked"):
+			seen = "node A's membership file was gone, but the change of NGINX (" + nginx.LockFile + ") was not over"
+		case removing.Load() == 0:
+			seen = "node A's membership file was gone and NGINX reloaded, but the removal of the membership had returned already"
+		}
+		h.mu.Lock()
+		if h.stopped {
+			h.mu.Unlock()
+			return
+		}
+		h.why = seen
+		if seen == "" {
+			h.released = time.Now()
+		}
+		h.mu.Unlock()
+		if seen == "" {
+			if err := h.release(ctx); err != nil {
+				h.mu.Lock()
+				h.why = fmt.Sprintf("releasing it failed: %v", err)
+				h.mu.Unlock()
+			}
+			return
+		}
+		select {
+		case <-h.done:
+			return
+		case <-ctx.Done():
+			h.mu.Lock()
+			h.why += " (looked for 10 minutes)"
+			h.mu.Unlock()
+			return
+		case <-time.After(100 * time.Millisecond): // the pace of looking, not a wait for a condition
+		}
+	}
+}
+
+// stop ends run without a release, unless it has released already: it returns when the request
+// was released (zero if not) and what run saw last.
+func (h *heldRequest) stop() (time.Time, string) {
+	h.once.Do(func() { close(h.done) })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopped = true
+	return h.released, h.why
+}
+
+// watchRemovals serves the providers of factories so that removing counts the removals of a
+// hipchatdc_reverse_proxy_node (applies planned to null) in progress.
+func watchRemovals(removing *atomic.Int32, factories map[string]func() (tfprotov6.ProviderServer, error)) map[string]func() (tfprotov6.ProviderServer, error) {
+	out := map[string]func() (tfprotov6.ProviderServer, error){}
+	for name, f := range factories {
+		out[name] = func() (tfprotov6.ProviderServer, error) {
+			s, err := f()
+			if err != nil {
+				return nil, err
+			}
+			return removalWatch{ProviderServer: s, removing: removing}, nil
+		}
+	}
+	return out
+}
+
+type removalWatch struct {
+	tfprotov6.ProviderServer
+	removing *atomic.Int32
+}
+
+func (s removalWatch) ApplyResourceChange(ctx context.Context, req *tfprotov6.ApplyResourceChangeRequest) (*tfprotov6.ApplyResourceChangeResponse, error) {
+	if req.TypeName == "hipchatdc_reverse_proxy_node" {
+		if null, err := req.PlannedState.IsNull(); req.PlannedState == nil || (err == nil && null) {
+			s.removing.Add(1)
+			defer s.removing.Add(-1)
+		}
+	}
+	return s.ProviderServer.ApplyResourceChange(ctx, req)
 }
 
 func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
@@ -161,17 +262,6 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A slow download on node A (2.5 MB at 28 kB/s: about 90 s), the long-lived request that is
-	// in flight while node A leaves the proxy: long enough to outlast the apply's refresh and the
-	// new membership's create (under load, with four busy loops and other suites beside it, node
-	// B first served 32 s into the apply; a 25-s download ended before that), and ending within
-	// drain_timeout (150 s) of the removal. Still a margin, not a handshake: a request held
-	// open until the test sees node A's file removed would need none. The node's server block includes
-	// these files.
-	if _, err := nodeA.Exec(ctx, `head -c 2500000 /dev/zero > /var/tmp/slow.bin && install -d -m 0755 /etc/nginx/hipchat-datacenter && `+
-		`printf 'location = /slow { alias /var/tmp/slow.bin; limit_rate 28k; }\n' > /etc/nginx/hipchat-datacenter/slow.conf && nginx -t 2>/dev/null && nginx -s reload`); err != nil {
-		t.Fatal(err)
-	}
 	ca, err := tlstest.NewCA("Test CA")
 	if err != nil {
 		t.Fatal(err)
@@ -187,16 +277,26 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 	load := &clientLoad{}
 	type longResult struct {
 		status int
-		n      int64
+		body   string
 		err    error
 		end    time.Time
 	}
 	longDone := make(chan longResult, 1)
+	// The long request is held open by node A (the lab's /hold) until hold releases it: once
+	// node A's membership file is gone from the proxy and the proxy has reloaded without it,
+	// while the provider is still removing the membership (draining). So it spans the switch
+	// whatever the machine's speed, with no length to guess.
+	var removing atomic.Int32
+	hold := newHeldRequest(func(ctx context.Context) error {
+		_, err := nodeA.Exec(ctx, "install -d /run/hipchatdc-lab-hold && touch /run/hipchatdc-lab-hold/replace")
+		return err
+	})
+	t.Cleanup(func() { hold.stop() })
 	var applyStart time.Time
 
 	var ssh guest.Tally
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: acctest.CountSSH(&ssh, acctest.Factories()),
+		ProtoV6ProviderFactories: watchRemovals(&removing, acctest.CountSSH(&ssh, acctest.Factories())),
 		CheckDestroy:             checkNoVM(t, name),
 		Steps: []resource.TestStep{
 			{
@@ -288,22 +388,40 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 			},
 			{
 				PreConfig: func() {
-					headers := make(chan struct{})
+					// The long request, opened on node A before the apply: its headers come at once.
+					headers := make(chan error, 1)
 					go func() {
 						c := httpsClient(ca, addr)
-						c.Timeout = 5 * time.Minute
-						resp, err := c.Get("https://" + publicName + "/slow")
-						close(headers)
+						c.Timeout = 15 * time.Minute // /hold gives up after 10
+						resp, err := c.Get("https://" + publicName + "/hold?release=replace")
+						if err == nil && resp.Header.Get("X-Hipchat-Node") != "node-a.example.com" {
+							err = fmt.Errorf("the long request went to %q, want node-a.example.com", resp.Header.Get("X-Hipchat-Node"))
+						}
+						headers <- err
 						if err != nil {
 							longDone <- longResult{err: err, end: time.Now()}
 							return
 						}
 						defer resp.Body.Close()
-						n, err := io.Copy(io.Discard, resp.Body)
-						longDone <- longResult{status: resp.StatusCode, n: n, err: err, end: time.Now()}
+						body, err := io.ReadAll(resp.Body)
+						longDone <- longResult{status: resp.StatusCode, body: string(body), err: err, end: time.Now()}
 					}()
-					<-headers
+					select {
+					case err := <-headers:
+						if err != nil {
+							t.Fatalf("the long request to node A: %v", err)
+						}
+					case <-time.After(2 * time.Minute):
+						t.Fatal("the long request to node A (/hold) got no answer headers within 2 minutes")
+					}
 					applyStart = time.Now()
+					wctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+					defer cancel()
+					proxyGuest, err := l.WaitGuest(wctx, name)
+					if err != nil {
+						t.Fatal(err)
+					}
+					go hold.run(proxyGuest, fileA, &removing)
 				},
 				Config: memberConfig(t, l, proxy, nodeB.Address()),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
@@ -312,21 +430,36 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 				}},
 				Check: func(*terraform.State) error {
 					applied := time.Now()
+					released, why := hold.stop()
+					if released.IsZero() {
+						select {
+						case long := <-longDone:
+							return fmt.Errorf("the long request to node A ended before the test released it (%s): status %d, body %q, %w: node A's requests were cut off, not drained", why, long.status, long.body, long.err)
+						default:
+						}
+						// Let it end, so that the step does not leave it open.
+						if err := hold.release(context.Background()); err != nil {
+							t.Log(err)
+						}
+						return fmt.Errorf("the apply returned while the long request to node A was still open (it is released once node A's membership file is gone, the proxy has reloaded and the removal is still draining; %s): node A was not drained", why)
+					}
 					var long longResult
 					select {
 					case long = <-longDone:
 					case <-time.After(5 * time.Minute):
-						return fmt.Errorf("the long request did not end")
+						_, why = hold.stop()
+						return fmt.Errorf("the long request to node A, released %v before the apply returned, did not end within 5 minutes (%s)", applied.Sub(released), why)
 					}
-					if long.end.After(applied) {
-						return fmt.Errorf("the apply returned %v before the long request to the removed node ended: the old node was not drained", long.end.Sub(applied))
+					t.Logf("apply %v; the long request released %v and ended %v after the apply began",
+						applied.Sub(applyStart).Round(time.Millisecond), released.Sub(applyStart).Round(time.Millisecond), long.end.Sub(applyStart).Round(time.Millisecond))
+					// Its whole body: node A's line, the lines sent while held, and the end written
+					// only after the release (a connection cut by the switch ends it short).
+					if long.err != nil || long.status != http.StatusOK || !strings.HasPrefix(long.body, "<p>node: node-a.example.com</p>") || !strings.HasSuffix(long.body, "\nreleased\n") {
+						return fmt.Errorf("the long request to node A, open while node A's membership was removed: status %d, body %q, %w; want 200, node-a.example.com's answer ending with \"released\"", long.status, long.body, long.err)
 					}
-					t.Logf("apply %v; the long request ended %v after the apply began", applied.Sub(applyStart).Round(time.Millisecond), long.end.Sub(applyStart).Round(time.Millisecond))
-					if long.err != nil || long.status != http.StatusOK || long.n != 2500000 {
-						return fmt.Errorf("the long request: status %d, %d bytes, %w; want 200 with 2500000 bytes", long.status, long.n, long.err)
-					}
-					// Requests after the switch: every one answered by node B.
-					deadline := time.Now().Add(30 * time.Second)
+					// Requests after the switch: every one answered by node B (20 of them take about
+					// a second; the bound is for a busy machine).
+					deadline := time.Now().Add(2 * time.Minute)
 					for {
 						nodes, _ := load.since(applied)
 						if nodes["node-b.example.com"]+nodes["node-a.example.com"] >= 20 || time.Now().After(deadline) {
@@ -347,11 +480,6 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 					}
 					if all["node-a.example.com"] == 0 {
 						return fmt.Errorf("no request reached node A: %v", all)
-					}
-					// The long request was still running once node B served, that is after the new
-					// membership was created and so while the old one was removed (right after).
-					if firstB := load.first("node-b.example.com"); !long.end.After(firstB) {
-						return fmt.Errorf("the long request ended (%v) before node B served (%v): it did not span the removal", long.end, firstB)
 					}
 					if got := acctest.GuestExec(t, l, name, "ls "+nginx.MembersDir); got != strings.TrimPrefix(nginx.MemberFile(nodeB.Address()), nginx.MembersDir+"/") {
 						return fmt.Errorf("membership files on the proxy: %q", got)
