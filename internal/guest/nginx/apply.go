@@ -125,12 +125,14 @@ const rejectedStatus = 65
 // constants; nothing from the user's input is in the script.
 func activateScript(files []file, disableDefault bool) string {
 	var b strings.Builder
+	// A site without nodes of its own needs the placeholder while no membership is listed;
+	// restore puts it back as the restored site wants it.
 	fmt.Fprintf(&b, `# activate reverse proxy configuration
 set -u
-%sprev=%s
+%s%sprev=%s
 rm -rf "$prev" && mkdir -m 0700 "$prev" || exit 1
 restore() {
-`, lockScript, previousDir)
+`, lockScript, placeholderScript, previousDir)
 	// Restore in reverse; a file that did not exist before is removed again.
 	for i := len(files) - 1; i >= 0; i-- {
 		f := files[i]
@@ -139,7 +141,7 @@ restore() {
 	if disableDefault {
 		fmt.Fprintf(&b, "\t[ -e \"$prev/default-site\" ] || [ -L \"$prev/default-site\" ] && mv -f \"$prev/default-site\" %s\n", DefaultSite)
 	}
-	b.WriteString("\t:\n}\n")
+	b.WriteString("\tplaceholder\n}\n")
 	for _, f := range files {
 		fmt.Fprintf(&b, "if [ -e %[1]s ]; then cp -p %[1]s \"$prev/%[2]s\" || exit 1; fi\nmv -f %[3]s %[1]s || { restore; exit 1; }\n", f.live, path.Base(f.live), f.stage)
 	}
@@ -151,8 +153,6 @@ restore() {
 	if len(files) > 0 {
 		fmt.Fprintf(&b, "rmdir %s 2>/dev/null\n", stagingDir)
 	}
-	// A site without nodes of its own needs the placeholder while no membership is listed.
-	b.WriteString(placeholderScript)
 	b.WriteString("placeholder || { restore; exit 1; }\n")
 	fmt.Fprintf(&b, `if ! out=$(nginx -t 2>&1); then
 	restore

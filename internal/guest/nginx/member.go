@@ -70,6 +70,14 @@ var placeholderScript = fmt.Sprintf(`placeholder() {
 }
 `, MembersDir, PlaceholderFile, placeholderGlob, ConfFile, placeholderServer)
 
+// placeholderMissingScript prints "missing" when the site needs the placeholder (no nodes of
+// its own, no membership file) and PlaceholderFile is not there: the last membership file was
+// removed by hand.
+var placeholderMissingScript = fmt.Sprintf(`for x in %s/*.conf; do [ -e "$x" ] && exit 0; done
+grep -qF 'include %s;' %s 2>/dev/null || exit 0
+[ -e %s ] || echo missing
+`, MembersDir, placeholderGlob, ConfFile, PlaceholderFile)
+
 // Member is one node added to the proxy by hipchatdc_reverse_proxy_node.
 type Member struct {
 	Node  string        // IP or host name, optionally ":port" (DefaultPort when absent)
@@ -461,9 +469,18 @@ func RemoveMember(ctx context.Context, c guest.Runner, m Member) (MemberResult, 
 	}
 	// Run also when the file is gone already: a removal that failed after moving it (or a file
 	// removed by hand) may have left workers still draining, and the destroy waits for them.
+	// That only waits, unless the file was the last one and went by hand: NGINX refuses the
+	// configuration left (an upstream without a server) and still sends requests to the node,
+	// until the script puts the placeholder back and reloads.
 	run := c.RunChange
 	if !st.Present {
-		run = c.Run // only waits: nothing on the proxy changes
+		out, err := c.Run(ctx, placeholderMissingScript, nil)
+		if err != nil {
+			return res, fmt.Errorf("remove node %s from the reverse proxy: %w", m.Node, err)
+		}
+		if strings.TrimSpace(string(out)) != "missing" {
+			run = c.Run
+		}
 	}
 	out, err := run(ctx, removeMemberScript(m, st.File), nil)
 	if err != nil {
@@ -524,10 +541,24 @@ if [ -e "$f" ]; then
 	fi
 	rm -f "$prev" "$dprev"
 	[ -z "$p" ] && exit 0
-%s	echo removed
+%[2]s	echo removed
 else
-	[ -z "$p" ] && exit 0
-	old=$(pgrep -P "$p")
+	had=
+	[ -e %[3]s ] && had=1
+	placeholder || exit 1
+	if [ -z "$had" ] && [ -e %[3]s ] && [ -n "$p" ]; then
+		# The last membership file was removed by hand: NGINX refused to load an upstream
+		# without a server and still sends requests to this node. With the placeholder the
+		# configuration loads, and the node is taken out as by any removal.
+		if ! out=$(nginx -t 2>&1); then
+			printf '%%s\n' "$out" >&2
+			exit %[1]d
+		fi
+%[2]s		echo removed
+	else
+		[ -z "$p" ] && exit 0
+		old=$(pgrep -P "$p")
+	fi
 fi
 # Other changes may go on while this one drains.
 exec 9>&-
@@ -550,6 +581,6 @@ if [ -n "$left" ]; then
 	echo "cut $(echo $left | wc -w)"
 fi
 echo "drained $((($(date +%%s%%N) - start) / 1000000))"
-`, rejectedStatus, gracefulReload)
+`, rejectedStatus, gracefulReload, PlaceholderFile)
 	return b.String()
 }

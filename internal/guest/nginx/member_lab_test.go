@@ -481,4 +481,30 @@ func TestMembersOnLab(t *testing.T) {
 			t.Errorf("RemoveMember: %+v %v, %d changing commands", res, err, guest.Stats().ChangeCommands)
 		}
 	})
+
+	t.Run("the last membership file removed by hand, then the membership: the node is taken out", func(t *testing.T) {
+		// NGINX refuses an upstream without a server, so it keeps the node it has.
+		exec(t, proxy, "rm "+MemberFile(newMember.Node)+" && { nginx -s reload 2>/dev/null; true; }")
+		if resp, page, err := get(client(ca, proxy.Address(), nil, false), https+"/"); err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(page, "node-new") {
+			t.Fatalf("GET after the file went by hand: %v %q %v; want node-new's page", resp, page, err)
+		}
+		res, err := RemoveMember(ctx, conn, newMember)
+		if err != nil || !res.Reloaded {
+			t.Fatalf("RemoveMember: %+v %v; want a reload", res, err)
+		}
+		exec(t, proxy, "test -e "+PlaceholderFile+" && nginx -t 2>/dev/null")
+		waitFor(t, time.Minute, "the proxy answers 502 without a node", func() bool {
+			resp, _, err := get(client(ca, proxy.Address(), nil, false), https+"/")
+			return err == nil && resp.StatusCode == http.StatusBadGateway
+		})
+	})
+
+	t.Run("a site NGINX refuses, with no node at all: the placeholder is restored with the old site", func(t *testing.T) {
+		_, err := Apply(ctx, conn, Site{ServerName: publicName, CertificatePEM: leaf.ChainPEM, PrivateKeyPEM: leaf.KeyPEM, Nodes: []string{"no-such-node.invalid"}})
+		var rejected *RejectedError
+		if !errors.As(err, &rejected) {
+			t.Fatalf("Apply with a node NGINX cannot resolve: %v; want NGINX's refusal", err)
+		}
+		exec(t, proxy, "test -e "+PlaceholderFile+" && nginx -t 2>/dev/null")
+	})
 }
