@@ -313,7 +313,11 @@ func (s State) RunDrift(c Config, now time.Time) []string {
 	// Two scheduled runs after the last backup have come and gone without a newer one. (A
 	// schedule whose runs are more than five years apart, robfig/cron's horizon, has no due
 	// time: never drift.)
-	if due := sched.Next(sched.Next(st.Finished.In(loc))); !due.IsZero() && now.After(due) {
+	first := sched.Next(st.Finished.In(loc))
+	if first.IsZero() {
+		return nil // (Next of the zero time would search from year 1)
+	}
+	if due := sched.Next(first); !due.IsZero() && now.After(due) {
 		return []string{fmt.Sprintf("the last backup (%s) finished at %s, and the runs scheduled after it (%q) made none: backups have stopped",
 			st.Name, st.Finished.Format(time.RFC3339), c.Schedule)}
 	}

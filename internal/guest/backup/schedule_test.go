@@ -103,3 +103,13 @@ func TestRunDriftCountsCronsRuns(t *testing.T) {
 		}
 	}
 }
+
+// A schedule valid for cron whose runs are further apart than robfig/cron's five-year search
+// (29 February on a Sunday, cron's day fields ANDed by the leading *) has no due time: never
+// drift, not a run found in the first years of the calendar.
+func TestRunDriftRareSchedule(t *testing.T) {
+	st := State{Status: &Status{OK: true, Finished: time.Date(2026, 12, 7, 0, 0, 5, 0, time.UTC), Name: "hipchatdc-x"}}
+	if d := st.RunDrift(Config{Schedule: "0 0 29 2 */7"}, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)); len(d) != 0 {
+		t.Errorf("RunDrift: %v; want none", d)
+	}
+}
