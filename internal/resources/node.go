@@ -228,7 +228,7 @@ const selfCheckFailed = "The node's self-check failed"
 // failedNodeFate ends the message of a failed data stores step: what became of the node VM.
 func failedNodeFate(created bool) string {
 	if created {
-		return " The new node VM is destroyed again (see the warning): the next apply creates it afresh."
+		return " The new node VM is destroyed again (a warning says so, or an error why it could not be): the next apply creates it afresh."
 	}
 	return " The node VM keeps its previous data stores configuration; the next apply tries again."
 }

@@ -162,7 +162,7 @@ func TestAccNode_createBeforeDestroy(t *testing.T) {
 					l.SetVMBootDelay("tf-cbd-node-b", 30*time.Minute)
 				},
 				Config: strings.Replace(cbdNodeConfig(t, l, "b", releaseB), "  lifecycle {\n    create_before_destroy = true",
-					"  timeouts {\n    create = \"120s\"\n  }\n\n  lifecycle {\n    create_before_destroy = true", 1),
+					"  timeouts {\n    create = \"180s\"\n  }\n\n  lifecycle {\n    create_before_destroy = true", 1),
 				ExpectError: regexp.MustCompile(`(?s)Guest address unknown`),
 			},
 			{

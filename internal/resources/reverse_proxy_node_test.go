@@ -212,8 +212,9 @@ func (h *heldRequest) stop() (time.Time, string) {
 }
 
 // watchRemovals serves the providers of factories so that removing counts the removals of a
-// hipchatdc_reverse_proxy_node (applies planned to null) in progress.
-func watchRemovals(removing *atomic.Int32, factories map[string]func() (tfprotov6.ProviderServer, error)) map[string]func() (tfprotov6.ProviderServer, error) {
+// hipchatdc_reverse_proxy_node (applies planned to null) in progress, and removed holds when
+// the last one returned (Unix nanoseconds).
+func watchRemovals(removing *atomic.Int32, removed *atomic.Int64, factories map[string]func() (tfprotov6.ProviderServer, error)) map[string]func() (tfprotov6.ProviderServer, error) {
 	out := map[string]func() (tfprotov6.ProviderServer, error){}
 	for name, f := range factories {
 		out[name] = func() (tfprotov6.ProviderServer, error) {
@@ -221,7 +222,7 @@ func watchRemovals(removing *atomic.Int32, factories map[string]func() (tfprotov
 			if err != nil {
 				return nil, err
 			}
-			return removalWatch{ProviderServer: s, removing: removing}, nil
+			return removalWatch{ProviderServer: s, removing: removing, removed: removed}, nil
 		}
 	}
 	return out
@@ -230,13 +231,14 @@ func watchRemovals(removing *atomic.Int32, factories map[string]func() (tfprotov
 type removalWatch struct {
 	tfprotov6.ProviderServer
 	removing *atomic.Int32
+	removed  *atomic.Int64
 }
 
 func (s removalWatch) ApplyResourceChange(ctx context.Context, req *tfprotov6.ApplyResourceChangeRequest) (*tfprotov6.ApplyResourceChangeResponse, error) {
 	if req.TypeName == "hipchatdc_reverse_proxy_node" {
 		if null, err := req.PlannedState.IsNull(); req.PlannedState == nil || (err == nil && null) {
 			s.removing.Add(1)
-			defer s.removing.Add(-1)
+			defer func() { s.removed.Store(time.Now().UnixNano()); s.removing.Add(-1) }()
 		}
 	}
 	return s.ProviderServer.ApplyResourceChange(ctx, req)
@@ -287,6 +289,7 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 	// while the provider is still removing the membership (draining). So it spans the switch
 	// whatever the machine's speed, with no length to guess.
 	var removing atomic.Int32
+	var removed atomic.Int64
 	hold := newHeldRequest(func(ctx context.Context) error {
 		_, err := nodeA.Exec(ctx, "install -d /run/hipchatdc-lab-hold && touch /run/hipchatdc-lab-hold/replace")
 		return err
@@ -296,7 +299,7 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 
 	var ssh guest.Tally
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: watchRemovals(&removing, acctest.CountSSH(&ssh, acctest.Factories())),
+		ProtoV6ProviderFactories: watchRemovals(&removing, &removed, acctest.CountSSH(&ssh, acctest.Factories())),
 		CheckDestroy:             checkNoVM(t, name),
 		Steps: []resource.TestStep{
 			{
@@ -442,6 +445,11 @@ func TestAccReverseProxyNode_replaceUnderLoad(t *testing.T) {
 					case <-time.After(5 * time.Minute):
 						_, why = hold.stop()
 						return fmt.Errorf("the long request to node A, released %v before the apply returned, did not end within 5 minutes (%s)", applied.Sub(released), why)
+					}
+					// The removal drained node A: it returned only after the request it waited
+					// for was released (whatever the pace of the test's polling).
+					if r := time.Unix(0, removed.Load()); !r.After(released) {
+						return fmt.Errorf("the removal of node A's membership returned %v before the test released the long request to node A: node A was not drained", released.Sub(r))
 					}
 					t.Logf("apply %v; the long request released %v and ended %v after the apply began",
 						applied.Sub(applyStart).Round(time.Millisecond), released.Sub(applyStart).Round(time.Millisecond), long.end.Sub(applyStart).Round(time.Millisecond))

@@ -165,7 +165,17 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	if conn != nil {
 		defer conn.Close()
 	}
-	if r.discardFailed(ctx, c, &resp.Diagnostics) {
+	// One attempt to discard a failed create: a second one, after the read-back, would only
+	// repeat a destroy that failed.
+	attempted := false
+	discarded := func() bool {
+		if attempted || !r.discardsFailed(resp.Diagnostics) {
+			return false
+		}
+		attempted = true
+		return r.discard(ctx, c, &resp.Diagnostics)
+	}
+	if discarded() {
 		resp.State.RemoveResource(ctx)
 		return
 	}
@@ -175,7 +185,7 @@ func (r *vmResource[M, PM]) Create(ctx context.Context, req resource.CreateReque
 	defer rcancel()
 	r.readBack(rctx, &plan, conn, true, &resp.Diagnostics)
 	// The read-back fails a create whose guest still differs from the configuration.
-	if r.discardFailed(ctx, c, &resp.Diagnostics) {
+	if discarded() {
 		resp.State.RemoveResource(ctx)
 		return
 	}
@@ -191,11 +201,10 @@ type failedCreateDiscarder interface {
 	discardFailedCreate(diags diag.Diagnostics) bool
 }
 
-// discardFailed destroys the VM of a failed create when the role asks for it, and tells whether
-// it did (the create then leaves no object).
-func (r *vmResource[M, PM]) discardFailed(ctx context.Context, c *vmCore, diags *diag.Diagnostics) bool {
+// discardsFailed tells whether the role wants the VM of a create that failed so destroyed.
+func (r *vmResource[M, PM]) discardsFailed(diags diag.Diagnostics) bool {
 	d, ok := r.role.(failedCreateDiscarder)
-	return ok && d.discardFailedCreate(*diags) && r.discard(ctx, c, diags)
+	return ok && d.discardFailedCreate(diags)
 }
 
 // keepsFailedCreate tells whether a VM whose create failed stays in the state (tainted).
@@ -213,6 +222,11 @@ func (r *vmResource[M, PM]) discard(ctx context.Context, c *vmCore, diags *diag.
 	r.vm.deleteVM(dctx, c, &del)
 	if del.HasError() {
 		diags.Append(del...)
+		diags.AddAttributeError(path.Root("name"), "New VM kept after its failed create",
+			fmt.Sprintf("name = %q: the VM this create made (%s) failed (see the errors above) and could not be destroyed again, so it is kept in the state, tainted, and the next apply replaces it. "+
+				"Under create_before_destroy that replacement takes the same name and address and stops at \"A VM of this name already exists\" while this VM is there: "+
+				"destroy it in vSphere (govc vm.destroy, or the vSphere client) first; the next refresh finds it gone.",
+				c.Name.ValueString(), c.ID.ValueString()))
 		return false
 	}
 	diags.AddAttributeWarning(path.Root("name"), "New VM removed after its failed create",
@@ -271,7 +285,7 @@ func (r *vmResource[M, PM]) readBack(ctx context.Context, m *M, conn *guest.Conn
 		// Terraform taints a resource whose create failed.
 		next = "The VM is kept in the state, tainted: the next apply replaces it (`terraform untaint` to try again on this one)."
 	} else if created {
-		next = "The new VM is destroyed again (see the warning): the next apply creates it afresh."
+		next = "The new VM is destroyed again (a warning says so, or an error why it could not be): the next apply creates it afresh."
 	}
 	diags.AddAttributeError(path.Root("drift"), "The guest still differs from the configuration after the apply",
 		"Read back after configuring it: "+strings.Join(drift, "; ")+". "+next)
