@@ -31,6 +31,16 @@ type vmApplies struct {
 
 	mu sync.Mutex
 	at map[string]*vmApply
+	// destroying: the VMs this process is destroying or destroyed, by address (until a create
+	// at the address): a hipchatdc_reverse_proxy_node destroyed in the same apply as its proxy
+	// VM (the module gives it no dependency on that VM) loses its SSH session when the proxy
+	// goes, and has nothing left to take the node out of.
+	destroying map[string]*vmDestroy
+}
+
+type vmDestroy struct {
+	done chan struct{} // closed when the destroy ended
+	ok   bool          // the VM is destroyed (valid once done is closed)
 }
 
 type vmApply struct {
@@ -40,7 +50,7 @@ type vmApply struct {
 }
 
 func newVMApplies(resource, what string) *vmApplies {
-	return &vmApplies{resource: resource, what: what, at: map[string]*vmApply{}}
+	return &vmApplies{resource: resource, what: what, at: map[string]*vmApply{}, destroying: map[string]*vmDestroy{}}
 }
 
 var (
@@ -62,6 +72,37 @@ func (r *vmApplies) begin(addr string) {
 	}
 	a.running++
 	a.failed = ""
+	delete(r.destroying, addr) // a new VM at the address
+}
+
+// beginDestroy notes the destroy of the VM at addr starting; the function it returns notes its
+// end (ok: the VM is gone).
+func (r *vmApplies) beginDestroy(addr string) func(ok bool) {
+	d := &vmDestroy{done: make(chan struct{})}
+	r.mu.Lock()
+	r.destroying[addr] = d
+	r.mu.Unlock()
+	return func(ok bool) {
+		d.ok = ok
+		close(d.done)
+	}
+}
+
+// destroyedHere tells whether this process destroyed the VM at addr, waiting (bounded by ctx)
+// for a destroy in progress to end.
+func (r *vmApplies) destroyedHere(ctx context.Context, addr string) bool {
+	r.mu.Lock()
+	d := r.destroying[addr]
+	r.mu.Unlock()
+	if d == nil {
+		return false
+	}
+	select {
+	case <-d.done:
+		return d.ok
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // end notes it finished, failed (why, its first error) or not.
@@ -144,6 +185,12 @@ func (proxyRole) recordOutcome(m *proxyModel, diags diag.Diagnostics) {
 	proxies.endAt(m.IPv4Address, diags)
 }
 func (proxyRole) forget(m *proxyModel) { proxies.forgetAt(m.IPv4Address) }
+func (proxyRole) beginDestroy(m *proxyModel) func(ok bool) {
+	if !known(m.IPv4Address) {
+		return func(bool) {}
+	}
+	return proxies.beginDestroy(m.IPv4Address.ValueString())
+}
 
 // beginAt, endAt and forgetAt take the VM's ipv4_address as the model holds it (unknown: not
 // recorded) and an apply's diagnostics (its first error is why it failed).

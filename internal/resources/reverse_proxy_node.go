@@ -392,6 +392,9 @@ func (r *proxyNodeResource) Delete(ctx context.Context, req resource.DeleteReque
 		return
 	}
 	conn, host, err := r.dial(ctx, &m, readBudget)
+	if err != nil && r.destroyedAlongside(ctx, &m, err, &resp.Diagnostics) {
+		return
+	}
 	if err != nil {
 		gone, why := r.proxyGone(ctx, &m, err)
 		if gone {
@@ -410,6 +413,9 @@ func (r *proxyNodeResource) Delete(ctx context.Context, req resource.DeleteReque
 	}
 	defer conn.Close()
 	res, err := nginx.RemoveMember(ctx, conn, m.member())
+	if err != nil && r.destroyedAlongside(ctx, &m, err, &resp.Diagnostics) {
+		return
+	}
 	if err != nil {
 		var rej *nginx.RejectedError
 		what := "Nothing was changed: the node is still in the proxy."
@@ -433,6 +439,21 @@ func (r *proxyNodeResource) Delete(ctx context.Context, req resource.DeleteReque
 				"they were stopped and their clients reconnect to the remaining nodes. Raise drain_timeout to let such requests finish.",
 				m.DrainTimeout.ValueInt64(), res.CutOff, m.DrainTimeout.ValueInt64(), m.NodeAddress.ValueString()))
 	}
+}
+
+// destroyedAlongside tells whether the removal failed (err) because this apply destroyed the
+// proxy VM at proxy_address meanwhile, waiting for such a destroy in progress to end: the
+// module gives the membership no dependency on the proxy VM, so Terraform destroys both at
+// once, and the proxy's SSH session ends under the removal. With the proxy gone there is no
+// file left to remove and nothing to drain: the membership is forgotten, with a warning.
+func (r *proxyNodeResource) destroyedAlongside(ctx context.Context, m *proxyNodeModel, err error, diags *diag.Diagnostics) bool {
+	if !proxies.destroyedHere(ctx, m.ProxyAddress.ValueString()) {
+		return false
+	}
+	diags.AddAttributeWarning(path.Root("proxy_address"), "Reverse proxy destroyed: membership forgotten",
+		fmt.Sprintf("proxy_address = %q: the hipchatdc_reverse_proxy VM at this address was destroyed in this apply while node %s was being taken out of it (%v). "+
+			"Nothing of the membership is left; it is removed from the state.", m.ProxyAddress.ValueString(), m.NodeAddress.ValueString(), err))
+	return true
 }
 
 // proxyGone says whether the proxy of m is really gone after dialErr, and in words why or why

@@ -251,6 +251,12 @@ type outcomeRecorder[M any] interface {
 	forget(m *M)
 }
 
+// destroyRecorder is a role whose destroy other resources of the same apply ask about (the
+// proxy, for its memberships): beginDestroy notes the start, the function it returns the end.
+type destroyRecorder[M any] interface {
+	beginDestroy(m *M) func(ok bool)
+}
+
 // beginApply notes the start of a create or update; the deferred recordOutcome its end.
 func (r *vmResource[M, PM]) beginApply(m *M) {
 	if rec, ok := r.role.(outcomeRecorder[M]); ok {
@@ -422,6 +428,10 @@ func (r *vmResource[M, PM]) Delete(ctx context.Context, req resource.DeleteReque
 		return
 	}
 	defer cancel()
+	if rec, ok := r.role.(destroyRecorder[M]); ok {
+		end := rec.beginDestroy(&m)
+		defer func() { end(!resp.Diagnostics.HasError()) }()
+	}
 	r.vm.deleteVM(ctx, c, &resp.Diagnostics)
 	if !resp.Diagnostics.HasError() {
 		// A failure recorded for its address must not fail a later wait there.
