@@ -103,8 +103,15 @@ func newWorkspace(t *testing.T) *workspace {
 }
 
 // tf runs terraform in a folder of the workspace and returns its output; an error carries it.
+// The bound catches a hung command, not a slow one: one apply or plan gets 10 minutes, and
+// `terraform test`, which deploys and destroys the module several times in one command, 30
+// (it was killed at 10 with the CPUs shared by two lab suites and eight busy loops).
 func (w *workspace) tf(sub string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	bound := 10 * time.Minute
+	if len(args) > 0 && args[0] == "test" {
+		bound = 30 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Getenv("TF_ACC_TERRAFORM_PATH"), append([]string{"-chdir=" + filepath.Join(w.dir, sub)}, args...)...)
 	cmd.Env = w.env
