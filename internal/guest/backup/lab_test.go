@@ -25,15 +25,7 @@ const (
 func TestScriptOnLab(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	l, err := lab.Start(ctx, lab.Options{})
-	if err != nil {
-		t.Fatalf("lab: %v", err)
-	}
-	defer l.Stop()
-	g, err := l.StartGuestVM(ctx, "backup-ds", lab.KindDebian)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, g := guesttest.StartGuest(t, ctx, "backup-ds", lab.KindDebian)
 	conn := guesttest.Dial(t, ctx, l, g)
 	addr := netip.MustParseAddr(g.Address())
 	pg, err := postgres.Apply(ctx, conn, postgres.Config{Address: addr, AllowedCIDR: l.PublicSubnet(), Database: "hipchat_postgres", User: "hipchat_user", Password: "pg-secret-1"})

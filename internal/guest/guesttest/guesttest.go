@@ -35,6 +35,22 @@ func Golden(t testing.TB, name, got string) {
 	}
 }
 
+// StartGuest starts a lab with one guest VM of kind called name; the lab stops when the test
+// ends (after the connections Dial opened to it are closed).
+func StartGuest(t testing.TB, ctx context.Context, name, kind string) (*lab.Lab, *lab.Guest) {
+	t.Helper()
+	l, err := lab.Start(ctx, lab.Options{})
+	if err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+	t.Cleanup(func() { _ = l.Stop() })
+	g, err := l.StartGuestVM(ctx, name, kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, g
+}
+
 // Dial connects to a lab guest as root with the lab's key, its host key pinned; the connection
 // is closed when the test ends.
 func Dial(t testing.TB, ctx context.Context, l *lab.Lab, g *lab.Guest) *guest.Conn {

@@ -24,15 +24,7 @@ import (
 func TestRestoreOnLab(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	l, err := lab.Start(ctx, lab.Options{})
-	if err != nil {
-		t.Fatalf("lab: %v", err)
-	}
-	defer l.Stop()
-	g, err := l.StartGuestVM(ctx, "restore-ds", lab.KindDebian)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, g := guesttest.StartGuest(t, ctx, "restore-ds", lab.KindDebian)
 	conn := guesttest.Dial(t, ctx, l, g)
 	addr := netip.MustParseAddr(g.Address())
 
