@@ -76,6 +76,14 @@ func claimAddress(t testing.TB, l *lab.Lab, private bool, n int) {
 // process, for this test's provider alone, so that tests that count run in parallel with
 // others.
 func CountSSH(tally *guest.Tally, factories map[string]func() (tfprotov6.ProviderServer, error)) map[string]func() (tfprotov6.ProviderServer, error) {
+	return WrapFactories(factories, func(s tfprotov6.ProviderServer) tfprotov6.ProviderServer {
+		return &countingServer{ProviderServer: s, tally: tally}
+	})
+}
+
+// WrapFactories serves the providers of factories through wrap: a test's way to watch or count
+// the calls Terraform makes to its provider.
+func WrapFactories(factories map[string]func() (tfprotov6.ProviderServer, error), wrap func(tfprotov6.ProviderServer) tfprotov6.ProviderServer) map[string]func() (tfprotov6.ProviderServer, error) {
 	out := map[string]func() (tfprotov6.ProviderServer, error){}
 	for name, f := range factories {
 		out[name] = func() (tfprotov6.ProviderServer, error) {
@@ -83,7 +91,7 @@ func CountSSH(tally *guest.Tally, factories map[string]func() (tfprotov6.Provide
 			if err != nil {
 				return nil, err
 			}
-			return &countingServer{ProviderServer: s, tally: tally}, nil
+			return wrap(s), nil
 		}
 	}
 	return out

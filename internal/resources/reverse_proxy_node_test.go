@@ -215,17 +215,9 @@ func (h *heldRequest) stop() (time.Time, string) {
 // hipchatdc_reverse_proxy_node (applies planned to null) in progress, and removed holds when
 // the last one returned (Unix nanoseconds).
 func watchRemovals(removing *atomic.Int32, removed *atomic.Int64, factories map[string]func() (tfprotov6.ProviderServer, error)) map[string]func() (tfprotov6.ProviderServer, error) {
-	out := map[string]func() (tfprotov6.ProviderServer, error){}
-	for name, f := range factories {
-		out[name] = func() (tfprotov6.ProviderServer, error) {
-			s, err := f()
-			if err != nil {
-				return nil, err
-			}
-			return removalWatch{ProviderServer: s, removing: removing, removed: removed}, nil
-		}
-	}
-	return out
+	return acctest.WrapFactories(factories, func(s tfprotov6.ProviderServer) tfprotov6.ProviderServer {
+		return removalWatch{ProviderServer: s, removing: removing, removed: removed}
+	})
 }
 
 type removalWatch struct {
