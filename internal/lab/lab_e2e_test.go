@@ -313,13 +313,7 @@ func TestLab(t *testing.T) {
 		t.Run("destroy removes the guest", func(t *testing.T) {
 			vm, g := vms["bare-1"], guests["bare-1"]
 			power(t, ctx, vm, false)
-			task, err := vm.Destroy(ctx)
-			if err == nil {
-				err = task.Wait(ctx)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			destroy(t, ctx, vm)
 			deadline := time.Now().Add(time.Minute) // the guest's teardown, slow on a busy machine
 			for {
 				if _, ok := pub.Guest("bare-1"); !ok {
@@ -344,13 +338,7 @@ func TestLab(t *testing.T) {
 			vm := createVM(t, ctx, c, pub, "slow-1", KindDebianBare, net0)
 			power(t, ctx, vm, true)
 			power(t, ctx, vm, false)
-			task, err := vm.Destroy(ctx)
-			if err == nil {
-				err = task.Wait(ctx)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			destroy(t, ctx, vm)
 			idle := make(chan struct{})
 			go func() { pub.wg.Wait(); close(idle) }()
 			select {

@@ -137,6 +137,18 @@ func power(t *testing.T, ctx context.Context, vm *object.VirtualMachine, on bool
 	}
 }
 
+// destroy destroys vm and waits for the task.
+func destroy(t *testing.T, ctx context.Context, vm *object.VirtualMachine) {
+	t.Helper()
+	task, err := vm.Destroy(ctx)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // toolsIP is guest.ipAddress as a vSphere client reads it.
 func toolsIP(ctx context.Context, vm *object.VirtualMachine) (string, string, error) {
 	var o mo.VirtualMachine
