@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -36,7 +37,9 @@ rollback() {
 	if restart; then echo "$1; restored the previous address" > "$d/result"
 	else echo "$1; restoring the previous address failed too, see $d/log" > "$d/result"; fi
 }
-sleep 1 # let the SSH command that started us return first
+# Let the SSH command that started us return first. Under load its exit status can still be
+# on its way when eth0 goes down; the provider then follows the change all the same.
+sleep 1
 # ifdown reads the old file, so it takes down what ifup brought up; the flush also removes
 # an address that was configured some other way.
 ifdown --force eth0 >>"$d/log" 2>&1
@@ -73,8 +76,9 @@ cat > "$d/interfaces.new"
 if [ -f ` + InterfacesFile + ` ]; then cp -p ` + InterfacesFile + ` ` + PreviousFile + `; else : > ` + PreviousFile + `; fi
 cat > "$d/change" <<'HIPCHATDC_EOF'
 %sHIPCHATDC_EOF
+: > "$d/scheduled"
 setsid nohup sh "$d/change" </dev/null >/dev/null 2>&1 &
-`
+%s`
 
 // confirmScript runs over the new connection: it waits for ifup to finish, checks that eth0
 // has the new address, and disarms the watchdog.
@@ -90,12 +94,22 @@ if mkdir "$d/decided" 2>/dev/null; then echo confirmed > "$d/result"; else cat "
 
 // reportScript reads what happened on the guest after a failed change: the result line,
 // which says the cause. The commands' output stays in the log on the guest; its last lines are
-// mostly ifdown's and ip's complaints about addresses already gone, not the cause.
+// mostly ifdown's and ip's complaints about addresses already gone, not the cause. A change
+// that was never started (its scheduling lost its connection before it got that far) says
+// notStarted.
 const reportScript = `# report address change of eth0
 d=` + workDir + `
 i=0
-while [ ! -e "$d/result" ] && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done
-cat "$d/result" 2>/dev/null || echo "no result recorded"`
+while [ ! -e "$d/result" ] && [ $i -lt 150 ]; do
+	[ $i -ge 25 ] && [ ! -e "$d/scheduled" ] && break
+	sleep 0.2; i=$((i+1))
+done
+if [ -e "$d/result" ]; then cat "$d/result"
+elif [ -e "$d/scheduled" ]; then echo "no result recorded"
+else echo "` + notStarted + `"; fi`
+
+// notStarted is what reportScript says when the change never started.
+const notStarted = "the change was never started"
 
 // logFile is where the change's commands (ifdown, ip, ifup) wrote their output on the guest.
 const logFile = workDir + "/log"
@@ -111,10 +125,24 @@ func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Ide
 
 	content := RenderInterfaces(obs.Interfaces, want.Address, want.Gateway, want.DNS)
 	ticks := int(opts.RollbackAfter / (200 * time.Millisecond))
-	script := fmt.Sprintf(scheduleScript, fmt.Sprintf(changeScript, ticks))
+	script := fmt.Sprintf(scheduleScript, fmt.Sprintf(changeScript, ticks), opts.scheduleTail)
 	tflog.Info(ctx, "guest: changing eth0 address", map[string]any{"from": oldCfg.Target.Host, "to": want.Address.String(), "rollback_after": opts.RollbackAfter.String()})
+	// lost is set when the command that schedules the change lost its connection: the change
+	// may be under way (its ifdown can cut the session before the exit status is sent), so it
+	// is followed like a scheduled one, and the guest says later whether it ever started.
+	var lost error
 	if _, err := c.RunChange(ctx, script, strings.NewReader(content)); err != nil {
-		return c, fmt.Errorf("address change of %s to %s not started, nothing was changed: %w", oldCfg.Target.Host, want.Address, err)
+		var cmd *guest.CommandError
+		switch {
+		case ctx.Err() != nil:
+			return c, fmt.Errorf("address change of %s to %s interrupted while it was scheduled (%w); if it started, the guest's watchdog restores %s within %s, since nothing confirms the new address",
+				oldCfg.Target.Host, want.Address, err, oldCfg.Target.Host, opts.RollbackAfter)
+		case !errors.As(err, &cmd) || cmd.ExitStatus >= 0:
+			// The script failed before its last line, which starts the change (set -e).
+			return c, fmt.Errorf("address change of %s to %s not started, nothing was changed: %w", oldCfg.Target.Host, want.Address, err)
+		}
+		lost = err
+		tflog.Warn(ctx, "guest: the command scheduling the address change lost its connection; following the change", map[string]any{"error": err.Error()})
 	}
 	// The old connection dies with the old address; keep-alives would notice, closing is quicker.
 	c.Close()
@@ -193,9 +221,16 @@ func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Ide
 		r = <-old
 	}
 	if r.conn == nil {
+		if lost != nil {
+			reason = fmt.Errorf("%w; before that, the command that scheduled the change lost its connection (%v)", reason, lost)
+		}
 		return nil, fmt.Errorf("changing the address of %s to %s failed (%v), and the guest does not answer at its old address %s either (%v); "+
 			"its watchdog restores the previous /etc/network/interfaces (kept as %s) unless the change was confirmed",
 			oldCfg.Target.Host, want.Address, reason, oldCfg.Target.Host, r.err, PreviousFile)
+	}
+	if lost != nil && strings.TrimSpace(string(r.report)) == notStarted {
+		return r.conn, fmt.Errorf("address change of %s to %s not started, nothing was changed: the command that schedules it lost its connection before it started the change: %w",
+			oldCfg.Target.Host, want.Address, lost)
 	}
 	return r.conn, fmt.Errorf("changing the address of %s to %s failed and was rolled back; the guest answers at %s again. Cause: %w. On the guest: %s (the output of ifdown, ip and ifup is in %s there)",
 		oldCfg.Target.Host, want.Address, oldCfg.Target.Host, reason, strings.Join(strings.Fields(string(r.report)), " "), logFile)

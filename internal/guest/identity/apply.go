@@ -19,6 +19,11 @@ type Options struct {
 	// RollbackAfter is how long the watchdog on the guest waits for the provider to confirm
 	// the new address before it restores the previous one. It must exceed ReconnectTimeout.
 	RollbackAfter time.Duration // default ReconnectTimeout + 30 s
+
+	// scheduleTail is shell that the command scheduling an address change runs after it
+	// started the change: tests keep that command running past the change's ifdown with it,
+	// so that its session always loses its connection.
+	scheduleTail string
 }
 
 func (o Options) withDefaults() Options {

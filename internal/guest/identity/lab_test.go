@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -365,4 +366,66 @@ func TestAddressChangeThroughTheBastion(t *testing.T) {
 	if got := g.Address(); got != want.Address.Addr().String() {
 		t.Errorf("eth0 has %s", got)
 	}
+}
+
+// The command that schedules an address change can lose its connection: the change's ifdown
+// may cut its session before sshd sent the exit status (seen in CI on a busy machine). The
+// change is then followed like any other, and when it never started the error says so.
+func TestAddressChangeWhoseSchedulingLostItsConnection(t *testing.T) {
+	l := getLab(t, false)
+	g := startGuest(t, l, "identity-lost", lab.KindDebian)
+	ctx := context.Background()
+	old := g.Address()
+
+	t.Run("while the change goes ahead", func(t *testing.T) {
+		// The scheduling command keeps running past the change's ifdown, so its session dies
+		// with the old address every time.
+		want := Identity{Address: spareAddress(l.PublicSubnet(), 6)}
+		res, err := Apply(ctx, dial(t, config(l, g, false)), Debian, want,
+			Options{ReconnectTimeout: 30 * time.Second, RollbackAfter: 45 * time.Second, scheduleTail: "sleep 60\n"})
+		if err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+		defer res.Conn.Close()
+		if got := g.Address(); got != want.Address.Addr().String() || res.Conn.Host() != got {
+			t.Errorf("eth0 has %s, the connection goes to %s; want %s", got, res.Conn.Host(), want.Address.Addr())
+		}
+		if got := exec(t, g, "cat /run/hipchatdc-net/result"); got != "confirmed" {
+			t.Errorf("the guest recorded %q, want confirmed (its watchdog would roll back otherwise)", got)
+		}
+	})
+	t.Run("before the change started", func(t *testing.T) {
+		// Put the guest back at its first address, then stand for a session lost before the
+		// change began: the tail stops the change it just started, removes the sign that it
+		// was scheduled, and ends its own session.
+		res, err := Apply(ctx, dial(t, config(l, g, false)), Debian, Identity{Address: netip.MustParsePrefix(old + "/" + strconv.Itoa(l.PublicSubnet().Bits()))},
+			Options{ReconnectTimeout: 30 * time.Second, RollbackAfter: 45 * time.Second})
+		if err != nil {
+			t.Fatalf("moving the guest back to %s: %v", old, err)
+		}
+		res.Conn.Close()
+		before := exec(t, g, "cat "+InterfacesFile)
+		tail := `pkill -f "sh $d/change"; rm -f "$d/scheduled"; kill $PPID; sleep 30` + "\n"
+		res, err = Apply(ctx, dial(t, config(l, g, false)), Debian, Identity{Address: spareAddress(l.PublicSubnet(), 7)},
+			Options{ReconnectTimeout: 10 * time.Second, RollbackAfter: 20 * time.Second, scheduleTail: tail})
+		if err == nil {
+			t.Fatal("Apply succeeded")
+		}
+		t.Logf("error: %v", err)
+		for _, s := range []string{"not started, nothing was changed", "lost its connection"} {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("error %q does not say %q", err, s)
+			}
+		}
+		if res.Conn == nil {
+			t.Fatal("no connection to the old address returned")
+		}
+		res.Conn.Close()
+		if got := g.Address(); got != old {
+			t.Errorf("eth0 has %s, want the old %s", got, old)
+		}
+		if got := exec(t, g, "cat "+InterfacesFile); got != before {
+			t.Errorf("/etc/network/interfaces changed:\n%s", got)
+		}
+	})
 }
