@@ -222,7 +222,7 @@ func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Ide
 	}
 	if r.conn == nil {
 		if lost != nil {
-			reason = fmt.Errorf("%w; before that, the command that scheduled the change lost its connection (%v)", reason, lost)
+			reason = fmt.Errorf("%w; before that, the command that scheduled the change lost its connection (%w)", reason, lost)
 		}
 		return nil, fmt.Errorf("changing the address of %s to %s failed (%v), and the guest does not answer at its old address %s either (%v); "+
 			"its watchdog restores the previous /etc/network/interfaces (kept as %s) unless the change was confirmed",
