@@ -2,6 +2,8 @@ package identity
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -66,29 +68,41 @@ exit 0
 `
 
 // scheduleScript installs the new file's content (stdin) and the watchdog, keeps a copy of
-// the current file, and starts the change in the background.
+// the current file, and starts the change in the background. Its arguments: %[1]s shell run
+// first (tests only), %[2]s the change script, %[3]s the change's id, %[4]s shell run last
+// (tests only). $d/scheduled holds the id of the change that was started from $d, so that a
+// later reader never takes an earlier change's files for this one's.
 const scheduleScript = `# schedule address change of eth0 with rollback
-set -e
+%[1]sset -e
 d=` + workDir + `
 rm -rf "$d"
 mkdir -p "$d"
 cat > "$d/interfaces.new"
 if [ -f ` + InterfacesFile + ` ]; then cp -p ` + InterfacesFile + ` ` + PreviousFile + `; else : > ` + PreviousFile + `; fi
 cat > "$d/change" <<'HIPCHATDC_EOF'
-%sHIPCHATDC_EOF
-: > "$d/scheduled"
+%[2]sHIPCHATDC_EOF
+echo %[3]s > "$d/scheduled"
 setsid nohup sh "$d/change" </dev/null >/dev/null 2>&1 &
-%s`
+%[4]s`
+
+// ours is shell that tells whether $d belongs to the change with the id given as %[1]s; the
+// scripts below that read $d wait up to 5 s for it (the scheduling command may still be
+// running when its connection was lost) and then say notStarted.
+const ours = `ours() { [ "$(cat "$d/scheduled" 2>/dev/null)" = "%[1]s" ]; }
+i=0
+while ! ours && [ $i -lt 25 ]; do sleep 0.2; i=$((i+1)); done
+`
 
 // confirmScript runs over the new connection: it waits for ifup to finish, checks that eth0
-// has the new address, and disarms the watchdog.
+// has the new address, and disarms the watchdog. %[1]s is the change's id, %[2]s the address.
 const confirmScript = `# confirm address change of eth0
 d=` + workDir + `
+` + ours + `ours || { echo "` + notStarted + `" >&2; exit 7; }
 i=0
 while [ ! -e "$d/ifup" ] && [ ! -e "$d/result" ] && [ $i -lt 100 ]; do sleep 0.2; i=$((i+1)); done
 if [ -e "$d/result" ]; then cat "$d/result" >&2; exit 6; fi
 [ -e "$d/ifup" ] || { echo "ifup eth0 did not finish" >&2; exit 5; }
-ip -4 -o addr show dev eth0 | grep -q ' inet %s ' || { echo "eth0 does not have %s" >&2; exit 4; }
+ip -4 -o addr show dev eth0 | grep -q ' inet %[2]s ' || { echo "eth0 does not have %[2]s" >&2; exit 4; }
 if mkdir "$d/decided" 2>/dev/null; then echo confirmed > "$d/result"; else cat "$d/result" >&2; exit 6; fi
 `
 
@@ -96,19 +110,15 @@ if mkdir "$d/decided" 2>/dev/null; then echo confirmed > "$d/result"; else cat "
 // which says the cause. The commands' output stays in the log on the guest; its last lines are
 // mostly ifdown's and ip's complaints about addresses already gone, not the cause. A change
 // that was never started (its scheduling lost its connection before it got that far) says
-// notStarted.
+// notStarted. %[1]s is the change's id.
 const reportScript = `# report address change of eth0
 d=` + workDir + `
+` + ours + `ours || { echo "` + notStarted + `"; exit 0; }
 i=0
-while [ ! -e "$d/result" ] && [ $i -lt 150 ]; do
-	[ $i -ge 25 ] && [ ! -e "$d/scheduled" ] && break
-	sleep 0.2; i=$((i+1))
-done
-if [ -e "$d/result" ]; then cat "$d/result"
-elif [ -e "$d/scheduled" ]; then echo "no result recorded"
-else echo "` + notStarted + `"; fi`
+while [ ! -e "$d/result" ] && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done
+cat "$d/result" 2>/dev/null || echo "no result recorded"`
 
-// notStarted is what reportScript says when the change never started.
+// notStarted is what the scripts say when the change never started.
 const notStarted = "the change was never started"
 
 // logFile is where the change's commands (ifdown, ip, ifup) wrote their output on the guest.
@@ -125,7 +135,8 @@ func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Ide
 
 	content := RenderInterfaces(obs.Interfaces, want.Address, want.Gateway, want.DNS)
 	ticks := int(opts.RollbackAfter / (200 * time.Millisecond))
-	script := fmt.Sprintf(scheduleScript, fmt.Sprintf(changeScript, ticks), opts.scheduleTail)
+	id := changeID()
+	script := fmt.Sprintf(scheduleScript, opts.scheduleHead, fmt.Sprintf(changeScript, ticks), id, opts.scheduleTail)
 	tflog.Info(ctx, "guest: changing eth0 address", map[string]any{"from": oldCfg.Target.Host, "to": want.Address.String(), "rollback_after": opts.RollbackAfter.String()})
 	// lost is set when the command that schedules the change lost its connection: the change
 	// may be under way (its ifdown can cut the session before the exit status is sent), so it
@@ -161,7 +172,7 @@ func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Ide
 	var old chan oldResult
 	watch := func() {
 		old = make(chan oldResult, 1)
-		go func() { old <- watchOld(watchCtx, oldCfg) }()
+		go func() { old <- watchOld(watchCtx, oldCfg, id) }()
 	}
 	same := oldCfg.Target.Host == newCfg.Target.Host
 	if !same {
@@ -184,7 +195,7 @@ func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Ide
 			reason = fmt.Errorf("the guest did not answer at %s: %w", newCfg.Target.Host, d.err)
 			break
 		}
-		_, err := d.c.RunChange(ctx, fmt.Sprintf(confirmScript, want.Address, want.Address), nil)
+		_, err := d.c.RunChange(ctx, fmt.Sprintf(confirmScript, id, want.Address), nil)
 		if err == nil {
 			tflog.Info(ctx, "guest: eth0 address changed and confirmed", map[string]any{"address": want.Address.String()})
 			if old != nil {
@@ -258,7 +269,7 @@ type oldResult struct {
 // watchOld waits until the guest answers at its old address and has recorded the outcome of
 // the change (the report script waits for it). A connection made just before the old address
 // went away dies with it; then it tries again.
-func watchOld(ctx context.Context, cfg guest.Config) oldResult {
+func watchOld(ctx context.Context, cfg guest.Config, id string) oldResult {
 	for {
 		if dl, ok := ctx.Deadline(); ok {
 			cfg.Timeout = max(time.Until(dl), time.Millisecond)
@@ -267,7 +278,7 @@ func watchOld(ctx context.Context, cfg guest.Config) oldResult {
 		if err != nil {
 			return oldResult{err: err}
 		}
-		report, err := c.Run(ctx, reportScript, nil)
+		report, err := c.Run(ctx, fmt.Sprintf(reportScript, id), nil)
 		if err == nil {
 			return oldResult{conn: c, report: report}
 		}
@@ -276,4 +287,11 @@ func watchOld(ctx context.Context, cfg guest.Config) oldResult {
 			return oldResult{err: ctx.Err()}
 		}
 	}
+}
+
+// changeID names one address change on the guest (see scheduleScript).
+func changeID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // never fails (crypto/rand, Go 1.24+)
+	return hex.EncodeToString(b)
 }

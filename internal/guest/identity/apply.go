@@ -20,10 +20,11 @@ type Options struct {
 	// the new address before it restores the previous one. It must exceed ReconnectTimeout.
 	RollbackAfter time.Duration // default ReconnectTimeout + 30 s
 
-	// scheduleTail is shell that the command scheduling an address change runs after it
-	// started the change: tests keep that command running past the change's ifdown with it,
-	// so that its session always loses its connection.
-	scheduleTail string
+	// scheduleHead and scheduleTail are shell that the command scheduling an address change
+	// runs first and after it started the change: tests cut that command's session before it
+	// did anything, or keep it running past the change's ifdown, so that its session always
+	// loses its connection.
+	scheduleHead, scheduleTail string
 }
 
 func (o Options) withDefaults() Options {

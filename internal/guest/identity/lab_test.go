@@ -395,9 +395,9 @@ func TestAddressChangeWhoseSchedulingLostItsConnection(t *testing.T) {
 		}
 	})
 	t.Run("before the change started", func(t *testing.T) {
-		// Put the guest back at its first address, then stand for a session lost before the
-		// change began: the tail stops the change it just started, removes the sign that it
-		// was scheduled, and ends its own session.
+		// Put the guest back at its first address (which leaves that change's files, result
+		// "confirmed", on the guest), then cut the scheduling command's session before it
+		// does anything: the earlier change's files must not be taken for this one's.
 		res, err := Apply(ctx, dial(t, config(l, g, false)), Debian, Identity{Address: netip.MustParsePrefix(old + "/" + strconv.Itoa(l.PublicSubnet().Bits()))},
 			Options{ReconnectTimeout: 30 * time.Second, RollbackAfter: 45 * time.Second})
 		if err != nil {
@@ -405,9 +405,8 @@ func TestAddressChangeWhoseSchedulingLostItsConnection(t *testing.T) {
 		}
 		res.Conn.Close()
 		before := exec(t, g, "cat "+InterfacesFile)
-		tail := `pkill -f "sh $d/change"; rm -f "$d/scheduled"; kill $PPID; sleep 30` + "\n"
 		res, err = Apply(ctx, dial(t, config(l, g, false)), Debian, Identity{Address: spareAddress(l.PublicSubnet(), 7)},
-			Options{ReconnectTimeout: 10 * time.Second, RollbackAfter: 20 * time.Second, scheduleTail: tail})
+			Options{ReconnectTimeout: 10 * time.Second, RollbackAfter: 20 * time.Second, scheduleHead: "kill -9 $PPID; exit 0\n"})
 		if err == nil {
 			t.Fatal("Apply succeeded")
 		}
