@@ -3,7 +3,6 @@ package identity
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -135,7 +134,7 @@ func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Ide
 
 	content := RenderInterfaces(obs.Interfaces, want.Address, want.Gateway, want.DNS)
 	ticks := int(opts.RollbackAfter / (200 * time.Millisecond))
-	id := changeID()
+	id := rand.Text() // names this change on the guest (see scheduleScript); [A-Z2-7], safe in shell
 	script := fmt.Sprintf(scheduleScript, opts.scheduleHead, fmt.Sprintf(changeScript, ticks), id, opts.scheduleTail)
 	tflog.Info(ctx, "guest: changing eth0 address", map[string]any{"from": oldCfg.Target.Host, "to": want.Address.String(), "rollback_after": opts.RollbackAfter.String()})
 	// lost is set when the command that schedules the change lost its connection: the change
@@ -287,11 +286,4 @@ func watchOld(ctx context.Context, cfg guest.Config, id string) oldResult {
 			return oldResult{err: ctx.Err()}
 		}
 	}
-}
-
-// changeID names one address change on the guest (see scheduleScript).
-func changeID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b) // never fails (crypto/rand, Go 1.24+)
-	return hex.EncodeToString(b)
 }
