@@ -26,7 +26,7 @@ const workDir = "/run/hipchatdc-net"
 const changeScript = `d=` + workDir + `
 f=` + InterfacesFile + `
 prev=` + PreviousFile + `
-ticks=%d
+ticks=%[1]d
 put() { cat "$1" > "$f.hipchatdc-tmp" && chmod 644 "$f.hipchatdc-tmp" && mv -f "$f.hipchatdc-tmp" "$f"; }
 restart() {
 	ifdown --force eth0 >>"$d/log" 2>&1
@@ -51,6 +51,7 @@ put "$d/interfaces.new"
 if ! ifup eth0 >"$d/ifup.out" 2>&1; then
 	cat "$d/ifup.out" >>"$d/log"
 	why=$(grep -v '^[[:space:]]*$' "$d/ifup.out" | tail -n 3 | tr '\n' ' ' | sed 's/ *$//')
+	%[2]s
 	mkdir "$d/decided" 2>/dev/null && rollback "ifup eth0 failed${why:+ (it said: $why)}"
 	exit 0
 fi
@@ -135,7 +136,7 @@ func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Ide
 	content := RenderInterfaces(obs.Interfaces, want.Address, want.Gateway, want.DNS)
 	ticks := int(opts.RollbackAfter / (200 * time.Millisecond))
 	id := rand.Text() // names this change on the guest (see scheduleScript); [A-Z2-7], safe in shell
-	script := fmt.Sprintf(scheduleScript, opts.scheduleHead, fmt.Sprintf(changeScript, ticks), id, opts.scheduleTail)
+	script := fmt.Sprintf(scheduleScript, opts.scheduleHead, fmt.Sprintf(changeScript, ticks, opts.beforeRollback), id, opts.scheduleTail)
 	tflog.Info(ctx, "guest: changing eth0 address", map[string]any{"from": oldCfg.Target.Host, "to": want.Address.String(), "rollback_after": opts.RollbackAfter.String()})
 	// lost is set when the command that schedules the change lost its connection: the change
 	// may be under way (its ifdown can cut the session before the exit status is sent), so it
@@ -194,10 +195,32 @@ func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Ide
 			reason = fmt.Errorf("the guest did not answer at %s: %w", newCfg.Target.Host, d.err)
 			break
 		}
-		_, err := d.c.RunChange(ctx, fmt.Sprintf(confirmScript, id, want.Address), nil)
+		// The confirmation races the watch of the old address. ifup can set the new address
+		// and fail after it (a refused gateway): a connection made in that moment hangs once
+		// the watchdog has taken the address away again, until keep-alives find it dead (up
+		// to twice their interval). The guest answering at its old address with the change's
+		// outcome recorded is the quicker sign: the watchdog has decided, the confirmation
+		// cannot succeed any more, so its connection is closed.
+		confirmed := make(chan error, 1)
+		go func() {
+			_, err := d.c.RunChange(ctx, fmt.Sprintf(confirmScript, id, want.Address), nil)
+			confirmed <- err
+		}()
+		var err error
+		select {
+		case err = <-confirmed:
+		case r := <-old:
+			if r.conn != nil {
+				d.c.Close()
+			}
+			if err = <-confirmed; err == nil && r.conn != nil {
+				err = errors.New("the connection was closed after the guest went back to its old address")
+			}
+			early = &r
+		}
 		if err == nil {
 			tflog.Info(ctx, "guest: eth0 address changed and confirmed", map[string]any{"address": want.Address.String()})
-			if old != nil {
+			if old != nil && early == nil {
 				stopWatch()
 				go func(ch chan oldResult) {
 					if r := <-ch; r.conn != nil {
@@ -208,6 +231,10 @@ func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Ide
 			return d.c, nil
 		}
 		d.c.Close()
+		if early != nil && early.conn != nil {
+			reason = fmt.Errorf("the guest went back to %s while its new address %s was being confirmed", oldCfg.Target.Host, newCfg.Target.Host)
+			break
+		}
 		reason = fmt.Errorf("the guest did not confirm the new address: %w", err)
 	case r := <-old:
 		stopNew()

@@ -25,6 +25,10 @@ type Options struct {
 	// did anything, or keep it running past the change's ifdown, so that its session always
 	// loses its connection.
 	scheduleHead, scheduleTail string
+	// beforeRollback is shell that the change runs when ifup failed, before it restores the
+	// previous address: tests hold the failed change there until the provider is confirming
+	// over a connection to the new address, which the rollback then leaves hanging.
+	beforeRollback string
 }
 
 func (o Options) withDefaults() Options {
