@@ -302,11 +302,12 @@ func TestFailedAddressChangeRollsBack(t *testing.T) {
 	})
 	t.Run("ifup fails while the provider confirms", func(t *testing.T) {
 		// ifup sets the new address before the kernel refuses the gateway; the change holds its
-		// rollback until the provider, connected at that address, is confirming. The rollback
-		// leaves that connection hanging (keep-alives would find it dead after 10-20 s, in
-		// CI's run of stop 24 under load); the guest's return to its old address ends it.
+		// rollback (up to 60 s) until the provider, connected at that address, is confirming.
+		// The rollback leaves that connection hanging: keep-alives would find it dead after up
+		// to twice their interval (set long here: without the race against the watch, the cause
+		// would say the connection was lost); the guest's return to its old address ends it.
 		bad := spareAddress(l.PublicSubnet(), 8)
-		hold := `i=0; while ! pgrep -f 'confirm address change' >/dev/null && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done; sleep 1`
+		hold := `i=0; while ! pgrep -f 'confirm address change' >/dev/null && [ $i -lt 300 ]; do sleep 0.2; i=$((i+1)); done; sleep 1`
 		cfg := config(l, g, false)
 		cfg.KeepAliveInterval = 5 * time.Minute
 		res, err := Apply(ctx, dial(t, cfg), Debian, Identity{Address: bad, Gateway: bad.Addr()},
