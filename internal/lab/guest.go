@@ -67,6 +67,10 @@ type Guest struct {
 	stopPoll      chan struct{}
 	pollDone      chan struct{}
 	bootErr       error
+
+	// silenced is set when vSphere powers the guest's VM off and cleared when the guest boots
+	// again (toolsRunning). Guarded by lab.mu, which onPower holds.
+	silenced bool
 }
 
 // ifName is the guest side name of leg j; the host side adds the lab prefix and guest index.
@@ -361,9 +365,20 @@ func (g *Guest) report(nsFile *os.File) {
 	if newAddr {
 		g.lab.writeKnownHosts()
 	}
-	if changed && g.vc != nil {
-		g.vc.reportGuest(g.MOID, g.toolsView(nics))
+	if changed && g.vc != nil && !g.vc.reportGuest(g.MOID, g.toolsView(nics), g.toolsRunning) {
+		g.reportAgain() // after the guest has booted again
 	}
+}
+
+// toolsRunning tells whether the guest's VMware Tools still report: not from the moment
+// vSphere powered its VM off until the guest has followed (gone down and booted again). Until
+// then the guest's processes still run, and a report from them (its poll, after reportAgain)
+// would hand a client that powers the VM on again the address of the guest from before, as if
+// it had booted. Called under the VM's lock (reportGuest), as onPower is, which silences it.
+func (g *Guest) toolsRunning() bool {
+	g.lab.mu.Lock()
+	defer g.lab.mu.Unlock()
+	return !g.silenced
 }
 
 // toolsView is what VMware Tools would say about the guest's NICs.

@@ -439,6 +439,9 @@ func (l *Lab) onPower(ev vmEvent) {
 		vg.desired = ev.powerState
 		if ev.powerState != types.VirtualMachinePowerStatePoweredOn {
 			vg.off, vg.clean = true, ev.guestShutdown
+			if vg.g != nil {
+				vg.g.silenced = true
+			}
 		}
 	}
 	l.wg.Add(1)
@@ -469,7 +472,9 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 			l.mu.Unlock()
 			l.writeKnownHosts()
 			l.logf("lab: guest %s removed with its VM", vg.g.VMName)
+			l.mu.Lock() // onPower reads vg.g
 			vg.g = nil
+			l.mu.Unlock()
 		}
 		return
 	}
@@ -482,7 +487,7 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 		}
 		vg.g.powerOff()
 		if desired != types.VirtualMachinePowerStatePoweredOn {
-			ev.vc.reportGuest(ev.moid, nil)
+			ev.vc.reportGuest(ev.moid, nil, nil)
 		}
 		how := "powered off"
 		if clean {
@@ -497,9 +502,12 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 			}
 			legs, err := l.legsFor(ev)
 			if err == nil {
-				vg.g, err = l.newGuest(ev.name, ev.moid, ev.kind, ev.appliance, legs)
-				if err == nil {
-					vg.g.vc = ev.vc
+				var g *Guest
+				if g, err = l.newGuest(ev.name, ev.moid, ev.kind, ev.appliance, legs); err == nil {
+					g.vc = ev.vc
+					l.mu.Lock() // onPower reads vg.g
+					vg.g = g
+					l.mu.Unlock()
 				}
 			}
 			if err != nil {
@@ -517,6 +525,11 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 		if d := l.bootDelayOf(ev.kind, ev.name); d > 0 && !l.waitBoot(vg, time.Now().Add(d)) {
 			return // the VM went away or off while it was "booting": the next event follows it
 		}
+		l.mu.Lock()
+		if !vg.off { // a power-off that came meanwhile keeps it silent until its own reboot
+			vg.g.silenced = false
+		}
+		l.mu.Unlock()
 		if err := vg.g.boot(); err != nil {
 			l.logf("lab: VM %s: %v", ev.name, err)
 		}
@@ -524,7 +537,7 @@ func (l *Lab) reconcile(ev vmEvent, vg *vmGuest) {
 	}
 	if vg.g != nil && vg.g.Running() {
 		vg.g.powerOff()
-		ev.vc.reportGuest(ev.moid, nil)
+		ev.vc.reportGuest(ev.moid, nil, nil)
 		l.logf("lab: guest %s powered off", vg.g.VMName)
 	}
 }

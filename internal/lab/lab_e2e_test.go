@@ -281,7 +281,21 @@ func TestLab(t *testing.T) {
 			if ip, _, _ := toolsIP(ctx, vm); ip != "" {
 				t.Errorf("right after power-off: guest.ipAddress %q", ip)
 			}
+			// The guest's processes still run until the lab follows the power-off; what they
+			// report meanwhile (here its poll, made to report again) must not reach vSphere: a
+			// client powering the VM on would take that address for the new boot's.
+			g.reportAgain()
+			g.mu.Lock()
+			nsFile := g.nsFile
+			g.mu.Unlock()
+			g.report(nsFile)
+			if ip, _, _ := toolsIP(ctx, vm); ip != "" {
+				t.Errorf("the guest of a powered-off VM reported guest.ipAddress %q", ip)
+			}
 			power(t, ctx, vm, true)
+			if ip, _, _ := toolsIP(ctx, vm); ip != "" {
+				t.Errorf("powered on again, before the guest followed: guest.ipAddress %q", ip)
+			}
 			vg.opMu.Unlock()
 			waitToolsIP(t, ctx, vm, addr)
 			if !g.Running() {
