@@ -210,15 +210,14 @@ func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Ide
 		select {
 		case err = <-confirmed:
 		case r := <-old:
-			if r.conn != nil {
-				d.c.Close()
-			}
-			if err = <-confirmed; err == nil && r.conn != nil {
-				err = errors.New("the connection was closed after the guest went back to its old address")
-			}
 			early = &r
+			if r.conn == nil {
+				err = <-confirmed // the watch failed; the confirmation may still succeed
+				break
+			}
+			reason = fmt.Errorf("the guest went back to %s while its new address %s was being confirmed", oldCfg.Target.Host, newCfg.Target.Host)
 		}
-		if err == nil {
+		if reason == nil && err == nil {
 			tflog.Info(ctx, "guest: eth0 address changed and confirmed", map[string]any{"address": want.Address.String()})
 			if old != nil && early == nil {
 				stopWatch()
@@ -230,12 +229,10 @@ func changeAddress(ctx context.Context, c *guest.Conn, obs Observation, want Ide
 			}
 			return d.c, nil
 		}
-		d.c.Close()
-		if early != nil && early.conn != nil {
-			reason = fmt.Errorf("the guest went back to %s while its new address %s was being confirmed", oldCfg.Target.Host, newCfg.Target.Host)
-			break
+		d.c.Close() // ends a confirmation still hanging (its goroutine's channel is buffered)
+		if reason == nil {
+			reason = fmt.Errorf("the guest did not confirm the new address: %w", err)
 		}
-		reason = fmt.Errorf("the guest did not confirm the new address: %w", err)
 	case r := <-old:
 		stopNew()
 		go func() {
