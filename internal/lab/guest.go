@@ -365,8 +365,10 @@ func (g *Guest) report(nsFile *os.File) {
 	if newAddr {
 		g.lab.writeKnownHosts()
 	}
-	if changed && g.vc != nil && !g.vc.reportGuest(g.MOID, g.toolsView(nics), g.toolsRunning) {
-		g.reportAgain() // after the guest has booted again
+	// A report refused while silenced is made again after the reboot: powerOff forgets
+	// what was reported.
+	if changed && g.vc != nil {
+		g.vc.reportGuest(g.MOID, g.toolsView(nics), g.toolsRunning)
 	}
 }
 

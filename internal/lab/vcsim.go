@@ -493,22 +493,19 @@ func (v *vcsim) describe(vm *mo.VirtualMachine, state types.VirtualMachinePowerS
 // reportGuest sets what VMware Tools reports for a running guest (nil nics: not running).
 // allowed, when not nil, is asked under the VM's lock, the lock vSphere's power-off holds when
 // it drops the tools report (UpdateObject): a report allowed there cannot land after a
-// power-off that forbids it. It tells whether the report was made.
-func (v *vcsim) reportGuest(moid string, nics []guestNIC, allowed func() bool) bool {
+// power-off that forbids it.
+func (v *vcsim) reportGuest(moid string, nics []guestNIC, allowed func() bool) {
 	ref := types.ManagedObjectReference{Type: "VirtualMachine", Value: moid}
 	obj := v.reg.Get(ref)
 	if obj == nil {
-		return false // destroyed meanwhile
+		return // destroyed meanwhile
 	}
 	ctx := &simulator.Context{Context: context.Background(), Map: v.reg, Session: &simulator.Session{}}
-	made := false
 	v.reg.WithLock(ctx, obj, func() {
 		if allowed == nil || allowed() {
 			ctx.Update(obj, guestChanges(nics))
-			made = true
 		}
 	})
-	return made
 }
 
 // guestChanges are the guest properties VMware Tools reports for nics (nil: not running).
